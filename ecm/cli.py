@@ -1,0 +1,92 @@
+"""`ecm`: one entry point for every process role (ecm services, ecm migrate, ecm ingest, ...).
+
+Role commands live in the package that owns them and are imported only when invoked, so
+`ecm services up` does not pay for importing FastAPI.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+import click
+
+from ecm.settings import get_settings
+
+# name -> "module:attribute" of a click command owned by that role's package.
+ROLE_COMMANDS = {
+    "ingest": "ingest.cli:command",
+    "protocol": "gateway.cli:protocol",
+    "registry": "gateway.cli:registry",
+}
+
+
+class RoleGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *ROLE_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in ROLE_COMMANDS:
+            module_name, attribute = ROLE_COMMANDS[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(module_name), attribute)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=RoleGroup)
+def cli() -> None:
+    """Electronic Call Monitoring for home care."""
+
+
+@cli.group()
+def services() -> None:
+    """The private PostgreSQL and Mosquitto under the state folder."""
+
+
+@services.command("up")
+def services_up() -> None:
+    """Start both servers on free loopback ports (idempotent) and record their addresses."""
+    from ecm import services as stack
+
+    settings = get_settings()
+    endpoints = stack.up(settings.state_dir)
+    click.echo(json.dumps(endpoints.as_env(), indent=2))
+
+
+@services.command("down")
+def services_down() -> None:
+    """Stop the servers `ecm services up` started."""
+    from ecm import services as stack
+
+    stack.down(get_settings().state_dir)
+    click.echo("stopped")
+
+
+@services.command("status")
+def services_status() -> None:
+    """Print where the servers listen, or exit 1 when they are not running."""
+    from ecm import services as stack
+
+    endpoints = stack.status(get_settings().state_dir)
+    if endpoints is None:
+        click.echo("not running")
+        sys.exit(1)
+    click.echo(json.dumps(endpoints.as_env(), indent=2))
+
+
+@cli.command()
+@click.option("--revision", default="head", show_default=True)
+def migrate(revision: str) -> None:
+    """Apply the database migrations."""
+    from ecm.db import wait_for_database
+    from ecm.migrate import upgrade
+
+    settings = get_settings()
+    wait_for_database(settings)
+    upgrade(settings, revision)
+    click.echo(f"database at {revision}")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,1 @@
+"""Gateway: device identity, the wire protocol, and the broker's configuration."""

@@ -1,0 +1,37 @@
+"""Wire protocol v1: signed visit events from handsets (see docs/protocol.md).
+
+The public surface is small: build and sign an event on a handset, parse and verify one at ingest.
+"""
+
+from gateway.protocol.claims import PROTOCOL_VERSION, EventClaims, EventType, GpsFix, TagReading
+from gateway.protocol.jws import (
+    SignedEvent,
+    b64url_decode,
+    b64url_encode,
+    parse_compact,
+    public_key_from_b64,
+    public_key_to_b64,
+    sign_compact,
+)
+from gateway.protocol.rejection import Rejected, Rejection
+from gateway.protocol.topics import device_from_topic, events_subscription, events_topic
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "EventClaims",
+    "EventType",
+    "GpsFix",
+    "Rejected",
+    "Rejection",
+    "SignedEvent",
+    "TagReading",
+    "b64url_decode",
+    "b64url_encode",
+    "device_from_topic",
+    "events_subscription",
+    "events_topic",
+    "parse_compact",
+    "public_key_from_b64",
+    "public_key_to_b64",
+    "sign_compact",
+]

@@ -1,0 +1,97 @@
+"""The claims a handset signs for each visit event (protocol version 1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+PROTOCOL_VERSION: Literal[1] = 1
+
+Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class EventType(StrEnum):
+    CHECK_IN = "check_in"
+    CHECK_OUT = "check_out"
+
+
+class TagReading(BaseModel):
+    """What the handset read from the home's NFC tag. v1 carries the tag UID only; the secure
+    (SUN) fields of issue 3 come with a new protocol version, since v1 refuses unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    uid: Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{8,20}$")]
+
+
+class GpsFix(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    accuracy_m: float = Field(ge=0)
+    fix_time: AwareDatetime
+
+
+class EventClaims(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    ver: Literal[1]
+    event_id: UUID
+    device_id: Ref
+    carer_id: Ref
+    seq: int = Field(ge=0, lt=2**63)
+    type: EventType
+    device_time: AwareDatetime
+    service_user_id: Ref | None = None
+    tag: TagReading | None = None
+    gps: GpsFix | None = None
+
+    @field_validator("ver", mode="before")
+    @classmethod
+    def _ver_is_a_number(cls, value: object) -> object:
+        # JSON true equals 1 to Python's Literal check; a handset sending it has a bug.
+        if isinstance(value, bool):
+            raise ValueError("ver must be the number 1")
+        return value
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        event_id: UUID,
+        device_id: str,
+        carer_id: str,
+        seq: int,
+        type: EventType,
+        device_time: datetime,
+        service_user_id: str | None = None,
+        tag: TagReading | None = None,
+        gps: GpsFix | None = None,
+    ) -> EventClaims:
+        return cls(
+            ver=PROTOCOL_VERSION,
+            event_id=event_id,
+            device_id=device_id,
+            carer_id=carer_id,
+            seq=seq,
+            type=type,
+            device_time=device_time,
+            service_user_id=service_user_id,
+            tag=tag,
+            gps=gps,
+        )

@@ -1,0 +1,57 @@
+"""The worked example in docs/protocol.md, computed rather than pasted so it cannot drift."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gateway.protocol.claims import EventClaims, EventType, GpsFix, TagReading
+from gateway.protocol.jws import b64url_decode, public_key_to_b64, sign_compact
+from gateway.protocol.topics import events_topic
+
+# The Ed25519 test key of RFC 8037 appendix A.1. Public: never use it for a real device.
+TEST_PRIVATE_KEY_D = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"
+
+
+def example_claims() -> EventClaims:
+    return EventClaims.build(
+        event_id=UUID("0b7f9a52-3c1e-4d8a-9f5e-2a6c1d4e8b90"),
+        device_id="D0001",
+        carer_id="C0001",
+        seq=42,
+        type=EventType.CHECK_IN,
+        device_time=datetime(2026, 3, 2, 7, 31, 12, 250000, tzinfo=UTC),
+        service_user_id="SU0001",
+        tag=TagReading(uid="04A23B1C5D6E80"),
+        gps=GpsFix(
+            lat=52.62872,
+            lon=1.29345,
+            accuracy_m=12.5,
+            fix_time=datetime(2026, 3, 2, 7, 31, 9, tzinfo=UTC),
+        ),
+    )
+
+
+def worked_example() -> dict[str, Any]:
+    key = Ed25519PrivateKey.from_private_bytes(b64url_decode(TEST_PRIVATE_KEY_D))
+    claims = example_claims()
+    payload = claims.to_json()
+    token = sign_compact(payload, key, kid=claims.device_id)
+    protected, payload_b64, signature = token.split(".")
+    return {
+        "private_key_jwk": {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "d": TEST_PRIVATE_KEY_D,
+            "x": public_key_to_b64(key.public_key()),
+        },
+        "topic": events_topic(claims.device_id),
+        "protected_header": b64url_decode(protected).decode(),
+        "claims": payload.decode(),
+        "signing_input": f"{protected}.{payload_b64}",
+        "signature": signature,
+        "jws": token,
+    }

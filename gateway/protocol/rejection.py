@@ -1,0 +1,32 @@
+"""Machine-readable reasons an event is refused; each lands in quarantine with its reason."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Rejection(StrEnum):
+    BAD_TOPIC = "bad_topic"
+    NOT_JWS = "not_jws"
+    BAD_HEADER = "bad_header"
+    UNSUPPORTED_ALG = "unsupported_alg"
+    MISSING_KID = "missing_kid"
+    UNKNOWN_DEVICE = "unknown_device"
+    DEVICE_REVOKED = "device_revoked"
+    BAD_SIGNATURE = "bad_signature"
+    INVALID_CLAIMS = "invalid_claims"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    DEVICE_MISMATCH = "device_mismatch"
+    UNKNOWN_CARER = "unknown_carer"
+    CARER_NOT_WITH_PROVIDER = "carer_not_with_provider"
+    UNKNOWN_SERVICE_USER = "unknown_service_user"
+    STORE_ERROR = "store_error"
+
+
+class Rejected(Exception):
+    """An event that cannot be accepted as evidence, with the reason and a human detail."""
+
+    def __init__(self, reason: Rejection, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail

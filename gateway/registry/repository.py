@@ -1,0 +1,99 @@
+"""All registry SQL. Callers own the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from gateway.registry.schemas import Carer, Device, Provider, ServiceUser
+
+_UPSERT = {
+    "provider": (
+        "insert into provider (id, name) values (:id, :name) "
+        "on conflict (id) do update set name = excluded.name"
+    ),
+    "carer": (
+        "insert into carer (id, provider_id, name) values (:id, :provider_id, :name) "
+        "on conflict (id) do update set provider_id = excluded.provider_id, name = excluded.name"
+    ),
+    "device": (
+        "insert into device (id, provider_id, public_key, status) "
+        "values (:id, :provider_id, :public_key, :status) "
+        "on conflict (id) do update set provider_id = excluded.provider_id, "
+        "public_key = excluded.public_key, status = excluded.status"
+    ),
+    "service_user": (
+        "insert into service_user (id, name, home_lat, home_lon, geofence_m, home_tag_uid) "
+        "values (:id, :name, :home_lat, :home_lon, :geofence_m, :home_tag_uid) "
+        "on conflict (id) do update set name = excluded.name, home_lat = excluded.home_lat, "
+        "home_lon = excluded.home_lon, geofence_m = excluded.geofence_m, "
+        "home_tag_uid = excluded.home_tag_uid"
+    ),
+}
+
+
+def _upsert(conn: Connection, table: str, rows: Sequence[dict[str, Any]]) -> int:
+    if rows:
+        conn.execute(text(_UPSERT[table]), list(rows))
+    return len(rows)
+
+
+def upsert_providers(conn: Connection, providers: Sequence[Provider]) -> int:
+    return _upsert(conn, "provider", [p.model_dump() for p in providers])
+
+
+def upsert_carers(conn: Connection, carers: Sequence[Carer]) -> int:
+    return _upsert(conn, "carer", [c.model_dump() for c in carers])
+
+
+def upsert_devices(conn: Connection, devices: Sequence[Device]) -> int:
+    return _upsert(conn, "device", [d.model_dump() for d in devices])
+
+
+def upsert_service_users(conn: Connection, service_users: Sequence[ServiceUser]) -> int:
+    return _upsert(conn, "service_user", [s.model_dump() for s in service_users])
+
+
+def list_providers(conn: Connection) -> list[Provider]:
+    rows = conn.execute(text("select id, name from provider order by id")).mappings()
+    return [Provider(**row) for row in rows]
+
+
+def get_provider(conn: Connection, provider_id: str) -> Provider | None:
+    row = (
+        conn.execute(text("select id, name from provider where id = :id"), {"id": provider_id})
+        .mappings()
+        .first()
+    )
+    return Provider(**row) if row else None
+
+
+def list_carers(conn: Connection, provider_id: str) -> list[Carer]:
+    rows = conn.execute(
+        text("select id, provider_id, name from carer where provider_id = :p order by id"),
+        {"p": provider_id},
+    ).mappings()
+    return [Carer(**row) for row in rows]
+
+
+def list_devices(conn: Connection, provider_id: str) -> list[Device]:
+    rows = conn.execute(
+        text(
+            "select id, provider_id, public_key, status from device "
+            "where provider_id = :p order by id"
+        ),
+        {"p": provider_id},
+    ).mappings()
+    return [Device(**row) for row in rows]
+
+
+def list_service_users(conn: Connection) -> list[ServiceUser]:
+    rows = conn.execute(
+        text(
+            "select id, name, home_lat, home_lon, geofence_m, home_tag_uid "
+            "from service_user order by id"
+        )
+    ).mappings()
+    return [ServiceUser(**row) for row in rows]

@@ -1,0 +1,64 @@
+"""The registry's records, as seeded from a file or through the API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from gateway.protocol.jws import public_key_from_b64
+
+Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provider(_Record):
+    id: Ref
+    name: str = Field(min_length=1, max_length=200)
+
+
+class Carer(_Record):
+    id: Ref
+    provider_id: Ref
+    name: str = Field(min_length=1, max_length=200)
+
+
+class Device(_Record):
+    id: Ref
+    provider_id: Ref
+    public_key: str = Field(description="Ed25519 public key: 32 bytes, base64url (JWK 'x').")
+    status: Literal["active", "revoked"] = "active"
+
+    @field_validator("public_key")
+    @classmethod
+    def _is_ed25519(cls, value: str) -> str:
+        public_key_from_b64(value)
+        return value
+
+
+class ServiceUser(_Record):
+    id: Ref
+    name: str = Field(min_length=1, max_length=200)
+    home_lat: float | None = Field(default=None, ge=-90, le=90)
+    home_lon: float | None = Field(default=None, ge=-180, le=180)
+    geofence_m: float = Field(default=150, gt=0)
+    home_tag_uid: Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{8,20}$")] | None = None
+
+
+class RegistryDocument(_Record):
+    """A seed file (JSON): any of the four lists; records are upserted by id."""
+
+    providers: list[Provider] = []
+    carers: list[Carer] = []
+    devices: list[Device] = []
+    service_users: list[ServiceUser] = []
+
+
+class SeedCounts(BaseModel):
+    providers: int = 0
+    carers: int = 0
+    devices: int = 0
+    service_users: int = 0

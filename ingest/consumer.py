@@ -1,0 +1,127 @@
+"""The MQTT side of an ingest worker: a persistent session on the shared subscription.
+
+Messages are handed to the worker loop through a queue and acknowledged by `ack()` only when
+the worker says their batch has committed (paho-mqtt manual acknowledgement).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import socket
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ecm.settings import Settings
+from gateway.protocol import events_subscription
+from ingest.verify import ReceivedMessage
+
+log = logging.getLogger("ecm.ingest")
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+STATUS_TOPICS = "ecm/v1/ingest/+/status"
+
+
+def status_topic(client_id: str) -> str:
+    return f"ecm/v1/ingest/{client_id}/status"
+
+
+def _status(state: str) -> bytes:
+    return json.dumps({"state": state, "at": datetime.now(UTC).isoformat()}).encode()
+
+
+class Consumer:
+    def __init__(self, settings: Settings, worker_index: int = 0) -> None:
+        self.inbox: queue.Queue[ReceivedMessage] = queue.Queue()
+        self.connected = threading.Event()
+        self._settings = settings
+        # A stable client id per worker slot lets a restarted worker resume its persistent
+        # session, so messages the broker queued for it while it was down are not stranded.
+        self.client_id = f"ecm-ingest-{socket.gethostname()}-{worker_index}"
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        # Birth and will: others (the demo, the tests, operators) see whether this worker is
+        # subscribed without racing its start-up.
+        self._client.will_set(status_topic(self.client_id), _status("offline"), qos=1, retain=True)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+
+    def start(self) -> None:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        # Never more unacknowledged messages in flight than a couple of batches.
+        properties.ReceiveMaximum = max(2 * self._settings.ingest_batch_size, 100)
+        self._client.connect_async(
+            self._settings.mqtt_host,
+            self._settings.mqtt_port,
+            keepalive=30,
+            clean_start=False,
+            properties=properties,
+        )
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        info = self._client.publish(
+            status_topic(self.client_id), _status("offline"), qos=1, retain=True
+        )
+        info.wait_for_publish(timeout=2)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def ack(self, messages: Iterable[ReceivedMessage]) -> None:
+        for message in messages:
+            self._client.ack(message.mid, message.qos)
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused connection: %s", reason)
+            return
+        # Subscribing on every connect is harmless with a resumed session and necessary
+        # without one.
+        topic = events_subscription(self._settings.ingest_share_group)
+        client.subscribe(topic, qos=1)
+        log.info("connected as %s, subscribing to %s", self.client_id, topic)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode], props: Any
+    ) -> None:
+        if any(reason.is_failure for reason in reasons):
+            log.error("subscription refused: %s", reasons)
+            return
+        client.publish(status_topic(self.client_id), _status("online"), qos=1, retain=True)
+        self.connected.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        self.connected.clear()
+        log.warning("disconnected from broker: %s", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.inbox.put(
+            ReceivedMessage(
+                mid=message.mid,
+                topic=message.topic,
+                payload=bytes(message.payload),
+                received_at=datetime.now(UTC),
+                qos=message.qos,
+            )
+        )
