@@ -17,6 +17,7 @@ from ecm.settings import get_settings
 # name -> "module:attribute" of a click command owned by that role's package.
 ROLE_COMMANDS = {
     "ingest": "ingest.cli:command",
+    "api": "api.cli:command",
     "protocol": "gateway.cli:protocol",
     "registry": "gateway.cli:registry",
 }

@@ -1,0 +1,41 @@
+"""The FastAPI application: one engine per process, routers per domain package."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.error_handlers import EXCEPTION_HANDLERS
+from api.events.endpoints import router as events_router
+from api.health.endpoints import router as health_router
+from api.registry.endpoints import router as registry_router
+from api.visits.endpoints import router as visits_router
+from ecm.db import make_engine
+from ecm.settings import Settings, get_settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="ECM API",
+        version="1",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    app.state.settings = settings
+    # Made here, not in the lifespan, so the app is usable even when a caller (a test client
+    # without `with`) never runs start-up.
+    app.state.engine = make_engine(settings, "api")
+    for router in (health_router, registry_router, events_router, visits_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,35 @@
+"""`ecm api`: serve the HTTP API with uvicorn."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Literal
+
+import click
+
+from ecm.settings import get_settings
+
+
+def http_implementation() -> Literal["httptools", "auto"]:
+    return "httptools" if importlib.util.find_spec("httptools") is not None else "auto"
+
+
+@click.command("api")
+@click.option("--host", default=None, help="Listen address [default: ECM_API_HOST]")
+@click.option("--port", type=int, default=None, help="Listen port [default: ECM_API_PORT]")
+def command(host: str | None, port: int | None) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    from api.app import create_app
+    from ecm.db import wait_for_database
+
+    settings = get_settings()
+    wait_for_database(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        loop="uvloop",
+        http=http_implementation(),
+    )

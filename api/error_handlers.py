@@ -1,0 +1,85 @@
+"""The one place that turns exceptions into the API's error body."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.errors import DomainError, ErrorBody, ErrorDetail, FieldError
+
+log = logging.getLogger(__name__)
+
+
+def error_json(
+    status_code: int,
+    detail: ErrorDetail,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorBody(error=detail).model_dump(mode="json", exclude_none=True)
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+    return error_json(exc.status_code, ErrorDetail(code=exc.code, message=exc.message))
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    # Routing failures (unknown path, wrong method) get the same body as domain errors.
+    try:
+        code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        code = "http_error"
+    return error_json(
+        exc.status_code, ErrorDetail(code=code, message=str(exc.detail)), headers=exc.headers
+    )
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    fields = [
+        FieldError(loc=list(error.get("loc", ())), message=error["msg"], type=error["type"])
+        for error in exc.errors()
+    ]
+    summary = "; ".join(
+        f"{'.'.join(str(part) for part in field.loc)}: {field.message}" for field in fields
+    )
+    return error_json(
+        422,
+        ErrorDetail(
+            code="validation_error",
+            message=f"Invalid request: {summary}" if summary else "Invalid request",
+            details=fields,
+        ),
+    )
+
+
+async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+    # Connection-level failures are transient for the client: 503 invites a retry, 500 doesn't.
+    log.warning("database unavailable: %s", exc.orig)
+    return error_json(
+        503, ErrorDetail(code="database_unavailable", message="The database is unavailable.")
+    )
+
+
+async def _internal(request: Request, exc: Exception) -> JSONResponse:
+    return error_json(
+        500, ErrorDetail(code="internal_error", message="An unexpected error occurred.")
+    )
+
+
+EXCEPTION_HANDLERS: dict[
+    int | type[Exception], Callable[[Request, Any], Coroutine[Any, Any, Response]]
+] = {
+    DomainError: _domain,
+    StarletteHTTPException: _http,
+    RequestValidationError: _validation,
+    OperationalError: _database_unavailable,
+    Exception: _internal,
+}

@@ -1,0 +1,76 @@
+"""Domain errors. Each carries its HTTP status and a stable code that clients can switch on,
+so services raise meaning and one set of handlers (api.error_handlers) writes the body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class DomainError(Exception):
+    status_code: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class Unprocessable(DomainError):
+    status_code = 422
+    code = "unprocessable"
+
+
+class Unavailable(DomainError):
+    status_code = 503
+    code = "unavailable"
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    message: str
+    type: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    # Only request validation fills this: which fields were wrong, and why.
+    details: list[FieldError] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def error_response(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# Declared on every router so the OpenAPI document shows the real error body instead of
+# FastAPI's default validation schema.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: error_response("The request's parameters or body are invalid."),
+    503: error_response("The database is unavailable."),
+}
+NOT_FOUND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: error_response("No such record, or not visible to the caller."),
+}

@@ -1,0 +1,1 @@
+"""Read side of the evidence store: stored device events and quarantined messages."""

@@ -1,0 +1,1 @@
+"""Liveness with a database round trip, for load balancers and `ecm` smoke checks."""

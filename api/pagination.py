@@ -1,0 +1,23 @@
+"""Offset pagination shared by the list endpoints: fetch one row more than asked to learn
+whether another page exists, without a count over the evidence store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, TypeVar
+
+from fastapi import Query
+
+T = TypeVar("T")
+
+MAX_LIMIT = 5000
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+
+
+def split_page(rows: Sequence[T], limit: int, offset: int) -> tuple[list[T], int | None]:
+    """`rows` were fetched with `limit + 1`; returns the page and the next page's offset."""
+    if len(rows) > limit:
+        return list(rows[:limit]), offset + limit
+    return list(rows), None

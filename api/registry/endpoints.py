@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import ConnDep, PrincipalDep, ensure_admin, ensure_can_read_provider
+from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, error_response
+from api.registry import service
+from api.registry.schemas import CarerList, DeviceList, ProviderList, ServiceUserList
+from gateway.registry import Provider, RegistryDocument, SeedCounts
+
+router = APIRouter(tags=["registry"], responses=ERROR_RESPONSES)
+
+
+@router.post(
+    "/registry/seed",
+    response_model=SeedCounts,
+    responses={
+        403: error_response("Administrators only."),
+        409: error_response("The document conflicts with stored records."),
+    },
+)
+def seed_registry(document: RegistryDocument, conn: ConnDep, principal: PrincipalDep) -> SeedCounts:
+    """Upsert a registry document by id; seeding the same document again changes nothing."""
+    ensure_admin(principal)
+    return service.seed_registry(conn, document)
+
+
+@router.get("/providers", response_model=ProviderList)
+def list_providers(conn: ConnDep, principal: PrincipalDep) -> ProviderList:
+    return ProviderList(items=service.list_providers(conn, principal))
+
+
+@router.get("/providers/{provider_id}", response_model=Provider, responses=NOT_FOUND_RESPONSES)
+def get_provider(provider_id: str, conn: ConnDep, principal: PrincipalDep) -> Provider:
+    ensure_can_read_provider(principal, provider_id)
+    return service.require_provider(conn, provider_id)
+
+
+@router.get(
+    "/providers/{provider_id}/carers", response_model=CarerList, responses=NOT_FOUND_RESPONSES
+)
+def list_carers(provider_id: str, conn: ConnDep, principal: PrincipalDep) -> CarerList:
+    ensure_can_read_provider(principal, provider_id)
+    return CarerList(items=service.list_carers(conn, provider_id))
+
+
+@router.get(
+    "/providers/{provider_id}/devices", response_model=DeviceList, responses=NOT_FOUND_RESPONSES
+)
+def list_devices(provider_id: str, conn: ConnDep, principal: PrincipalDep) -> DeviceList:
+    ensure_can_read_provider(principal, provider_id)
+    return DeviceList(items=service.list_devices(conn, provider_id))
+
+
+@router.get(
+    "/service-users",
+    response_model=ServiceUserList,
+    responses={403: error_response("Administrators only.")},
+)
+def list_service_users(conn: ConnDep, principal: PrincipalDep) -> ServiceUserList:
+    # Service users belong to no provider in the schema yet, so only an administrator may
+    # list them (names, home locations and tag UIDs).
+    ensure_admin(principal)
+    return ServiceUserList(items=service.list_service_users(conn))

@@ -1,0 +1,1 @@
+"""Visits: check-ins paired with their check-outs, derived from the evidence on every read."""

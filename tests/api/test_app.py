@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ecm.settings import Settings
+from tests.api.api_support import client_for
+
+PATHS = {
+    "/health": {"get"},
+    "/registry/seed": {"post"},
+    "/providers": {"get"},
+    "/providers/{provider_id}": {"get"},
+    "/providers/{provider_id}/carers": {"get"},
+    "/providers/{provider_id}/devices": {"get"},
+    "/service-users": {"get"},
+    "/providers/{provider_id}/events": {"get"},
+    "/quarantine": {"get"},
+    "/providers/{provider_id}/visits": {"get"},
+    "/providers/{provider_id}/visits/summary": {"get"},
+}
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> Iterator[TestClient]:
+    yield from client_for(settings)
+
+
+def test_openapi_lists_every_path(client: TestClient) -> None:
+    response = client.get("/openapi.json")
+
+    assert response.status_code == 200
+    spec = response.json()
+    assert spec["info"] == {"title": "ECM API", "version": "1"}
+    assert {path: set(ops) for path, ops in spec["paths"].items()} == PATHS
+
+
+def test_openapi_documents_the_error_body_for_422(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+
+    validation = spec["paths"]["/providers/{provider_id}/events"]["get"]["responses"]["422"]
+    assert validation["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+def test_docs_page_is_served(client: TestClient) -> None:
+    response = client.get("/docs")
+
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()
+
+
+def test_unknown_path_gets_the_error_body(client: TestClient) -> None:
+    response = client.get("/no-such-thing")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "Not Found"}}
+
+
+def test_wrong_method_gets_the_error_body(client: TestClient) -> None:
+    response = client.delete("/providers")
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response.headers["allow"] == "GET"
