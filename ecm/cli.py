@@ -18,6 +18,7 @@ from ecm.settings import get_settings
 ROLE_COMMANDS = {
     "ingest": "ingest.cli:command",
     "api": "api.cli:command",
+    "sim": "firmware_sim.cli:command",
     "protocol": "gateway.cli:protocol",
     "registry": "gateway.cli:registry",
 }

@@ -1,0 +1,165 @@
+"""`ecm sim`: generate a simulated world, export its registry, and run its morning."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ecm.settings import get_settings
+from firmware_sim.morning import MorningResult, simulate_morning
+from firmware_sim.publisher import Uplink
+from firmware_sim.world import LONDON, World, generate_world
+
+
+@click.group(name="sim")
+def command() -> None:
+    """Simulated carer handsets publishing signed visit events."""
+
+
+@command.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("world.json"),
+    show_default=True,
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--providers", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--carers", type=click.IntRange(min=1), default=15, show_default=True)
+@click.option("--service-users", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--visits", type=click.IntRange(min=0), default=200, show_default=True)
+@click.option(
+    "--day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The morning to plan, YYYY-MM-DD (default: today in Europe/London).",
+)
+@click.option("--id-prefix", default="", help="Prefix for every id, to keep worlds apart.")
+def generate(
+    out: Path,
+    seed: int,
+    providers: int,
+    carers: int,
+    service_users: int,
+    visits: int,
+    day: datetime | None,
+    id_prefix: str,
+) -> None:
+    """Generate a world (with the handsets' private keys) and write it as JSON."""
+    morning: date = day.date() if day else datetime.now(LONDON).date()
+    try:
+        world = generate_world(
+            seed,
+            providers=providers,
+            carers=carers,
+            service_users=service_users,
+            visits=visits,
+            day=morning,
+            id_prefix=id_prefix,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    world.save(out)
+    click.echo(
+        f"{out}: {len(world.providers)} providers, {len(world.carers)} carers, "
+        f"{len(world.service_users)} service users, {len(world.visits)} visits on {morning}",
+        err=True,
+    )
+
+
+@command.command()
+@click.argument("world_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write here instead of stdout.",
+)
+def registry(world_file: Path, out: Path | None) -> None:
+    """Print the world's registry seed document: public keys only."""
+    document = World.load(world_file).registry_document().model_dump_json(indent=2)
+    if out is None:
+        click.echo(document)
+    else:
+        out.write_text(document + "\n")
+
+
+@command.command()
+@click.argument("world_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--tampered",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also publish this many copies of real events with a broken signature.",
+)
+@click.option("--late-share", type=click.FloatRange(0, 1), default=0.1, show_default=True)
+@click.option("--dead-phone-share", type=click.FloatRange(0, 1), default=0.03, show_default=True)
+@click.option("--seed", type=int, default=None, help="Repeat who is late and whose phone dies.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the broker's acknowledgements.",
+)
+def run(
+    world_file: Path,
+    tampered: int,
+    late_share: float,
+    dead_phone_share: float,
+    seed: int | None,
+    timeout: float,
+) -> None:
+    """Publish the world's morning to the broker (ECM_MQTT_HOST / ECM_MQTT_PORT)."""
+    world = World.load(world_file)
+    settings = get_settings()
+    console = Console(stderr=True)
+    with (
+        Uplink(settings.mqtt_host, settings.mqtt_port) as uplink,
+        Progress(
+            TextColumn("[bold]publishing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress,
+    ):
+        task = progress.add_task("publishing", total=None)
+
+        def on_progress(sent: int, total: int) -> None:
+            progress.update(task, completed=sent, total=total)
+
+        result = simulate_morning(
+            world,
+            uplink,
+            late_share=late_share,
+            dead_phone_share=dead_phone_share,
+            tampered=tampered,
+            on_progress=on_progress,
+            seed=seed,
+            flush_timeout=timeout,
+        )
+    Console().print(result_table(result))
+    if not result.all_acked:
+        click.echo("the broker did not acknowledge every event", err=True)
+        sys.exit(1)
+
+
+def result_table(result: MorningResult) -> Table:
+    table = Table(title="Simulated morning")
+    table.add_column("")
+    table.add_column("count", justify="right")
+    table.add_row("visits planned", str(result.visits_planned))
+    table.add_row("events sent", str(result.events_sent))
+    table.add_row("tampered sent", str(result.tampered_sent))
+    table.add_row("acknowledged", str(result.events_acked))
+    table.add_row("carer-visits expected complete", str(result.expected_complete))
+    table.add_row("carer-visits expected open", str(result.expected_open))
+    return table

@@ -1,0 +1,150 @@
+"""The handsets' uplink to the broker: QoS 1 publishes, pipelined, counted as the broker acks.
+
+One MQTT connection carries every simulated handset. That is not how phones connect, but the
+topic names the device and the signature proves it, so the server cannot tell and need not.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from types import TracebackType
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+QOS_AT_LEAST_ONCE = 1
+# Unacknowledged publishes paho keeps on the wire at once; more are queued client-side. The
+# broker is configured for the same (gateway.broker.BrokerConfig.max_inflight_messages).
+MAX_INFLIGHT = 1000
+
+
+class UplinkError(RuntimeError):
+    pass
+
+
+class Uplink:
+    """A paho-mqtt 2.x client (MQTT v5) with a publish counter and a PUBACK counter.
+
+    `publish` returns at once; `flush` waits until the broker has acknowledged everything
+    published so far. A PUBACK with a failure reason code counts as `refused`, not `acked`.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        client_id: str | None = None,
+        max_inflight: int = MAX_INFLIGHT,
+        keepalive: int = 30,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.keepalive = keepalive
+        self.client_id = client_id or f"ecm-sim-{uuid.uuid4().hex[:12]}"
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5
+        )
+        self._client.max_inflight_messages_set(max_inflight)
+        self._client.on_connect = self._on_connect
+        self._client.on_publish = self._on_publish
+        self._lock = threading.Condition()
+        self._connected = threading.Event()
+        self._connect_refused: str | None = None
+        self._sent = 0
+        self._acked = 0
+        self._refused = 0
+
+    @property
+    def sent(self) -> int:
+        return self._sent
+
+    @property
+    def acked(self) -> int:
+        with self._lock:
+            return self._acked
+
+    @property
+    def refused(self) -> int:
+        with self._lock:
+            return self._refused
+
+    def connect(self, timeout: float = 10.0) -> Uplink:
+        self._client.connect(self.host, self.port, keepalive=self.keepalive)
+        self._client.loop_start()
+        if not self._connected.wait(timeout):
+            self.close()
+            raise UplinkError(f"no CONNACK from {self.host}:{self.port} within {timeout}s")
+        if self._connect_refused is not None:
+            self.close()
+            raise UplinkError(f"broker refused the connection: {self._connect_refused}")
+        return self
+
+    def publish(self, topic: str, payload: str | bytes) -> None:
+        info = self._client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE)
+        # NO_CONN still queues a QoS 1 message for after the reconnect; anything else is lost.
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise UplinkError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+        with self._lock:
+            self._sent += 1
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Wait until every publish so far has its PUBACK.
+
+        True when all were acknowledged; False when `timeout` passes first or any was refused.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._acked + self._refused < self._sent:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+            return self._refused == 0
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> Uplink:
+        return self.connect()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Any,
+    ) -> None:
+        if reason_code.is_failure:
+            self._connect_refused = str(reason_code)
+        self._connected.set()
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Any,
+    ) -> None:
+        with self._lock:
+            # "No matching subscribers" is a success code: the broker took the message.
+            if reason_code.is_failure:
+                self._refused += 1
+            else:
+                self._acked += 1
+            self._lock.notify_all()

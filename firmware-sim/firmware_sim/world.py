@@ -1,0 +1,399 @@
+"""A simulated home-care world: providers, carers with handsets, service users and a morning rota.
+
+Everything is derived from one seed, handset keys included, so a world can be regenerated
+rather than shipped, and a test that fails for seed 7 fails again for seed 7.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from firmware_sim.rota import RotaSlot, VisitMinutes, plan_rounds
+from gateway.protocol import b64url_decode, b64url_encode, public_key_to_b64
+from gateway.registry.schemas import Carer, Device, Provider, RegistryDocument, ServiceUser
+
+NORWICH = (52.6309, 1.2974)
+LONDON = ZoneInfo("Europe/London")
+
+MORNING_START = time(7, 0)
+MORNING_END = time(12, 0)
+SCATTER_RADIUS_M = 5_000.0
+GEOFENCE_M = 150.0
+DOUBLE_HANDED_SHARE = 0.05
+
+METRES_PER_DEGREE_LAT = 111_320.0
+
+Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+TagUid = Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{14}$")]
+
+_PROVIDER_NAMES = (
+    "Wensum",
+    "Yare",
+    "Broadland",
+    "Tombland",
+    "Eaton",
+    "Thorpe",
+    "Catton",
+    "Hellesdon",
+    "Costessey",
+    "Sprowston",
+    "Lakenham",
+    "Earlham",
+)
+_FIRST_NAMES = (
+    "Ann",
+    "Bola",
+    "Chloe",
+    "Dawn",
+    "Emeka",
+    "Fatima",
+    "Grace",
+    "Hannah",
+    "Imran",
+    "Joy",
+    "Kasia",
+    "Liam",
+    "Maria",
+    "Nadia",
+    "Olu",
+    "Priya",
+    "Ruth",
+    "Sam",
+    "Tomasz",
+    "Zoe",
+)
+_SERVICE_USER_FIRST_NAMES = (
+    "Arthur",
+    "Beryl",
+    "Cyril",
+    "Doris",
+    "Edna",
+    "Frank",
+    "Gladys",
+    "Harold",
+    "Irene",
+    "Joan",
+    "Kenneth",
+    "Lilian",
+    "Margaret",
+    "Norman",
+    "Olive",
+    "Percy",
+    "Queenie",
+    "Ronald",
+    "Sylvia",
+    "Walter",
+)
+_SURNAMES = (
+    "Allen",
+    "Bennett",
+    "Clarke",
+    "Dawson",
+    "Ellis",
+    "Fisher",
+    "Green",
+    "Howard",
+    "Jarvis",
+    "King",
+    "Lambert",
+    "Mills",
+    "Nolan",
+    "Osborne",
+    "Palmer",
+    "Reeve",
+    "Shaw",
+    "Turner",
+    "Wright",
+    "Young",
+)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SimProvider(_Record):
+    id: Ref
+    name: str
+
+
+class SimCarer(_Record):
+    id: Ref
+    provider_id: Ref
+    name: str
+    device_id: Ref
+
+
+class SimHandset(_Record):
+    """A carer's phone as provisioned: the private key never leaves the simulated world file."""
+
+    device_id: Ref
+    carer_id: Ref
+    provider_id: Ref
+    private_key: str = Field(description="Ed25519 private key: 32 raw bytes, base64url.")
+
+    def key(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(b64url_decode(self.private_key))
+
+    def public_key(self) -> str:
+        return public_key_to_b64(self.key().public_key())
+
+
+class SimServiceUser(_Record):
+    id: Ref
+    name: str
+    provider_id: Ref
+    home_lat: float
+    home_lon: float
+    geofence_m: float = GEOFENCE_M
+    tag_uid: TagUid
+
+
+class PlannedVisit(_Record):
+    visit_ref: Ref
+    service_user_id: Ref
+    provider_id: Ref
+    planned_start: AwareDatetime
+    planned_minutes: VisitMinutes
+    carers_required: Literal[1, 2]
+    carer_ids: tuple[Ref, ...]
+
+    @property
+    def planned_end(self) -> datetime:
+        return self.planned_start + timedelta(minutes=self.planned_minutes)
+
+
+class World(_Record):
+    seed: int
+    day: date
+    area: tuple[float, float]
+    providers: list[SimProvider]
+    carers: list[SimCarer]
+    handsets: list[SimHandset]
+    service_users: list[SimServiceUser]
+    visits: list[PlannedVisit]
+
+    def save(self, path: Path | str) -> None:
+        Path(path).write_text(self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path | str) -> World:
+        return cls.model_validate_json(Path(path).read_text())
+
+    def registry_document(self) -> RegistryDocument:
+        """What the server's registry needs to know: public keys only."""
+        return RegistryDocument(
+            providers=[Provider(id=p.id, name=p.name) for p in self.providers],
+            carers=[Carer(id=c.id, provider_id=c.provider_id, name=c.name) for c in self.carers],
+            devices=[
+                Device(id=h.device_id, provider_id=h.provider_id, public_key=h.public_key())
+                for h in self.handsets
+            ],
+            service_users=[
+                ServiceUser(
+                    id=su.id,
+                    name=su.name,
+                    home_lat=su.home_lat,
+                    home_lon=su.home_lon,
+                    geofence_m=su.geofence_m,
+                    home_tag_uid=su.tag_uid,
+                )
+                for su in self.service_users
+            ],
+        )
+
+    def service_user(self, service_user_id: str) -> SimServiceUser:
+        for su in self.service_users:
+            if su.id == service_user_id:
+                return su
+        raise KeyError(service_user_id)
+
+    def handset_for(self, carer_id: str) -> SimHandset:
+        for handset in self.handsets:
+            if handset.carer_id == carer_id:
+                return handset
+        raise KeyError(carer_id)
+
+    def visits_of(self, carer_id: str) -> list[PlannedVisit]:
+        """A carer's round for the morning, in planned order."""
+        return sorted(
+            (v for v in self.visits if carer_id in v.carer_ids), key=lambda v: v.planned_start
+        )
+
+
+def generate_world(
+    seed: int,
+    providers: int = 4,
+    carers: int = 15,
+    service_users: int = 50,
+    visits: int = 200,
+    *,
+    day: date,
+    area: tuple[float, float] = NORWICH,
+    id_prefix: str = "",
+) -> World:
+    """A deterministic world for `seed`.
+
+    `id_prefix` keeps worlds apart when several are seeded into one registry (tests share one).
+
+    Visits are planned to start between 07:00 and 12:00, shortened towards 15-minute calls
+    as the rota fills. A carer is never in two homes at once: when a provider has more visits
+    than its carers can cover in the morning, the last ones start after noon (an overbooked
+    rota) rather than overlap. The defaults (about 14 carer-visits per carer) sit at that edge.
+    """
+    if providers < 1 or carers < providers:
+        raise ValueError("need at least one provider and at least one carer per provider")
+    if service_users < 1 or visits < 0:
+        raise ValueError("need at least one service user and a non-negative number of visits")
+    rng = random.Random(seed)
+
+    sim_providers = [
+        SimProvider(id=f"{id_prefix}P{i:03d}", name=_provider_name(i))
+        for i in range(1, providers + 1)
+    ]
+    # Carers are spread evenly: carer i works for provider i mod n.
+    sim_carers = [
+        SimCarer(
+            id=f"{id_prefix}C{i:04d}",
+            provider_id=sim_providers[(i - 1) % providers].id,
+            name=f"{rng.choice(_FIRST_NAMES)} {rng.choice(_SURNAMES)}",
+            device_id=f"{id_prefix}D{i:04d}",
+        )
+        for i in range(1, carers + 1)
+    ]
+    handsets = [
+        SimHandset(
+            device_id=c.device_id,
+            carer_id=c.id,
+            provider_id=c.provider_id,
+            private_key=_derive_private_key(seed, c.device_id),
+        )
+        for c in sim_carers
+    ]
+    # Service users follow the carers' spread so each provider's workload matches its staff.
+    tag_uids: set[str] = set()
+    sim_service_users = []
+    for i in range(1, service_users + 1):
+        lat, lon = _scatter(rng, area, SCATTER_RADIUS_M)
+        sim_service_users.append(
+            SimServiceUser(
+                id=f"{id_prefix}SU{i:04d}",
+                name=f"{rng.choice(_SERVICE_USER_FIRST_NAMES)} {rng.choice(_SURNAMES)}",
+                provider_id=sim_carers[(i - 1) % carers].provider_id,
+                home_lat=lat,
+                home_lon=lon,
+                tag_uid=_tag_uid(rng, tag_uids),
+            )
+        )
+
+    demand = _share_out_visits(rng, visits, sim_providers, sim_carers, sim_service_users)
+    start = datetime.combine(day, MORNING_START, tzinfo=LONDON)
+    end = datetime.combine(day, MORNING_END, tzinfo=LONDON)
+    slots: list[RotaSlot] = []
+    for provider in sim_providers:
+        provider_carers = [c.id for c in sim_carers if c.provider_id == provider.id]
+        homes = [su.id for su in sim_service_users if su.provider_id == provider.id]
+        slots.extend(
+            plan_rounds(rng, provider.id, provider_carers, homes, demand[provider.id], (start, end))
+        )
+
+    # Visit refs follow the morning's order, which is how a coordinator reads a rota.
+    slots.sort(key=lambda s: (s.start, s.provider_id, s.service_user_id))
+    planned = [
+        PlannedVisit(
+            visit_ref=f"{id_prefix}V{n:05d}",
+            service_user_id=s.service_user_id,
+            provider_id=s.provider_id,
+            planned_start=s.start,
+            planned_minutes=s.minutes,
+            carers_required=2 if len(s.carer_ids) == 2 else 1,
+            carer_ids=s.carer_ids,
+        )
+        for n, s in enumerate(slots, start=1)
+    ]
+    return World(
+        seed=seed,
+        day=day,
+        area=area,
+        providers=sim_providers,
+        carers=sim_carers,
+        handsets=handsets,
+        service_users=sim_service_users,
+        visits=planned,
+    )
+
+
+def _provider_name(i: int) -> str:
+    base = _PROVIDER_NAMES[(i - 1) % len(_PROVIDER_NAMES)]
+    lap = (i - 1) // len(_PROVIDER_NAMES)
+    return f"{base} Home Care Ltd" if lap == 0 else f"{base} Home Care ({lap + 1}) Ltd"
+
+
+def _derive_private_key(seed: int, device_id: str) -> str:
+    raw = hashlib.sha256(f"{seed}:{device_id}".encode()).digest()
+    key = Ed25519PrivateKey.from_private_bytes(raw)
+    return b64url_encode(key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
+
+
+def _scatter(
+    rng: random.Random, centre: tuple[float, float], radius_m: float
+) -> tuple[float, float]:
+    """A point uniformly within a disc (sqrt keeps homes from bunching at the centre)."""
+    distance = radius_m * math.sqrt(rng.random())
+    bearing = rng.uniform(0, 2 * math.pi)
+    return offset_metres(centre, distance * math.cos(bearing), distance * math.sin(bearing))
+
+
+def offset_metres(point: tuple[float, float], north_m: float, east_m: float) -> tuple[float, float]:
+    """Move a point a few km at most; an equirectangular step is accurate enough for that."""
+    lat, lon = point
+    new_lat = lat + north_m / METRES_PER_DEGREE_LAT
+    new_lon = lon + east_m / (METRES_PER_DEGREE_LAT * math.cos(math.radians(lat)))
+    return round(new_lat, 6), round(new_lon, 6)
+
+
+def _tag_uid(rng: random.Random, taken: set[str]) -> str:
+    """A 7-byte NFC UID; 0x04 is NXP's manufacturer byte, as on most NTAG stickers."""
+    while True:
+        uid = f"04{rng.getrandbits(48):012X}"
+        if uid not in taken:
+            taken.add(uid)
+            return uid
+
+
+def _share_out_visits(
+    rng: random.Random,
+    visits: int,
+    providers: Sequence[SimProvider],
+    carers: Sequence[SimCarer],
+    service_users: Sequence[SimServiceUser],
+) -> dict[str, list[int]]:
+    """How many carers each of a provider's visits needs, balancing carer-visits per carer."""
+    staff = {p.id: sum(1 for c in carers if c.provider_id == p.id) for p in providers}
+    has_clients = {su.provider_id for su in service_users}
+    load = {p.id: 0 for p in providers}
+    demand: dict[str, list[int]] = {p.id: [] for p in providers}
+    for _ in range(visits):
+        double = rng.random() < DOUBLE_HANDED_SHARE
+        candidates = [
+            p.id for p in providers if p.id in has_clients and (not double or staff[p.id] >= 2)
+        ]
+        if not candidates:
+            double = False
+            candidates = [p.id for p in providers if p.id in has_clients]
+        needed = 2 if double else 1
+        chosen = min(candidates, key=lambda pid: (load[pid] + needed) / staff[pid])
+        load[chosen] += needed
+        demand[chosen].append(needed)
+    return demand

@@ -1,0 +1,130 @@
+"""`ecm sim generate | registry | run`, through the real `ecm` entry point."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ecm.cli import cli
+from ecm.settings import Settings
+from firmware_sim import cli as sim_cli
+from firmware_sim.world import World, generate_world
+from gateway.registry import RegistryDocument
+from tests.conftest import unique
+
+
+def test_generate_writes_the_world_for_the_seed(tmp_path: Path) -> None:
+    out = tmp_path / "world.json"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sim",
+            "generate",
+            "--out",
+            str(out),
+            "--seed",
+            "4",
+            "--providers",
+            "2",
+            "--carers",
+            "5",
+            "--service-users",
+            "9",
+            "--visits",
+            "20",
+            "--day",
+            "2026-03-03",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    world = World.load(out)
+    assert world == generate_world(
+        4, providers=2, carers=5, service_users=9, visits=20, day=date(2026, 3, 3)
+    )
+
+
+def test_generate_refuses_more_providers_than_carers(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sim",
+            "generate",
+            "--out",
+            str(tmp_path / "w.json"),
+            "--providers",
+            "5",
+            "--carers",
+            "3",
+            "--day",
+            "2026-03-03",
+        ],
+    )
+    assert result.exit_code != 0
+    assert not (tmp_path / "w.json").exists()
+
+
+def test_registry_prints_the_public_document(tmp_path: Path) -> None:
+    world = generate_world(
+        4, providers=2, carers=3, service_users=4, visits=6, day=date(2026, 3, 3)
+    )
+    world.save(tmp_path / "world.json")
+
+    printed = CliRunner().invoke(cli, ["sim", "registry", str(tmp_path / "world.json")])
+    assert printed.exit_code == 0, printed.output
+    document = RegistryDocument.model_validate_json(printed.output)
+    assert document == world.registry_document()
+    assert "private_key" not in printed.output
+
+    written = CliRunner().invoke(
+        cli, ["sim", "registry", str(tmp_path / "world.json"), "--out", str(tmp_path / "r.json")]
+    )
+    assert written.exit_code == 0, written.output
+    assert json.loads((tmp_path / "r.json").read_text()) == json.loads(printed.output)
+
+
+@pytest.mark.integration
+def test_run_publishes_the_morning(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = generate_world(
+        9,
+        providers=1,
+        carers=2,
+        service_users=3,
+        visits=5,
+        day=date(2026, 3, 3),
+        id_prefix=unique("R") + "-",
+    )
+    world.save(tmp_path / "world.json")
+    monkeypatch.setattr(sim_cli, "get_settings", lambda: settings)
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sim",
+            "run",
+            str(tmp_path / "world.json"),
+            "--tampered",
+            "2",
+            "--seed",
+            "1",
+            "--dead-phone-share",
+            "0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    carer_visits = sum(v.carers_required for v in world.visits)
+    assert "Simulated morning" in result.output
+    table = {
+        line.strip("│ ").rsplit("│", 1)[0].strip(): line.strip("│ ").rsplit("│", 1)[-1].strip()
+        for line in result.output.splitlines()
+        if line.count("│") == 3
+    }
+    assert table["events sent"] == str(2 * carer_visits)
+    assert table["tampered sent"] == "2"
+    assert table["acknowledged"] == str(2 * carer_visits + 2)
+    assert table["carer-visits expected open"] == "0"
