@@ -19,6 +19,7 @@ ROLE_COMMANDS = {
     "ingest": "ingest.cli:command",
     "api": "api.cli:command",
     "sim": "firmware_sim.cli:command",
+    "demo": "ecm.demo:command",
     "protocol": "gateway.cli:protocol",
     "registry": "gateway.cli:registry",
 }

@@ -1,0 +1,293 @@
+"""`ecm demo`: a care morning for a small council, end to end through the real stack.
+
+It owns a fresh stack under <state>/demo (evidence is append-only, so each demo starts clean),
+runs the ingest and api roles as child processes, seeds the registry through the API, lets the
+simulated handsets publish the morning over MQTT, waits until every event the broker accepted
+is stored or quarantined, and prints what happened.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+import httpx
+import psycopg
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ecm import services
+from ecm.migrate import upgrade
+from ecm.services.process import child_preexec, free_port
+from ecm.settings import Settings, get_settings
+
+LONDON = ZoneInfo("Europe/London")
+console = Console()
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    stored: int
+    quarantined: int
+    by_reason: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return self.stored + self.quarantined
+
+
+@click.command("demo")
+@click.option("--seed", default=2026, show_default=True, help="Seed of the simulated council.")
+@click.option("--visits", default=200, show_default=True)
+@click.option("--tampered", default=3, show_default=True, help="Forged events to send.")
+@click.option("--api-port", default=8000, show_default=True, help="Used if free, else any.")
+@click.option(
+    "--hold/--no-hold", default=None, help="Keep the API running until Ctrl-C (default: on a tty)."
+)
+def command(seed: int, visits: int, tampered: int, api_port: int, hold: bool | None) -> None:
+    """Simulate a care morning end to end and print a summary."""
+    state_dir = get_settings().state_dir / "demo"
+    if services.status(state_dir) is not None:
+        raise click.ClickException(f"a demo is already running from {state_dir}")
+    shutil.rmtree(state_dir, ignore_errors=True)
+    started = time.monotonic()
+    with _stack(state_dir, api_port) as (settings, api_url):
+        day = datetime.now(LONDON).date()
+        summary = _run_morning(
+            settings, api_url, seed=seed, visits=visits, tampered=tampered, day=day
+        )
+        _print_summary(summary, time.monotonic() - started)
+        console.print(f"\nAPI: [bold]{api_url}[/]  (OpenAPI: {api_url}/docs)")
+        console.print(f"Visit log: {api_url}/providers/P001/visits?date={day.isoformat()}")
+        if hold if hold is not None else sys.stdout.isatty():
+            console.print("Press Ctrl-C to stop the demo (servers stop with it).")
+            _wait_for_interrupt()
+
+
+@contextmanager
+def _stack(state_dir: Path, api_port: int) -> Iterator[tuple[Settings, str]]:
+    with services.running(state_dir) as endpoints:
+        settings = Settings(
+            env="dev",
+            state_dir=state_dir,
+            database_url=endpoints.database_url,
+            mqtt_host=endpoints.mqtt_host,
+            mqtt_port=endpoints.mqtt_port,
+            api_port=free_port(api_port),
+        )
+        console.print(f"PostgreSQL and Mosquitto up under {state_dir}")
+        upgrade(settings)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ECM_")}
+        env.update(endpoints.as_env(), ECM_STATE_DIR=str(state_dir), ECM_ENV="dev")
+        logs = state_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        api_url = f"http://127.0.0.1:{settings.api_port}"
+        roles = [
+            _start_role(["ingest"], env, logs / "ingest.log"),
+            _start_role(["api", "--port", str(settings.api_port)], env, logs / "api.log"),
+        ]
+        try:
+            _wait_ready(settings, api_url, roles)
+            console.print(f"ingest and api running (logs in {logs})")
+            yield settings, api_url
+        finally:
+            for role in roles:
+                role.send_signal(signal.SIGTERM)
+            for role in roles:
+                try:
+                    role.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    role.kill()
+
+
+def _start_role(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ecm", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=child_preexec(signal.SIGTERM),
+        )
+
+
+def _wait_ready(settings: Settings, api_url: str, roles: list[subprocess.Popen[bytes]]) -> None:
+    from ingest.readiness import wait_for_ingest
+
+    if not wait_for_ingest(settings, timeout_s=60):
+        raise click.ClickException("ingest did not come online; see its log")
+    deadline = time.monotonic() + 60
+    while True:
+        if any(role.poll() is not None for role in roles):
+            raise click.ClickException("a role exited during start-up; see the logs")
+        try:
+            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise click.ClickException("the API did not become healthy; see its log")
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class MorningSummary:
+    providers: int
+    carers: int
+    service_users: int
+    visits_planned: int
+    events_sent: int
+    events_acked: int
+    tampered_sent: int
+    counts: StoreCounts
+    expected_complete: int
+    expected_open: int
+    complete: int
+    open: int
+    per_provider: list[tuple[str, int, int]]
+
+
+def _run_morning(
+    settings: Settings, api_url: str, *, seed: int, visits: int, tampered: int, day: date
+) -> MorningSummary:
+    from firmware_sim.morning import simulate_morning
+    from firmware_sim.publisher import Uplink
+    from firmware_sim.world import generate_world
+
+    world = generate_world(seed, visits=visits, day=day)
+    document = world.registry_document()
+    response = httpx.post(
+        f"{api_url}/registry/seed",
+        content=document.model_dump_json(),
+        timeout=30,
+        headers={"content-type": "application/json"},
+    )
+    response.raise_for_status()
+    console.print(f"registry seeded through the API: {response.json()}")
+
+    with Uplink(settings.mqtt_host, settings.mqtt_port) as uplink, _progress() as progress:
+        sending = progress.add_task("handsets publishing", total=None)
+
+        def on_progress(sent: int, total: int) -> None:
+            progress.update(sending, completed=sent, total=total)
+
+        result = simulate_morning(world, uplink, tampered=tampered, on_progress=on_progress)
+        storing = progress.add_task("ingest storing", total=result.events_acked)
+        deadline = time.monotonic() + 120
+        while True:
+            counts = _store_counts(settings)
+            progress.update(storing, completed=counts.total)
+            if counts.total >= result.events_acked or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+
+    per_provider = []
+    for provider in document.providers:
+        summary = httpx.get(
+            f"{api_url}/providers/{provider.id}/visits/summary",
+            params={"date": day.isoformat()},
+            timeout=30,
+        ).json()
+        per_provider.append((provider.id, summary["complete"], summary["open"]))
+    return MorningSummary(
+        providers=len(document.providers),
+        carers=len(document.carers),
+        service_users=len(document.service_users),
+        visits_planned=result.visits_planned,
+        events_sent=result.events_sent,
+        events_acked=result.events_acked,
+        tampered_sent=result.tampered_sent,
+        counts=counts,
+        expected_complete=result.expected_complete,
+        expected_open=result.expected_open,
+        complete=sum(row[1] for row in per_provider),
+        open=sum(row[2] for row in per_provider),
+        per_provider=per_provider,
+    )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<20}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _store_counts(settings: Settings) -> StoreCounts:
+    with psycopg.connect(settings.database_url, application_name="ecm.demo") as conn:
+        stored = conn.execute("select count(*) from device_event").fetchone()
+        reasons = conn.execute(
+            "select reason, count(*) from quarantined_message group by reason order by reason"
+        ).fetchall()
+    by_reason = {reason: count for reason, count in reasons}
+    return StoreCounts(stored[0] if stored else 0, sum(by_reason.values()), by_reason)
+
+
+def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
+    counts = summary.counts
+    lost = summary.events_acked - counts.total
+    table = Table(title="Care morning: summary", show_lines=False)
+    table.add_column("")
+    table.add_column("count", justify="right")
+    table.add_column("note")
+    table.add_row(
+        "providers / carers / service users",
+        f"{summary.providers} / {summary.carers} / {summary.service_users}",
+        "",
+    )
+    table.add_row("planned visits", str(summary.visits_planned), "")
+    table.add_row(
+        "events sent",
+        str(summary.events_sent + summary.tampered_sent),
+        f"{summary.events_sent} signed by handsets, {summary.tampered_sent} forged",
+    )
+    table.add_row("events acknowledged by broker", str(summary.events_acked), "")
+    table.add_row("events stored as evidence", str(counts.stored), "")
+    table.add_row(
+        "events quarantined",
+        str(counts.quarantined),
+        ", ".join(f"{k}: {v}" for k, v in counts.by_reason.items()),
+    )
+    table.add_row("events lost", str(lost), "acked by broker, neither stored nor quarantined")
+    table.add_row(
+        "visits complete (API)", str(summary.complete), f"expected {summary.expected_complete}"
+    )
+    table.add_row(
+        "visits open (API)",
+        str(summary.open),
+        f"expected {summary.expected_open} (phone died before check-out)",
+    )
+    table.add_row("elapsed", f"{elapsed_s:.1f} s", "")
+    console.print(table)
+    console.print("A double-handed visit counts once per carer.")
+
+    providers = Table(title="Visits per provider (today, Europe/London)")
+    providers.add_column("provider")
+    providers.add_column("complete", justify="right")
+    providers.add_column("open", justify="right")
+    for provider_id, complete, open_ in summary.per_provider:
+        providers.add_row(provider_id, str(complete), str(open_))
+    console.print(providers)
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        console.print("stopping")

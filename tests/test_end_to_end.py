@@ -1,0 +1,134 @@
+"""End to end on real servers: handset -> MQTT -> ingest -> event store -> `ecm api` process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import httpx
+import pytest
+
+from ecm.services.process import free_port
+from ecm.settings import Settings
+from firmware_sim.handset import Handset
+from firmware_sim.publisher import Uplink
+from firmware_sim.world import generate_world
+from tests.conftest import ROOT, unique, wait_until
+
+pytestmark = pytest.mark.usefixtures("ingest_worker")
+
+
+@pytest.fixture(scope="module")
+def api_url(role_env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ecm", "api", "--port", str(port)], env=role_env, cwd=ROOT
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(healthy, timeout_s=60)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_a_simulated_visit_is_visible_through_the_api_as_complete(
+    settings: Settings, api_url: str
+) -> None:
+    day = date(2026, 3, 2)
+    world = generate_world(
+        seed=7,
+        providers=1,
+        carers=1,
+        service_users=1,
+        visits=1,
+        day=day,
+        id_prefix=unique("E2E"),
+    )
+    seeded = httpx.post(
+        f"{api_url}/registry/seed",
+        content=world.registry_document().model_dump_json(),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+    assert seeded.status_code == 200, seeded.text
+    [visit] = world.visits
+    [carer_id] = visit.carer_ids
+    handset = Handset.for_carer(world, carer_id)
+    check_in = handset.check_in(visit, visit.planned_start + timedelta(minutes=2))
+    check_out = handset.check_out(
+        visit, visit.planned_start + timedelta(minutes=visit.planned_minutes + 1)
+    )
+
+    with Uplink(settings.mqtt_host, settings.mqtt_port) as uplink:
+        uplink.publish(check_in.topic, check_in.token)
+        uplink.publish(check_out.topic, check_out.token)
+        assert uplink.flush(timeout=10)
+
+    def complete_visits() -> list[dict[str, object]]:
+        response = httpx.get(
+            f"{api_url}/providers/{visit.provider_id}/visits",
+            params={"date": day.isoformat()},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return [v for v in response.json()["items"] if v["status"] == "complete"]
+
+    [shown] = wait_until(complete_visits)
+    assert shown["carer_id"] == carer_id
+    assert shown["service_user_id"] == visit.service_user_id
+    assert shown["check_in_event_id"] == str(check_in.event_id)
+    assert shown["check_out_event_id"] == str(check_out.event_id)
+    assert shown["duration_minutes"] == visit.planned_minutes - 1
+    assert shown["tag_verified"] is True
+
+
+def test_the_demo_runs_a_care_morning_and_prints_its_summary() -> None:
+    state_dir = ROOT / ".state" / f"demo-test-{os.getpid()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECM_")}
+    env.update(ECM_STATE_DIR=str(state_dir), COLUMNS="160")
+    started = time.monotonic()
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ecm",
+                "demo",
+                "--no-hold",
+                "--visits",
+                "40",
+                "--api-port",
+                str(free_port()),
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert time.monotonic() - started < 180
+    summary = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.stdout.splitlines()
+        if line.count("│") >= 3
+    }
+    assert summary["events lost"] == "0"
+    assert summary["events quarantined"] == "3"
+    assert int(summary["events stored as evidence"]) > 80
+    assert "API: http://127.0.0.1:" in result.stdout
