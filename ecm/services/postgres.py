@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 
-from ecm.services.process import child_preexec, give_to, run, server_user
+from ecm.services.process import as_user, child_preexec, give_to, run, server_user
 
 DATABASE = "ecm"
 SUPERUSER = "ecm"
@@ -104,11 +104,11 @@ class LocalPostgres:
             return None
         result = subprocess.run(
             [str(bindir() / "pg_ctl"), "status", "-D", str(self.data_dir)],
-            user=self.user,
             capture_output=True,
             text=True,
             check=False,
             cwd="/",
+            **as_user(self.user),
         )
         if result.returncode != 0:
             return None
@@ -137,12 +137,12 @@ class LocalPostgres:
         log = self.log_file.open("ab")
         return subprocess.Popen(
             [str(bindir() / "postgres"), *self.server_args(port)],
-            user=self.user,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=child_preexec(),
             cwd="/",
+            **as_user(self.user),
         )
 
     def stop(self) -> None:

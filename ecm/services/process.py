@@ -10,6 +10,7 @@ import socket
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 
@@ -58,6 +59,18 @@ def server_user(preferred: str) -> str | None:
     return preferred
 
 
+def as_user(user: str | None) -> dict[str, Any]:
+    """Popen arguments that drop to `user` completely: its uid, its gid, and no other groups.
+
+    Dropping only the uid would keep root's group, and Linux then applies a folder's group bits
+    (none, on a mode-700 checkout) instead of the 'other' bits we grant.
+    """
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 def give_to(user: str | None, *paths: Path) -> None:
     """Hand state folders to the server's user and make sure it can reach them."""
     if user is None:
@@ -84,7 +97,7 @@ def _make_traversable(path: Path) -> None:
 
 def run(cmd: Sequence[str], *, user: str | None = None, check: bool = True) -> str:
     result = subprocess.run(
-        list(cmd), user=user, check=False, capture_output=True, text=True, cwd="/"
+        list(cmd), check=False, capture_output=True, text=True, cwd="/", **as_user(user)
     )
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr.strip()}")
