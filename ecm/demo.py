@@ -266,10 +266,12 @@ def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
     )
     table.add_row("events lost", str(lost), "acked by broker, neither stored nor quarantined")
     table.add_row(
-        "visits complete (API)", str(summary.complete), f"expected {summary.expected_complete}"
+        "carer visits complete (API)",
+        str(summary.complete),
+        f"expected {summary.expected_complete}",
     )
     table.add_row(
-        "visits open (API)",
+        "carer visits open (API)",
         str(summary.open),
         f"expected {summary.expected_open} (phone died before check-out)",
     )

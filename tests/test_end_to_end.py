@@ -123,12 +123,17 @@ def test_the_demo_runs_a_care_morning_and_prints_its_summary() -> None:
         shutil.rmtree(state_dir, ignore_errors=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert time.monotonic() - started < 180
-    summary = {
-        line.split("│")[1].strip(): line.split("│")[2].strip()
+    rows = {
+        line.split("│")[1].strip(): (line.split("│")[2].strip(), line.split("│")[3].strip())
         for line in result.stdout.splitlines()
-        if line.count("│") >= 3
+        if line.count("│") >= 4
     }
-    assert summary["events lost"] == "0"
-    assert summary["events quarantined"] == "3"
-    assert int(summary["events stored as evidence"]) > 80
+    count = {name: int(value) for name, (value, _) in rows.items() if value.isdigit()}
+    assert count["events lost"] == 0
+    assert count["events quarantined"] == 3  # the forged ones
+    assert count["events stored as evidence"] == count["events acknowledged by broker"] - 3
+    assert count["events stored as evidence"] >= 40  # every planned visit checked in at least
+    for visits in ("carer visits complete (API)", "carer visits open (API)"):
+        expected = rows[visits][1].split()[1]
+        assert count[visits] == int(expected), rows[visits]
     assert "API: http://127.0.0.1:" in result.stdout
