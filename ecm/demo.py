@@ -58,6 +58,10 @@ class StoreCounts:
 )
 def command(seed: int, visits: int, tampered: int, api_port: int, hold: bool | None) -> None:
     """Simulate a care morning end to end and print a summary."""
+    # Stop cleanly on Ctrl-C and on SIGTERM, even where the parent started us with SIGINT
+    # ignored (a background job): the finally blocks stop the roles and the servers.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     state_dir = get_settings().state_dir / "demo"
     if services.status(state_dir) is not None:
         raise click.ClickException(f"a demo is already running from {state_dir}")
@@ -184,7 +188,9 @@ def _run_morning(
         def on_progress(sent: int, total: int) -> None:
             progress.update(sending, completed=sent, total=total)
 
-        result = simulate_morning(world, uplink, tampered=tampered, on_progress=on_progress)
+        result = simulate_morning(
+            world, uplink, tampered=tampered, on_progress=on_progress, seed=seed
+        )
         storing = progress.add_task("ingest storing", total=result.events_acked)
         deadline = time.monotonic() + 120
         while True:
@@ -286,6 +292,10 @@ def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
     for provider_id, complete, open_ in summary.per_provider:
         providers.add_row(provider_id, str(complete), str(open_))
     console.print(providers)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _wait_for_interrupt() -> None:
