@@ -14,14 +14,14 @@ from pathlib import Path
 
 from gateway.broker import BrokerConfig, render_mosquitto_conf
 
-# Paths inside the eclipse-mosquitto:2 container: /mosquitto/data and /mosquitto/log are the
-# image's own folders (owned by its mosquitto user), mounted as named volumes by compose.
+# Inside the eclipse-mosquitto:2 container /mosquitto/data is the image's own folder (owned by
+# its mosquitto user), mounted as a named volume by compose; the log goes to stdout.
 # No `user` line: the image starts as root and mosquitto drops to its own user by default.
 COMPOSE_BROKER = BrokerConfig(
     port=1883,
     bind_address="0.0.0.0",
     persistence_dir=Path("/mosquitto/data"),
-    log_file=Path("/mosquitto/log/mosquitto.log"),
+    log_file=None,
 )
 
 OUTPUT = Path(__file__).resolve().parent / "mosquitto" / "mosquitto.conf"

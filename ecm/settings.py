@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     ingest_batch_size: int = 500
     ingest_batch_wait_ms: int = 50
     ingest_share_group: str = "ecm-ingest"
+    # How stale ingest's registry cache may get: a revoked device or replaced key takes effect
+    # within this many seconds without restarting the workers.
+    ingest_registry_refresh_s: float = 30.0
 
     # Envelope-encryption master key for secrets at rest (tag keys, later issues).
     master_key: str = DEV_MASTER_KEY

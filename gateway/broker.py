@@ -14,7 +14,8 @@ from pathlib import Path
 class BrokerConfig:
     port: int
     persistence_dir: Path
-    log_file: Path
+    # None logs to stdout, where a container runtime collects and rotates it.
+    log_file: Path | None
     bind_address: str = "127.0.0.1"
     run_as: str | None = None
     pid_file: Path | None = None
@@ -33,7 +34,7 @@ def render_mosquitto_conf(config: BrokerConfig) -> str:
         "persistence true",
         f"persistence_location {config.persistence_dir}/",
         "autosave_interval 1",
-        f"log_dest file {config.log_file}",
+        f"log_dest file {config.log_file}" if config.log_file else "log_dest stdout",
         "log_type error",
         "log_type warning",
         "log_type notice",

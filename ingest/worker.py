@@ -48,11 +48,14 @@ class Worker:
         wait_for_database(self.settings, timeout_s=120)
         self._connect_database()
         self.consumer.start()
-        last_stats = time.monotonic()
+        last_stats = last_refresh = time.monotonic()
         while not self.stopping.is_set():
             batch = self._take_batch()
             if batch:
                 self._commit_then_ack(batch)
+            if time.monotonic() - last_refresh > self.settings.ingest_registry_refresh_s:
+                self._refresh_directory()
+                last_refresh = time.monotonic()
             if time.monotonic() - last_stats > STATS_EVERY_S:
                 self._log_stats()
                 last_stats = time.monotonic()
@@ -172,6 +175,16 @@ class Worker:
         with self._conn.transaction():
             store.store_batch(self._conn, [], rejects)
         return store.BatchResult(stored, duplicates, len(rejects)), rejects
+
+    def _refresh_directory(self) -> None:
+        if self._directory is None:
+            return
+        try:
+            self._directory.reload()
+        except psycopg.OperationalError as exc:
+            # The next batch reconnects; a stale cache for one more interval is acceptable.
+            log.warning("registry refresh failed: %s", exc)
+            self._drop_connection()
 
     def _drop_connection(self) -> None:
         if self._conn is not None and not self._conn.closed:

@@ -68,6 +68,7 @@ def role_env(settings: Settings) -> dict[str, str]:
         ECM_MQTT_HOST=settings.mqtt_host,
         ECM_MQTT_PORT=str(settings.mqtt_port),
         ECM_STATE_DIR=str(ROOT / ".state" / f"test-{os.getpid()}"),
+        ECM_INGEST_REGISTRY_REFRESH_S="0.5",
     )
     return env
 

@@ -76,7 +76,7 @@ def test_mosquitto_conf_is_the_generators_output() -> None:
             port=1883,
             bind_address="0.0.0.0",
             persistence_dir=Path("/mosquitto/data"),
-            log_file=Path("/mosquitto/log/mosquitto.log"),
+            log_file=None,
         )
     )
     assert MOSQUITTO_CONF.read_text() == expected, (

@@ -6,6 +6,7 @@ import base64
 import json
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -206,4 +207,25 @@ def test_evidence_cannot_be_edited_or_deleted(
     ):
         with pytest.raises(Exception, match="evidence"), engine.begin() as conn:
             conn.execute(text(statement), {"d": device.device_id})
+    assert len(stored_events(engine, device.device_id)) == 1
+
+
+def test_revoking_a_device_takes_effect_without_restarting_ingest(
+    make_device: Callable[[], TestDevice], publisher: Publish, engine: Engine
+) -> None:
+    device = make_device()
+    _, before = device.event(EventType.CHECK_IN)
+    publisher(device.topic, before)
+    wait_until(lambda: stored_events(engine, device.device_id))
+
+    with engine.begin() as conn:
+        conn.execute(
+            text("update device set status = 'revoked' where id = :d"), {"d": device.device_id}
+        )
+    time.sleep(1.5)  # the test worker refreshes its registry cache every 0.5 s
+    _, after = device.event(EventType.CHECK_OUT)
+    publisher(device.topic, after)
+
+    [entry] = wait_until(lambda: quarantined(engine, device_id=device.device_id))
+    assert entry["reason"] == "device_revoked"
     assert len(stored_events(engine, device.device_id)) == 1
