@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import ConnDep, PrincipalDep, ensure_admin, ensure_can_read_provider
+from api.deps import ConnDep, PrincipalDep, ensure_admin
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, error_response
 from api.events import service
-from api.events.schemas import EventPage, EventScope, QuarantinePage
+from api.events.filters import EventScopeDep
+from api.events.schemas import EventPage, QuarantinePage
 from api.pagination import Limit, Offset
-from api.times import LondonDate
 
 router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
 
@@ -16,19 +16,10 @@ router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
     "/providers/{provider_id}/events", response_model=EventPage, responses=NOT_FOUND_RESPONSES
 )
 def list_events(
-    provider_id: str,
-    conn: ConnDep,
-    principal: PrincipalDep,
-    day: LondonDate = None,
-    service_user_id: str | None = None,
-    carer_id: str | None = None,
-    limit: Limit = 500,
-    offset: Offset = 0,
+    conn: ConnDep, scope: EventScopeDep, limit: Limit = 500, offset: Offset = 0
 ) -> EventPage:
     """Stored events of one provider, ordered by device time then sequence number."""
-    ensure_can_read_provider(principal, provider_id)
-    scope = EventScope(provider_id, carer_id=carer_id, service_user_id=service_user_id)
-    return service.list_events(conn, scope, day, limit=limit, offset=offset)
+    return service.list_events(conn, scope, limit=limit, offset=offset)
 
 
 @router.get(

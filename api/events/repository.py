@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, text
 
 from api.events.schemas import Event, EventScope, Gps, QuarantinedMessage
-from api.times import Window
 
 
 def scope_condition(scope: EventScope) -> tuple[str, dict[str, Any]]:
@@ -23,10 +22,9 @@ def scope_condition(scope: EventScope) -> tuple[str, dict[str, Any]]:
     return " and ".join(clauses), params
 
 
-def list_events(
-    conn: Connection, scope: EventScope, window: Window | None, *, limit: int, offset: int
-) -> list[Event]:
+def list_events(conn: Connection, scope: EventScope, *, limit: int, offset: int) -> list[Event]:
     condition, params = scope_condition(scope)
+    window = scope.window
     if window is not None:
         # A range on device_time (not a date cast) so the (provider_id, device_time) index and
         # partition pruning apply.

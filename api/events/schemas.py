@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator
 
-from api.times import UtcDatetime
+from api.times import UtcDatetime, Window
 from gateway.protocol import EventType
 
 
@@ -17,6 +17,7 @@ class EventScope:
     provider_id: str
     carer_id: str | None = None
     service_user_id: str | None = None
+    window: Window | None = None  # a London day; None means all time
 
 
 NEXT_OFFSET = Field(description="Offset of the next page; null on the last page.")

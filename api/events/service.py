@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import Connection
 
 from api.events import repository
 from api.events.schemas import EventPage, EventScope, QuarantinePage
 from api.pagination import split_page
 from api.registry.service import require_provider
-from api.times import london_day
 
 
-def list_events(
-    conn: Connection,
-    scope: EventScope,
-    day: date | None,
-    *,
-    limit: int,
-    offset: int,
-) -> EventPage:
+def list_events(conn: Connection, scope: EventScope, *, limit: int, offset: int) -> EventPage:
     require_provider(conn, scope.provider_id)
-    window = london_day(day) if day is not None else None
-    rows = repository.list_events(conn, scope, window, limit=limit + 1, offset=offset)
+    rows = repository.list_events(conn, scope, limit=limit + 1, offset=offset)
     items, next_offset = split_page(rows, limit, offset)
     return EventPage(items=items, next_offset=next_offset)
 

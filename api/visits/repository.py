@@ -21,7 +21,6 @@ from sqlalchemy import Connection, text
 
 from api.events.repository import scope_condition
 from api.events.schemas import EventScope
-from api.times import Window
 from api.visits.schemas import Visit, VisitSummary
 
 _SCOPED = """
@@ -118,8 +117,9 @@ select
 from visits"""
 
 
-def _with_visits(scope: EventScope, window: Window | None) -> tuple[str, dict[str, Any]]:
+def _with_visits(scope: EventScope) -> tuple[str, dict[str, Any]]:
     condition, params = scope_condition(scope)
+    window = scope.window
     ctes = [_SCOPED.format(condition=condition)]
     if window is None:
         ctes.append(_ALL_EVENTS)
@@ -132,15 +132,13 @@ def _with_visits(scope: EventScope, window: Window | None) -> tuple[str, dict[st
     return "with " + ",".join(ctes), params
 
 
-def list_visits(
-    conn: Connection, scope: EventScope, window: Window | None, *, limit: int, offset: int
-) -> list[Visit]:
-    ctes, params = _with_visits(scope, window)
+def list_visits(conn: Connection, scope: EventScope, *, limit: int, offset: int) -> list[Visit]:
+    ctes, params = _with_visits(scope)
     rows = conn.execute(text(ctes + _LIST), {**params, "limit": limit, "offset": offset}).mappings()
     return [Visit.model_validate(dict(row)) for row in rows]
 
 
-def summarise_visits(conn: Connection, scope: EventScope, window: Window | None) -> VisitSummary:
-    ctes, params = _with_visits(scope, window)
+def summarise_visits(conn: Connection, scope: EventScope) -> VisitSummary:
+    ctes, params = _with_visits(scope)
     row = conn.execute(text(ctes + _SUMMARY), params).mappings().one()
     return VisitSummary.model_validate(dict(row))

@@ -122,7 +122,7 @@ class Subscriber:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
-            self.messages.append((message.topic, message.payload))
+            self.messages.append((message.topic, bytes(message.payload)))
 
     def received(self, device_ids: set[str]) -> list[tuple[str, bytes]]:
         with self._lock:
