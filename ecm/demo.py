@@ -182,7 +182,11 @@ def _run_morning(
     response.raise_for_status()
     console.print(f"registry seeded through the API: {response.json()}")
 
-    with Uplink(settings.mqtt_host, settings.mqtt_port) as uplink, _progress() as progress:
+    with (
+        Uplink(settings.mqtt_host, settings.mqtt_port) as uplink,
+        psycopg.connect(settings.database_url, application_name="ecm.demo", autocommit=True) as db,
+        _progress() as progress,
+    ):
         sending = progress.add_task("handsets publishing", total=None)
 
         def on_progress(sent: int, total: int) -> None:
@@ -194,7 +198,7 @@ def _run_morning(
         storing = progress.add_task("ingest storing", total=result.events_acked)
         deadline = time.monotonic() + 120
         while True:
-            counts = _store_counts(settings)
+            counts = _store_counts(db)
             progress.update(storing, completed=counts.total)
             if counts.total >= result.events_acked or time.monotonic() > deadline:
                 break
@@ -235,12 +239,11 @@ def _progress() -> Progress:
     )
 
 
-def _store_counts(settings: Settings) -> StoreCounts:
-    with psycopg.connect(settings.database_url, application_name="ecm.demo") as conn:
-        stored = conn.execute("select count(*) from device_event").fetchone()
-        reasons = conn.execute(
-            "select reason, count(*) from quarantined_message group by reason order by reason"
-        ).fetchall()
+def _store_counts(db: psycopg.Connection) -> StoreCounts:
+    stored = db.execute("select count(*) from device_event").fetchone()
+    reasons = db.execute(
+        "select reason, count(*) from quarantined_message group by reason order by reason"
+    ).fetchall()
     by_reason = {reason: count for reason, count in reasons}
     return StoreCounts(stored[0] if stored else 0, sum(by_reason.values()), by_reason)
 

@@ -98,7 +98,7 @@ def store_batch(
             with cur.copy(f"copy staged_event ({_COLUMNS}) from stdin (format binary)") as copy:
                 copy.set_types(list(EVENT_TYPES))
                 for event in events:
-                    copy.write_row(_event_row(event))
+                    copy.write_row(event_row(event))
             cur.execute(
                 f"insert into device_event ({_COLUMNS}) select {_COLUMNS} from staged_event "
                 "on conflict do nothing"
@@ -115,7 +115,8 @@ def store_batch(
     return BatchResult(stored=stored, duplicates=len(events) - stored, quarantined=len(rejects))
 
 
-def _event_row(event: VerifiedEvent) -> tuple[object, ...]:
+def event_row(event: VerifiedEvent) -> tuple[object, ...]:
+    """The stored row of a verified event, in EVENT_COLUMNS order."""
     claims = event.claims
     gps = claims.gps
     return (

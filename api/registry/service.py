@@ -13,12 +13,12 @@ from gateway.registry import (
     Device,
     Provider,
     RegistryDocument,
+    RegistryError,
     SeedCounts,
     ServiceUser,
     repository,
     seed,
 )
-from gateway.registry.service import RegistryError
 
 
 def seed_registry(conn: Connection, document: RegistryDocument) -> SeedCounts:

@@ -8,13 +8,14 @@ from gateway.registry.schemas import (
     SeedCounts,
     ServiceUser,
 )
-from gateway.registry.service import load_document, seed
+from gateway.registry.service import RegistryError, load_document, seed
 
 __all__ = [
     "Carer",
     "Device",
     "Provider",
     "RegistryDocument",
+    "RegistryError",
     "SeedCounts",
     "ServiceUser",
     "load_document",

@@ -9,20 +9,18 @@ from typing import Any
 from uuid import UUID
 
 from fastapi.testclient import TestClient
-from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
 from api.app import create_app
 from ecm.settings import Settings
 from gateway.protocol import EventType, GpsFix, TagReading
+from ingest.store import EVENT_COLUMNS, event_row
+from ingest.verify import ReceivedMessage, VerifiedEvent
 from tests.conftest import TestDevice
 
 _INSERT_EVENT = text(
-    "insert into device_event (event_id, device_time, received_at, device_id, provider_id, "
-    "carer_id, service_user_id, seq, event_type, tag_uid, gps_lat, gps_lon, gps_accuracy_m, "
-    "gps_fix_time, protocol_version, topic, raw_jws, claims) values (:event_id, :device_time, "
-    ":received_at, :device_id, :provider_id, :carer_id, :service_user_id, :seq, :event_type, "
-    ":tag_uid, :gps_lat, :gps_lon, :gps_accuracy_m, :gps_fix_time, 1, :topic, :raw_jws, :claims)"
+    f"insert into device_event ({', '.join(EVENT_COLUMNS)}) "
+    f"values ({', '.join(':' + column for column in EVENT_COLUMNS)})"
 )
 
 
@@ -49,27 +47,11 @@ def insert_event(
     claims, jws = device.event(
         type, at, tag=TagReading(uid=tag_uid) if tag_uid else None, gps=gps, **overrides
     )
+    # The same claims-to-row mapping ingest uses, so these rows are what ingest would store.
+    received = ReceivedMessage(
+        mid=0, topic=device.topic, payload=jws.encode(), received_at=datetime.now(UTC)
+    )
+    row = event_row(VerifiedEvent(received, claims, device.provider_id))
     with engine.begin() as conn:
-        conn.execute(
-            _INSERT_EVENT,
-            {
-                "event_id": claims.event_id,
-                "device_time": claims.device_time,
-                "received_at": datetime.now(UTC),
-                "device_id": claims.device_id,
-                "provider_id": device.provider_id,
-                "carer_id": claims.carer_id,
-                "service_user_id": claims.service_user_id,
-                "seq": claims.seq,
-                "event_type": claims.type.value,
-                "tag_uid": claims.tag.uid if claims.tag else None,
-                "gps_lat": gps.lat if gps else None,
-                "gps_lon": gps.lon if gps else None,
-                "gps_accuracy_m": gps.accuracy_m if gps else None,
-                "gps_fix_time": gps.fix_time if gps else None,
-                "topic": device.topic,
-                "raw_jws": jws,
-                "claims": Jsonb(claims.model_dump(mode="json", exclude_none=True)),
-            },
-        )
+        conn.execute(_INSERT_EVENT, dict(zip(EVENT_COLUMNS, row, strict=True)))
     return claims.event_id

@@ -8,8 +8,15 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, text
 
 from gateway.protocol import public_key_to_b64
-from gateway.registry import Carer, Device, Provider, RegistryDocument, ServiceUser, seed
-from gateway.registry.service import RegistryError
+from gateway.registry import (
+    Carer,
+    Device,
+    Provider,
+    RegistryDocument,
+    RegistryError,
+    ServiceUser,
+    seed,
+)
 from tests.conftest import unique
 
 
