@@ -34,6 +34,12 @@ EVENT_COLUMNS = (
     "topic",
     "raw_jws",
     "claims",
+    "tag_counter",
+    "totp_verified",
+    "gps_distance_m",
+    "gps_within_fence",
+    "evidence_level",
+    "late_arriving",
 )
 EVENT_TYPES = (
     "uuid",
@@ -54,6 +60,12 @@ EVENT_TYPES = (
     "text",
     "text",
     "jsonb",
+    "int8",
+    "bool",
+    "float4",
+    "bool",
+    "text",
+    "bool",
 )
 QUARANTINE_COLUMNS = (
     "received_at",
@@ -119,6 +131,7 @@ def event_row(event: VerifiedEvent) -> tuple[object, ...]:
     """The stored row of a verified event, in EVENT_COLUMNS order."""
     claims = event.claims
     gps = claims.gps
+    evidence = event.evidence
     return (
         claims.event_id,
         claims.device_time,
@@ -138,6 +151,12 @@ def event_row(event: VerifiedEvent) -> tuple[object, ...]:
         event.message.topic,
         event.message.payload.decode("ascii"),
         Jsonb(claims.model_dump(mode="json", exclude_none=True)),
+        evidence.tag_counter,
+        evidence.totp_verified,
+        evidence.gps_distance_m,
+        evidence.gps_within_fence,
+        evidence.level,
+        evidence.late_arriving,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -28,10 +29,27 @@ class ReceivedMessage:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What ingest established about presence in the home, stored beside the event.
+
+    level is the strongest proof the event carries: a verified tag tap, then a valid one-time
+    code, then a GPS fix inside the home's geofence, else none.
+    """
+
+    level: Literal["tag", "code", "location", "none"] = "none"
+    tag_counter: int | None = None
+    totp_verified: bool | None = None
+    gps_distance_m: float | None = None
+    gps_within_fence: bool | None = None
+    late_arriving: bool = False
+
+
+@dataclass(frozen=True)
 class VerifiedEvent:
     message: ReceivedMessage
     claims: EventClaims
     provider_id: str
+    evidence: Evidence = Evidence()
 
 
 @dataclass(frozen=True)

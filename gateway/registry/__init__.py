@@ -1,7 +1,10 @@
-"""Registry: providers, carers, devices (with public keys) and service users' homes."""
+"""Registry: councils and their commissions, providers, carers, devices (with public keys) and
+service users' homes."""
 
 from gateway.registry.schemas import (
     Carer,
+    Commission,
+    Council,
     Device,
     Provider,
     RegistryDocument,
@@ -12,6 +15,8 @@ from gateway.registry.service import RegistryError, load_document, seed
 
 __all__ = [
     "Carer",
+    "Commission",
+    "Council",
     "Device",
     "Provider",
     "RegistryDocument",

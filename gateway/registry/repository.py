@@ -7,9 +7,18 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gateway.registry.schemas import Carer, Device, Provider, ServiceUser
+from gateway.registry.schemas import Carer, Commission, Council, Device, Provider, ServiceUser
 
 _UPSERT = {
+    "council": (
+        "insert into council (id, name) values (:id, :name) "
+        "on conflict (id) do update set name = excluded.name"
+    ),
+    "commission": (
+        "insert into commission (council_id, provider_id, lot) "
+        "values (:council_id, :provider_id, :lot) "
+        "on conflict (council_id, provider_id) do update set lot = excluded.lot"
+    ),
     "provider": (
         "insert into provider (id, name) values (:id, :name) "
         "on conflict (id) do update set name = excluded.name"
@@ -25,11 +34,12 @@ _UPSERT = {
         "public_key = excluded.public_key, status = excluded.status"
     ),
     "service_user": (
-        "insert into service_user (id, name, home_lat, home_lon, geofence_m, home_tag_uid) "
-        "values (:id, :name, :home_lat, :home_lon, :geofence_m, :home_tag_uid) "
+        "insert into service_user "
+        "(id, name, home_lat, home_lon, geofence_m, home_tag_uid, council_id) "
+        "values (:id, :name, :home_lat, :home_lon, :geofence_m, :home_tag_uid, :council_id) "
         "on conflict (id) do update set name = excluded.name, home_lat = excluded.home_lat, "
         "home_lon = excluded.home_lon, geofence_m = excluded.geofence_m, "
-        "home_tag_uid = excluded.home_tag_uid"
+        "home_tag_uid = excluded.home_tag_uid, council_id = excluded.council_id"
     ),
 }
 
@@ -38,6 +48,30 @@ def _upsert(conn: Connection, table: str, rows: Sequence[dict[str, Any]]) -> int
     if rows:
         conn.execute(text(_UPSERT[table]), list(rows))
     return len(rows)
+
+
+def upsert_councils(conn: Connection, councils: Sequence[Council]) -> int:
+    return _upsert(conn, "council", [c.model_dump() for c in councils])
+
+
+def upsert_commissions(conn: Connection, commissions: Sequence[Commission]) -> int:
+    return _upsert(conn, "commission", [c.model_dump() for c in commissions])
+
+
+def list_councils(conn: Connection) -> list[Council]:
+    rows = conn.execute(text("select id, name from council order by id")).mappings()
+    return [Council(**row) for row in rows]
+
+
+def list_commissions(conn: Connection, council_id: str | None = None) -> list[Commission]:
+    rows = conn.execute(
+        text(
+            "select council_id, provider_id, lot from commission "
+            "where :c is null or council_id = :c order by council_id, provider_id"
+        ),
+        {"c": council_id},
+    ).mappings()
+    return [Commission(**row) for row in rows]
 
 
 def upsert_providers(conn: Connection, providers: Sequence[Provider]) -> int:
@@ -92,7 +126,7 @@ def list_devices(conn: Connection, provider_id: str) -> list[Device]:
 def list_service_users(conn: Connection) -> list[ServiceUser]:
     rows = conn.execute(
         text(
-            "select id, name, home_lat, home_lon, geofence_m, home_tag_uid "
+            "select id, name, home_lat, home_lon, geofence_m, home_tag_uid, council_id "
             "from service_user order by id"
         )
     ).mappings()

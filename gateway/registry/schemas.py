@@ -20,6 +20,19 @@ class Provider(_Record):
     name: str = Field(min_length=1, max_length=200)
 
 
+class Council(_Record):
+    id: Ref
+    name: str = Field(min_length=1, max_length=200)
+
+
+class Commission(_Record):
+    """A council commissions a provider, optionally for one lot (area)."""
+
+    council_id: Ref
+    provider_id: Ref
+    lot: str | None = Field(default=None, min_length=1, max_length=64)
+
+
 class Carer(_Record):
     id: Ref
     provider_id: Ref
@@ -46,19 +59,24 @@ class ServiceUser(_Record):
     home_lon: float | None = Field(default=None, ge=-180, le=180)
     geofence_m: float = Field(default=150, gt=0)
     home_tag_uid: Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{8,20}$")] | None = None
+    council_id: Ref | None = None
 
 
 class RegistryDocument(_Record):
-    """A seed file (JSON): any of the four lists; records are upserted by id."""
+    """A seed file (JSON): any of the lists; records are upserted by id."""
 
+    councils: list[Council] = []
     providers: list[Provider] = []
+    commissions: list[Commission] = []
     carers: list[Carer] = []
     devices: list[Device] = []
     service_users: list[ServiceUser] = []
 
 
 class SeedCounts(BaseModel):
+    councils: int = 0
     providers: int = 0
+    commissions: int = 0
     carers: int = 0
     devices: int = 0
     service_users: int = 0

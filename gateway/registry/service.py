@@ -26,8 +26,22 @@ def seed(conn: Connection, document: RegistryDocument) -> SeedCounts:
     for record_id, provider_id in owners:
         if provider_id not in known:
             raise RegistryError(f"{record_id} names unknown provider {provider_id}")
+    councils = {c.id for c in repository.list_councils(conn)} | {c.id for c in document.councils}
+    council_refs = [(m.provider_id, m.council_id) for m in document.commissions]
+    council_refs += [(s.id, s.council_id) for s in document.service_users if s.council_id]
+    for record_id, council_id in council_refs:
+        if council_id not in councils:
+            raise RegistryError(f"{record_id} names unknown council {council_id}")
+    for commission in document.commissions:
+        if commission.provider_id not in known:
+            raise RegistryError(
+                f"commission of {commission.council_id} names unknown provider "
+                f"{commission.provider_id}"
+            )
     return SeedCounts(
+        councils=repository.upsert_councils(conn, document.councils),
         providers=repository.upsert_providers(conn, document.providers),
+        commissions=repository.upsert_commissions(conn, document.commissions),
         carers=repository.upsert_carers(conn, document.carers),
         devices=repository.upsert_devices(conn, document.devices),
         service_users=repository.upsert_service_users(conn, document.service_users),

@@ -67,7 +67,14 @@ def test_seeding_twice_yields_the_same_rows(client: TestClient, engine: Engine) 
     assert (
         first.json()
         == second.json()
-        == {"providers": 1, "carers": 1, "devices": 1, "service_users": 1}
+        == {
+            "councils": 0,
+            "providers": 1,
+            "commissions": 0,
+            "carers": 1,
+            "devices": 1,
+            "service_users": 1,
+        }
     )
     assert len(rows) == 4
     assert registry_rows(engine, doc) == rows

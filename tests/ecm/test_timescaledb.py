@@ -130,6 +130,8 @@ def test_hypertable_deduplicates_and_refuses_edits(timescaledb: Settings) -> Non
         "topic": "ecm/v1/devices/D1/events",
         "raw_jws": "a.b.c",
         "claims": "{}",
+        "evidence_level": "none",
+        "late_arriving": False,
     }
     insert = (
         f"insert into device_event ({', '.join(EVENT_COLUMNS)}) "
