@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
@@ -32,6 +33,9 @@ from ecm import services
 from ecm.migrate import upgrade
 from ecm.services.process import child_preexec, free_port
 from ecm.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from firmware_sim.world import World
 
 LONDON = ZoneInfo("Europe/London")
 console = Console()
@@ -181,6 +185,8 @@ def _run_morning(
     )
     response.raise_for_status()
     console.print(f"registry seeded through the API: {response.json()}")
+    homes = _provision_home_devices(settings, world)
+    console.print(f"home tags and fobs provisioned, keys sealed: {homes}")
 
     with (
         Uplink(settings.mqtt_host, settings.mqtt_port) as uplink,
@@ -227,6 +233,23 @@ def _run_morning(
         open=sum(row[2] for row in per_provider),
         per_provider=per_provider,
     )
+
+
+def _provision_home_devices(settings: Settings, world: World) -> dict[str, int]:
+    """Import the homes' programming sheet as production does (`ecm homes import`)."""
+    from ecm.db import make_engine
+    from gateway.evidence.keys import KeyRing
+    from gateway.homes import import_devices
+
+    engine = make_engine(settings, "demo", pool_size=1)
+    try:
+        with engine.begin() as conn:
+            counts = import_devices(
+                conn, KeyRing(settings.master_key), world.home_devices_document()
+            )
+    finally:
+        engine.dispose()
+    return {"tags": counts.tags, "fobs": counts.fobs}
 
 
 def _progress() -> Progress:
