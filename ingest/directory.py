@@ -89,7 +89,14 @@ class Directory:
         return self._tags.get(uid)
 
     def tags(self) -> list[HomeTag]:
-        """Every known tag, retired ones included: used to name the tag of a misplaced tap."""
+        """Every known tag, retired ones included: used to name the tag of a misplaced tap.
+
+        Only refused taps ask, so tags provisioned since the last reload are fetched here too,
+        at most once per MISS_RETRY_S."""
+        if self._may_retry("all-tags", ""):
+            homes, tags = load_homes(self._conn, self._keyring)
+            self._homes.update(homes)
+            self._tags = tags
         return list(self._tags.values())
 
     def _may_retry(self, kind: str, key: str) -> bool:

@@ -78,8 +78,11 @@ def _check_tap(reading: TagReading, home: Home | None, directory: Directory) -> 
     for tag in directory.tags():
         if tag is home.tag or tag.picc_tag_byte(message.picc) != sun.PICC_DATA_TAG:
             continue
-        if _tap_of(tag, message) is None:
+        tap = _tap_of(tag, message)
+        if tap is None:
             continue
+        if tag.service_user_id == home.service_user_id and not tag.retired:
+            return tap  # the home's new tag, provisioned since the cache last loaded
         if tag.service_user_id != home.service_user_id:
             raise Rejected(
                 Rejection.TAG_WRONG_HOME,
