@@ -46,6 +46,7 @@ class StoreCounts:
     stored: int
     quarantined: int
     by_reason: dict[str, int]
+    by_evidence: dict[str, int]
 
     @property
     def total(self) -> int:
@@ -268,7 +269,12 @@ def _store_counts(db: psycopg.Connection) -> StoreCounts:
         "select reason, count(*) from quarantined_message group by reason order by reason"
     ).fetchall()
     by_reason = {reason: count for reason, count in reasons}
-    return StoreCounts(stored[0] if stored else 0, sum(by_reason.values()), by_reason)
+    levels = db.execute(
+        "select evidence_level, count(*) from device_event group by 1 "
+        "order by array_position(array['tag', 'code', 'location', 'none'], evidence_level)"
+    ).fetchall()
+    by_evidence = {level: count for level, count in levels}
+    return StoreCounts(stored[0] if stored else 0, sum(by_reason.values()), by_reason, by_evidence)
 
 
 def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
@@ -290,7 +296,11 @@ def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
         f"{summary.events_sent} signed by handsets, {summary.tampered_sent} forged",
     )
     table.add_row("events acknowledged by broker", str(summary.events_acked), "")
-    table.add_row("events stored as evidence", str(counts.stored), "")
+    table.add_row(
+        "events stored as evidence",
+        str(counts.stored),
+        "by evidence: " + ", ".join(f"{k} {v}" for k, v in counts.by_evidence.items()),
+    )
     table.add_row(
         "events quarantined",
         str(counts.quarantined),
