@@ -248,3 +248,58 @@ def test_gps_inside_and_outside_the_fence_is_recorded_not_refused(
     assert outside["gps_within_fence"] is False and outside["evidence_level"] == "none"
     assert outside["gps_distance_m"] == pytest.approx(1112.0, abs=1)
     assert outside["gps_accuracy_m"] == 8.0
+
+
+def test_no_forged_or_replayed_evidence_is_accepted(
+    tag_home: Callable[[], TagHome],
+    fob_home: Callable[[], tuple[TestDevice, ProgrammedFob, SimFob]],
+    publisher: Publish,
+    engine: Engine,
+) -> None:
+    """A volley of forgeries and replays, each in a freshly signed event: none is stored."""
+    home, other = tag_home(), tag_home()
+    genuine = [home.tag.tap() for _ in range(3)]
+    for tap in genuine:
+        publish_event(publisher, home.device, tag=tap)
+    wait_until(lambda: len(stored_events(engine, home.device.device_id)) == 3)
+
+    uid = bytes.fromhex(home.programmed.uid)
+    meta = bytes.fromhex(home.programmed.meta_read_key)
+    fresh = home.tag.tap()  # a genuine tap never sent: every altered copy must still fail
+    forged: list[TagReading] = []
+    for bit in range(64):
+        forged.append(TagReading(picc=fresh.picc, mac=f"{int(fresh.mac, 16) ^ (1 << bit):016X}"))
+    for byte in range(16):
+        picc = f"{int(fresh.picc, 16) ^ (1 << (8 * byte)):032X}"
+        forged.append(TagReading(picc=picc, mac=fresh.mac))
+    for counter in range(100, 110):
+        for message in (
+            sun.emulate(meta, os.urandom(16), uid, counter),
+            sun.emulate(os.urandom(16), os.urandom(16), uid, counter),
+        ):
+            forged.append(TagReading(picc=message.picc_hex, mac=message.mac_hex))
+    forged += [genuine[i % 3] for i in range(10)]  # replays of accepted taps
+    forged += [other.tag.tap() for _ in range(10)]  # another home's tag
+    for reading in forged:
+        publish_event(publisher, home.device, tag=reading)
+    device, _, fob = fob_home()
+    at = datetime(2026, 3, 2, 7, 31, tzinfo=UTC)
+    wrong_codes = [fob.code_at(at + timedelta(minutes=m)) for m in range(2, 12)]
+    for code in wrong_codes:
+        publish_event(publisher, device, at=at, code=code)
+
+    tried = len(forged) + len(wrong_codes)
+    entries = wait_until(
+        lambda: (
+            len(found := quarantined(engine, device_id=home.device.device_id))
+            + len(quarantined(engine, device_id=device.device_id))
+            >= tried
+            and found
+        ),
+        timeout_s=30,
+    )
+    reasons = {str(e["reason"]) for e in entries}
+    assert reasons == {"tag_bad_mac", "tag_unknown", "tag_counter_replayed", "tag_wrong_home"}
+    assert len(stored_events(engine, home.device.device_id)) == 3
+    assert stored_events(engine, device.device_id) == []
+    assert tried == 130
