@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -25,14 +26,19 @@ class HomeTag:
     meta_read_key: bytes = field(repr=False)
     file_read_key: bytes = field(repr=False)
     retired: bool
+    _probe: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # ECB keeps no state between blocks, so one long-lived decryptor serves every probe.
+        probe = Cipher(algorithms.AES(self.meta_read_key), modes.ECB()).decryptor()
+        object.__setattr__(self, "_probe", probe)
 
     def picc_tag_byte(self, picc: bytes) -> int:
         """First decrypted byte of PICCData under this tag's meta-read key (0xC7 if it is ours).
 
-        One AES block in ECB equals CBC with a zero IV for the first block: a cheap probe.
+        PICCData is one block, and CBC with a zero IV is ECB for one block: a cheap probe.
         """
-        decryptor = Cipher(algorithms.AES(self.meta_read_key), modes.ECB()).decryptor()
-        return (decryptor.update(picc[:16]) + decryptor.finalize())[0]
+        return int(self._probe.update(picc[:16])[0])
 
 
 @dataclass(frozen=True)
