@@ -22,6 +22,8 @@ ROLE_COMMANDS = {
     "demo": "ecm.demo:command",
     "protocol": "gateway.cli:protocol",
     "registry": "gateway.cli:registry",
+    "homes": "gateway.homes.cli:homes",
+    "tag": "gateway.homes.cli:tag",
 }
 
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
@@ -33,6 +34,9 @@ from ecm.migrate import upgrade
 from ecm.services.process import child_preexec, free_port
 from ecm.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from firmware_sim.world import World
+
 LONDON = ZoneInfo("Europe/London")
 console = Console()
 
@@ -42,6 +46,7 @@ class StoreCounts:
     stored: int
     quarantined: int
     by_reason: dict[str, int]
+    by_evidence: dict[str, int]
 
     @property
     def total(self) -> int:
@@ -181,6 +186,8 @@ def _run_morning(
     )
     response.raise_for_status()
     console.print(f"registry seeded through the API: {response.json()}")
+    homes = _provision_home_devices(settings, world)
+    console.print(f"home tags and fobs provisioned, keys sealed: {homes}")
 
     with (
         Uplink(settings.mqtt_host, settings.mqtt_port) as uplink,
@@ -229,6 +236,23 @@ def _run_morning(
     )
 
 
+def _provision_home_devices(settings: Settings, world: World) -> dict[str, int]:
+    """Import the homes' programming sheet as production does (`ecm homes import`)."""
+    from ecm.db import make_engine
+    from gateway.evidence.keys import KeyRing
+    from gateway.homes import import_devices
+
+    engine = make_engine(settings, "demo", pool_size=1)
+    try:
+        with engine.begin() as conn:
+            counts = import_devices(
+                conn, KeyRing(settings.master_key), world.home_devices_document()
+            )
+    finally:
+        engine.dispose()
+    return {"tags": counts.tags, "fobs": counts.fobs}
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description:<20}"),
@@ -245,7 +269,12 @@ def _store_counts(db: psycopg.Connection) -> StoreCounts:
         "select reason, count(*) from quarantined_message group by reason order by reason"
     ).fetchall()
     by_reason = {reason: count for reason, count in reasons}
-    return StoreCounts(stored[0] if stored else 0, sum(by_reason.values()), by_reason)
+    levels = db.execute(
+        "select evidence_level, count(*) from device_event group by 1 "
+        "order by array_position(array['tag', 'code', 'location', 'none'], evidence_level)"
+    ).fetchall()
+    by_evidence = {level: count for level, count in levels}
+    return StoreCounts(stored[0] if stored else 0, sum(by_reason.values()), by_reason, by_evidence)
 
 
 def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
@@ -267,7 +296,11 @@ def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
         f"{summary.events_sent} signed by handsets, {summary.tampered_sent} forged",
     )
     table.add_row("events acknowledged by broker", str(summary.events_acked), "")
-    table.add_row("events stored as evidence", str(counts.stored), "")
+    table.add_row(
+        "events stored as evidence",
+        str(counts.stored),
+        "by evidence: " + ", ".join(f"{k} {v}" for k, v in counts.by_evidence.items()),
+    )
     table.add_row(
         "events quarantined",
         str(counts.quarantined),

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ecm.settings import get_settings
+from gateway.evidence.keys import KeyRing
 from gateway.protocol import public_key_from_b64
+from ingest.homes import Home, HomeTag, load_homes
 
 # A device or carer unknown to the cache is looked up again at most this often, so a flood of
 # events from an unregistered device cannot turn into a flood of registry queries.
@@ -24,11 +27,14 @@ class KnownDevice:
 
 
 class Directory:
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, keyring: KeyRing | None = None) -> None:
         self._conn = conn
+        # Home secrets are sealed under the master key of the process's settings.
+        self._keyring = keyring or KeyRing(get_settings().master_key)
         self._devices: dict[str, KnownDevice] = {}
         self._carers: dict[str, str] = {}
-        self._service_users: set[str] = set()
+        self._homes: dict[str, Home] = {}
+        self._tags: dict[str, HomeTag] = {}
         self._misses: dict[tuple[str, str], float] = {}
         self.reload()
 
@@ -38,10 +44,9 @@ class Directory:
                 "select id, provider_id, public_key, status from device"
             ).fetchall()
             carers = self._conn.execute("select id, provider_id from carer").fetchall()
-            service_users = self._conn.execute("select id from service_user").fetchall()
+        self._homes, self._tags = load_homes(self._conn, self._keyring)
         self._devices = {row[0]: _known_device(*row) for row in devices}
         self._carers = {row[0]: row[1] for row in carers}
-        self._service_users = {row[0] for row in service_users}
         self._misses.clear()
 
     def device(self, device_id: str) -> KnownDevice | None:
@@ -66,14 +71,33 @@ class Directory:
         return self._carers.get(carer_id)
 
     def has_service_user(self, service_user_id: str) -> bool:
-        if service_user_id not in self._service_users and self._may_retry("su", service_user_id):
-            with self._conn.transaction():
-                row = self._conn.execute(
-                    "select 1 from service_user where id = %s", (service_user_id,)
-                ).fetchone()
-            if row:
-                self._service_users.add(service_user_id)
-        return service_user_id in self._service_users
+        return self.home(service_user_id) is not None
+
+    def home(self, service_user_id: str, *, needs: str | None = None) -> Home | None:
+        """The service user's home; `needs` ("tag" or "fob") looks again, at a bounded rate,
+        when the cached home lacks that device (it may have been provisioned since)."""
+        home = self._homes.get(service_user_id)
+        missing = home is None or (needs == "tag" and home.tag is None)
+        missing = missing or (home is not None and needs == "fob" and home.fob is None)
+        if missing and self._may_retry(f"home-{needs}", service_user_id):
+            homes, tags = load_homes(self._conn, self._keyring, service_user_id)
+            self._homes.update(homes)
+            self._tags.update(tags)
+        return self._homes.get(service_user_id)
+
+    def tag(self, uid: str) -> HomeTag | None:
+        return self._tags.get(uid)
+
+    def tags(self) -> list[HomeTag]:
+        """Every known tag, retired ones included: used to name the tag of a misplaced tap.
+
+        Only refused taps ask, so tags provisioned since the last reload are fetched here too,
+        at most once per MISS_RETRY_S."""
+        if self._may_retry("all-tags", ""):
+            homes, tags = load_homes(self._conn, self._keyring)
+            self._homes.update(homes)
+            self._tags = tags
+        return list(self._tags.values())
 
     def _may_retry(self, kind: str, key: str) -> bool:
         now = time.monotonic()

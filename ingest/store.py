@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ingest.tag_counters import judge_taps
 from ingest.verify import QuarantineEntry, VerifiedEvent
 
 EVENT_COLUMNS = (
@@ -86,6 +87,8 @@ class BatchResult:
     stored: int
     duplicates: int
     quarantined: int
+    # Taps refused in the transaction as replays (tag counter not rising); already in quarantined.
+    replayed: tuple[QuarantineEntry, ...] = ()
 
 
 def prepare(conn: psycopg.Connection) -> None:
@@ -105,6 +108,8 @@ def store_batch(
     rejects: Sequence[QuarantineEntry],
 ) -> BatchResult:
     stored = 0
+    events, replayed = judge_taps(conn, events)
+    rejects = [*rejects, *replayed]
     with conn.cursor() as cur:
         if events:
             with cur.copy(f"copy staged_event ({_COLUMNS}) from stdin (format binary)") as copy:
@@ -124,7 +129,12 @@ def store_batch(
                 copy.set_types(list(QUARANTINE_TYPES))
                 for entry in rejects:
                     copy.write_row(_quarantine_row(entry))
-    return BatchResult(stored=stored, duplicates=len(events) - stored, quarantined=len(rejects))
+    return BatchResult(
+        stored=stored,
+        duplicates=len(events) - stored,
+        quarantined=len(rejects),
+        replayed=tuple(replayed),
+    )
 
 
 def event_row(event: VerifiedEvent) -> tuple[object, ...]:
@@ -142,7 +152,7 @@ def event_row(event: VerifiedEvent) -> tuple[object, ...]:
         claims.service_user_id,
         claims.seq,
         claims.type.value,
-        claims.tag.uid if claims.tag else None,
+        evidence.tag_uid,
         gps.lat if gps else None,
         gps.lon if gps else None,
         gps.accuracy_m if gps else None,

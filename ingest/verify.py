@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -17,6 +16,9 @@ from gateway.protocol import (
     parse_compact,
 )
 from ingest.directory import Directory
+from ingest.evidence import Evidence, establish
+
+__all__ = ["Evidence", "QuarantineEntry", "ReceivedMessage", "VerifiedEvent", "verify"]
 
 
 @dataclass(frozen=True)
@@ -29,27 +31,11 @@ class ReceivedMessage:
 
 
 @dataclass(frozen=True)
-class Evidence:
-    """What ingest established about presence in the home, stored beside the event.
-
-    level is the strongest proof the event carries: a verified tag tap, then a valid one-time
-    code, then a GPS fix inside the home's geofence, else none.
-    """
-
-    level: Literal["tag", "code", "location", "none"] = "none"
-    tag_counter: int | None = None
-    totp_verified: bool | None = None
-    gps_distance_m: float | None = None
-    gps_within_fence: bool | None = None
-    late_arriving: bool = False
-
-
-@dataclass(frozen=True)
 class VerifiedEvent:
     message: ReceivedMessage
     claims: EventClaims
     provider_id: str
-    evidence: Evidence = Evidence()
+    evidence: Evidence = field(default_factory=Evidence)
 
 
 @dataclass(frozen=True)
@@ -100,9 +86,10 @@ def verify(message: ReceivedMessage, directory: Directory) -> VerifiedEvent | Qu
                 Rejection.UNKNOWN_SERVICE_USER,
                 f"service user {claims.service_user_id!r} is not registered",
             )
+        evidence = establish(claims, directory)
     except Rejected as rejected:
         return QuarantineEntry(message, rejected.reason, rejected.detail, device_id, event_id)
-    return VerifiedEvent(message, claims, device.provider_id)
+    return VerifiedEvent(message, claims, device.provider_id, evidence)
 
 
 def _claims(payload: bytes) -> EventClaims:

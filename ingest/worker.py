@@ -147,7 +147,7 @@ class Worker:
             # redelivered and refused again): store the rest, quarantine that one with the error.
             log.error("batch refused (%s); storing one by one", exc)
             return self._store_one_by_one(events, rejects)
-        return result, rejects
+        return result, [*rejects, *result.replayed]  # replays are judged in the transaction
 
     def _store_one_by_one(
         self, events: list[VerifiedEvent], rejects: list[QuarantineEntry]

@@ -12,12 +12,16 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from ecm.db import make_engine
 from ecm.services.process import free_port
 from ecm.settings import Settings
 from firmware_sim.handset import Handset
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import generate_world
+from gateway.evidence.keys import KeyRing
+from gateway.homes import import_devices
 from tests.conftest import ROOT, unique, wait_until
 
 pytestmark = pytest.mark.usefixtures("ingest_worker")
@@ -63,6 +67,11 @@ def test_a_simulated_visit_is_visible_through_the_api_as_complete(
         timeout=10,
     )
     assert seeded.status_code == 200, seeded.text
+    # The home's tag is programmed and its keys imported, sealed, as production does.
+    engine = make_engine(settings, "test", pool_size=1)
+    with engine.begin() as conn:
+        import_devices(conn, KeyRing(settings.master_key), world.home_devices_document())
+    engine.dispose()
     [visit] = world.visits
     [carer_id] = visit.carer_ids
     handset = Handset.for_carer(world, carer_id)
@@ -92,6 +101,17 @@ def test_a_simulated_visit_is_visible_through_the_api_as_complete(
     assert shown["check_out_event_id"] == str(check_out.event_id)
     assert shown["duration_minutes"] == visit.planned_minutes - 1
     assert shown["tag_verified"] is True
+    engine = make_engine(settings, "test", pool_size=1)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "select evidence_level, tag_counter from device_event "
+                "where service_user_id = :su order by tag_counter"
+            ),
+            {"su": visit.service_user_id},
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [("tag", 1), ("tag", 2)]
 
 
 def test_the_demo_runs_a_care_morning_and_prints_its_summary() -> None:

@@ -90,6 +90,24 @@ def registry(world_file: Path, out: Path | None) -> None:
         out.write_text(document + "\n")
 
 
+@command.command("home-devices")
+@click.argument("world_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write here instead of stdout.",
+)
+def home_devices(world_file: Path, out: Path | None) -> None:
+    """Print the programming sheet of the world's home tags and fobs, secrets included, for
+    `ecm homes import`."""
+    document = World.load(world_file).home_devices_document().model_dump_json(indent=2)
+    if out is None:
+        click.echo(document)
+    else:
+        out.write_text(document + "\n")
+
+
 @command.command()
 @click.argument("world_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(

@@ -11,8 +11,10 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from firmware_sim.fob import SimFob
+from firmware_sim.tag import SimTag
 from firmware_sim.world import PlannedVisit, SimServiceUser, World, offset_metres
-from gateway.protocol import EventClaims, EventType, GpsFix, TagReading, events_topic, sign_compact
+from gateway.protocol import EventClaims, EventType, GpsFix, events_topic, sign_compact
 
 # A phone's GPS a few metres off the doorstep, reporting an honest 5-20 m accuracy.
 GPS_JITTER_M = 4.0
@@ -35,6 +37,31 @@ class SignedVisitEvent:
         return self.token.encode("ascii")
 
 
+@dataclass
+class HomeDevices:
+    """The tags and fobs in the world's homes, shared by every handset: a tag's counter counts
+    every carer's taps."""
+
+    tags: dict[str, SimTag]
+    fobs: dict[str, SimFob]
+
+    @classmethod
+    def for_world(cls, world: World, rng: random.Random | None = None) -> HomeDevices:
+        rng = rng or random.Random()
+        tags, fobs = {}, {}
+        for su in world.service_users:
+            if su.tag_uid and su.tag_meta_read_key and su.tag_file_read_key:
+                tags[su.id] = SimTag(
+                    su.tag_uid,
+                    bytes.fromhex(su.tag_meta_read_key),
+                    bytes.fromhex(su.tag_file_read_key),
+                    rng=rng,
+                )
+            if su.fob_secret:
+                fobs[su.id] = SimFob(bytes.fromhex(su.fob_secret))
+        return cls(tags, fobs)
+
+
 class Handset:
     """One device, one carer, one key; `seq` counts the events it has signed so far.
 
@@ -49,6 +76,7 @@ class Handset:
         key: Ed25519PrivateKey,
         homes: Mapping[str, SimServiceUser],
         *,
+        devices: HomeDevices | None = None,
         seq: int = 0,
         rng: random.Random | None = None,
     ) -> None:
@@ -58,14 +86,22 @@ class Handset:
         self._key = key
         # The rota on the phone carries each home's position and tag, as the app shows them.
         self._homes = homes
+        self._devices = devices or HomeDevices({}, {})
         self._seq = seq
         self._rng = rng or random.Random()
 
     @classmethod
-    def for_carer(cls, world: World, carer_id: str, rng: random.Random | None = None) -> Handset:
+    def for_carer(
+        cls,
+        world: World,
+        carer_id: str,
+        rng: random.Random | None = None,
+        devices: HomeDevices | None = None,
+    ) -> Handset:
         record = world.handset_for(carer_id)
         homes = {su.id: su for su in world.service_users}
-        return cls(record.device_id, carer_id, record.key(), homes, rng=rng)
+        devices = devices or HomeDevices.for_world(world, rng)
+        return cls(record.device_id, carer_id, record.key(), homes, devices=devices, rng=rng)
 
     @property
     def seq(self) -> int:
@@ -74,6 +110,7 @@ class Handset:
     def check_in(
         self, visit: PlannedVisit, at: datetime, tag: bool = True, gps: GpsFix | bool = True
     ) -> SignedVisitEvent:
+        """`tag`: use the home's evidence device, tapping its tag or typing its fob's code."""
         return self._sign(EventType.CHECK_IN, visit, at, tag, gps)
 
     def check_out(
@@ -103,6 +140,8 @@ class Handset:
             fix: GpsFix | None = gps
         else:
             fix = self.gps_fix_at_home(home.id, at) if gps else None
+        home_tag = self._devices.tags.get(home.id) if tag else None
+        home_fob = self._devices.fobs.get(home.id) if tag else None
         claims = EventClaims.build(
             # Fresh ids even for a re-run of the same world: a second run is a second morning to
             # the server, not duplicates for it to drop.
@@ -113,7 +152,8 @@ class Handset:
             type=type,
             device_time=_utc(at),
             service_user_id=home.id,
-            tag=TagReading(uid=home.tag_uid) if tag else None,
+            tag=home_tag.tap() if home_tag else None,
+            code=home_fob.code_at(at) if home_fob else None,
             gps=fix,
         )
         token = sign_compact(claims.to_json(), self._key, kid=self.device_id)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from firmware_sim.handset import Handset, SignedVisitEvent
+from firmware_sim.handset import Handset, HomeDevices, SignedVisitEvent
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import PlannedVisit, World
 from gateway.protocol import EventType
@@ -165,7 +165,10 @@ def sign_events(
         if not cv.dead_phone:
             due.append((cv.left, EventType.CHECK_OUT, cv))
     due.sort(key=lambda d: (d[0], d[1] != EventType.CHECK_IN, d[2].carer_id))
-    handsets = {c.id: Handset.for_carer(world, c.id, rng=rng) for c in world.carers}
+    devices = HomeDevices.for_world(world, rng)
+    handsets = {
+        c.id: Handset.for_carer(world, c.id, rng=rng, devices=devices) for c in world.carers
+    }
     events = []
     for at, type, cv in due:
         handset = handsets[cv.carer_id]

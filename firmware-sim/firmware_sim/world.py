@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from firmware_sim.rota import RotaSlot, VisitMinutes, plan_rounds
+from gateway.homes.schemas import HomeDevicesDocument, ProgrammedFob, ProgrammedTag
 from gateway.protocol import b64url_decode, b64url_encode, public_key_to_b64
 from gateway.registry.schemas import Carer, Device, Provider, RegistryDocument, ServiceUser
 
@@ -31,11 +32,15 @@ MORNING_END = time(12, 0)
 SCATTER_RADIUS_M = 5_000.0
 GEOFENCE_M = 150.0
 DOUBLE_HANDED_SHARE = 0.05
+# Which evidence device a home has: most an NFC tag, some a code fob, the rest GPS only.
+TAG_SHARE = 0.7
+FOB_SHARE = 0.2
 
 METRES_PER_DEGREE_LAT = 111_320.0
 
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 TagUid = Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{14}$")]
+Hex = Annotated[str, StringConstraints(pattern=r"^([0-9A-F]{2})+$")]
 
 _PROVIDER_NAMES = (
     "Wensum",
@@ -157,7 +162,12 @@ class SimServiceUser(_Record):
     home_lat: float
     home_lon: float
     geofence_m: float = GEOFENCE_M
-    tag_uid: TagUid
+    home_device: Literal["tag", "fob", "none"] = "tag"
+    tag_uid: TagUid | None = None
+    # The home's secrets as programmed into its tag or fob (the server keeps them sealed).
+    tag_meta_read_key: Hex | None = None
+    tag_file_read_key: Hex | None = None
+    fob_secret: Hex | None = None
 
 
 class PlannedVisit(_Record):
@@ -212,6 +222,24 @@ class World(_Record):
                 for su in self.service_users
             ],
         )
+
+    def home_devices_document(self) -> HomeDevicesDocument:
+        """The programming sheet of the homes' tags and fobs, secrets included: imported into
+        the registry the way production imports a tag supplier's sheet (`ecm homes import`)."""
+        tags, fobs = [], []
+        for su in self.service_users:
+            if su.tag_uid and su.tag_meta_read_key and su.tag_file_read_key:
+                tags.append(
+                    ProgrammedTag(
+                        service_user_id=su.id,
+                        uid=su.tag_uid,
+                        meta_read_key=su.tag_meta_read_key,
+                        file_read_key=su.tag_file_read_key,
+                    )
+                )
+            if su.fob_secret:
+                fobs.append(ProgrammedFob(service_user_id=su.id, secret=su.fob_secret))
+        return HomeDevicesDocument(tags=tags, fobs=fobs)
 
     def service_user(self, service_user_id: str) -> SimServiceUser:
         for su in self.service_users:
@@ -283,17 +311,21 @@ def generate_world(
     ]
     # Service users follow the carers' spread so each provider's workload matches its staff.
     tag_uids: set[str] = set()
+    # Evidence devices come from their own generator, so adding them did not move the rota.
+    device_rng = random.Random(f"{seed}:home-devices")
     sim_service_users = []
     for i in range(1, service_users + 1):
         lat, lon = _scatter(rng, area, SCATTER_RADIUS_M)
+        su_id = f"{id_prefix}SU{i:04d}"
+        tag_uid = _tag_uid(rng, tag_uids)
         sim_service_users.append(
             SimServiceUser(
-                id=f"{id_prefix}SU{i:04d}",
+                id=su_id,
                 name=f"{rng.choice(_SERVICE_USER_FIRST_NAMES)} {rng.choice(_SURNAMES)}",
                 provider_id=sim_carers[(i - 1) % carers].provider_id,
                 home_lat=lat,
                 home_lon=lon,
-                tag_uid=_tag_uid(rng, tag_uids),
+                **_home_device(device_rng, seed, su_id, tag_uid),
             )
         )
 
@@ -361,6 +393,25 @@ def offset_metres(point: tuple[float, float], north_m: float, east_m: float) -> 
     new_lat = lat + north_m / METRES_PER_DEGREE_LAT
     new_lon = lon + east_m / (METRES_PER_DEGREE_LAT * math.cos(math.radians(lat)))
     return round(new_lat, 6), round(new_lon, 6)
+
+
+def _home_device(rng: random.Random, seed: int, su_id: str, tag_uid: str) -> dict[str, Any]:
+    """A tag (with its keys), a fob (with its secret) or nothing; keys derived from the seed."""
+    draw = rng.random()
+    if draw < TAG_SHARE:
+        return {
+            "home_device": "tag",
+            "tag_uid": tag_uid,
+            "tag_meta_read_key": _derive_secret(seed, su_id, "meta", 16),
+            "tag_file_read_key": _derive_secret(seed, su_id, "file", 16),
+        }
+    if draw < TAG_SHARE + FOB_SHARE:
+        return {"home_device": "fob", "fob_secret": _derive_secret(seed, su_id, "fob", 20)}
+    return {"home_device": "none"}
+
+
+def _derive_secret(seed: int, su_id: str, purpose: str, length: int) -> str:
+    return hashlib.sha256(f"{seed}:{su_id}:{purpose}".encode()).digest()[:length].hex().upper()
 
 
 def _tag_uid(rng: random.Random, taken: set[str]) -> str:

@@ -27,12 +27,18 @@ class EventType(StrEnum):
 
 
 class TagReading(BaseModel):
-    """What the handset read from the home's NFC tag. v1 carries the tag UID only; the secure
-    (SUN) fields of issue 3 come with a new protocol version, since v1 refuses unknown fields."""
+    """A tap of the home's NTAG 424 DNA as read from the tag's URL (Secure Unique NFC, AN12196):
+    the encrypted PICCData (UID and read counter) and the truncated SDMMAC, upper-case hex as
+    the tag mirrors them. The UID is not sent in the clear: ingest decrypts it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    uid: Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{8,20}$")]
+    picc: Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{32}$")]
+    mac: Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{16}$")]
+
+
+# The one-time code shown by the home's TOTP fob, typed in by the carer (8 digits by default).
+FobCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6,10}$")]
 
 
 class GpsFix(BaseModel):
@@ -56,6 +62,7 @@ class EventClaims(BaseModel):
     device_time: AwareDatetime
     service_user_id: Ref | None = None
     tag: TagReading | None = None
+    code: FobCode | None = None
     gps: GpsFix | None = None
 
     @field_validator("ver", mode="before")
@@ -81,6 +88,7 @@ class EventClaims(BaseModel):
         device_time: datetime,
         service_user_id: str | None = None,
         tag: TagReading | None = None,
+        code: str | None = None,
         gps: GpsFix | None = None,
     ) -> EventClaims:
         return cls(
@@ -93,5 +101,6 @@ class EventClaims(BaseModel):
             device_time=device_time,
             service_user_id=service_user_id,
             tag=tag,
+            code=code,
             gps=gps,
         )

@@ -25,7 +25,8 @@ def example_claims() -> EventClaims:
         type=EventType.CHECK_IN,
         device_time=datetime(2026, 3, 2, 7, 31, 12, 250000, tzinfo=UTC),
         service_user_id="SU0001",
-        tag=TagReading(uid="04A23B1C5D6E80"),
+        # The SUN tap of AN12196 section 3.4 (all-zero keys): UID 04DE5F1EACC040, counter 61.
+        tag=TagReading(picc="EF963FF7828658A599F3041510671E88", mac="94EED9EE65337086"),
         gps=GpsFix(
             lat=52.62872,
             lon=1.29345,

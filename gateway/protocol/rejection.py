@@ -20,6 +20,12 @@ class Rejection(StrEnum):
     UNKNOWN_CARER = "unknown_carer"
     CARER_NOT_WITH_PROVIDER = "carer_not_with_provider"
     UNKNOWN_SERVICE_USER = "unknown_service_user"
+    TAG_UNKNOWN = "tag_unknown"
+    TAG_BAD_MAC = "tag_bad_mac"
+    TAG_WRONG_HOME = "tag_wrong_home"
+    TAG_RETIRED = "tag_retired"
+    TAG_COUNTER_REPLAYED = "tag_counter_replayed"
+    CODE_INVALID = "code_invalid"
     STORE_ERROR = "store_error"
 
 

@@ -15,7 +15,7 @@ from api.app import create_app
 from ecm.settings import Settings
 from gateway.protocol import EventType, GpsFix, TagReading
 from ingest.store import EVENT_COLUMNS, event_row
-from ingest.verify import ReceivedMessage, VerifiedEvent
+from ingest.verify import Evidence, ReceivedMessage, VerifiedEvent
 from tests.conftest import TestDevice
 
 _INSERT_EVENT = text(
@@ -44,14 +44,15 @@ def insert_event(
     **overrides: Any,
 ) -> UUID:
     """Store a signed event straight into the evidence table, as ingest would."""
-    claims, jws = device.event(
-        type, at, tag=TagReading(uid=tag_uid) if tag_uid else None, gps=gps, **overrides
-    )
+    # The tap's bytes do not matter here: the row carries what ingest would have decrypted.
+    tap = TagReading(picc="0" * 32, mac="0" * 16) if tag_uid else None
+    claims, jws = device.event(type, at, tag=tap, gps=gps, **overrides)
+    evidence = Evidence(level="tag", tag_uid=tag_uid, tag_counter=1) if tag_uid else Evidence()
     # The same claims-to-row mapping ingest uses, so these rows are what ingest would store.
     received = ReceivedMessage(
         mid=0, topic=device.topic, payload=jws.encode(), received_at=datetime.now(UTC)
     )
-    row = event_row(VerifiedEvent(received, claims, device.provider_id))
+    row = event_row(VerifiedEvent(received, claims, device.provider_id, evidence))
     with engine.begin() as conn:
         conn.execute(_INSERT_EVENT, dict(zip(EVENT_COLUMNS, row, strict=True)))
     return claims.event_id

@@ -13,6 +13,7 @@ from ecm.cli import cli
 from ecm.settings import Settings
 from firmware_sim import cli as sim_cli
 from firmware_sim.world import World, generate_world
+from gateway.homes import HomeDevicesDocument
 from gateway.registry import RegistryDocument
 from tests.conftest import unique
 
@@ -84,6 +85,21 @@ def test_registry_prints_the_public_document(tmp_path: Path) -> None:
     )
     assert written.exit_code == 0, written.output
     assert json.loads((tmp_path / "r.json").read_text()) == json.loads(printed.output)
+
+
+def test_home_devices_prints_the_programming_sheet(tmp_path: Path) -> None:
+    world = generate_world(
+        4, providers=2, carers=3, service_users=8, visits=6, day=date(2026, 3, 3)
+    )
+    world.save(tmp_path / "world.json")
+
+    printed = CliRunner().invoke(cli, ["sim", "home-devices", str(tmp_path / "world.json")])
+    assert printed.exit_code == 0, printed.output
+    sheet = HomeDevicesDocument.model_validate_json(printed.output)
+    assert sheet == world.home_devices_document()
+    assert {t.service_user_id for t in sheet.tags} == {
+        su.id for su in world.service_users if su.home_device == "tag"
+    }
 
 
 @pytest.mark.integration

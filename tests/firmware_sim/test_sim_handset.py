@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from firmware_sim.handset import Handset
+from firmware_sim.handset import Handset, HomeDevices
 from firmware_sim.morning import tamper
-from firmware_sim.world import World, generate_world
+from firmware_sim.world import SimServiceUser, World, generate_world
+from gateway.evidence import sun, totp
 from gateway.protocol import (
     EventClaims,
     EventType,
@@ -36,6 +37,48 @@ def _key(world: World, device_id: str) -> Ed25519PublicKey:
     return public_key_from_b64(devices[device_id].public_key)
 
 
+def assert_home_evidence(claims: EventClaims, home: SimServiceUser) -> None:
+    """A tag home gets a tap that verifies to its tag; a fob home its code; else neither."""
+    if home.home_device == "tag":
+        assert claims.tag is not None and claims.code is None
+        assert home.tag_meta_read_key and home.tag_file_read_key
+        tap = sun.verify(
+            bytes.fromhex(home.tag_meta_read_key),
+            bytes.fromhex(home.tag_file_read_key),
+            sun.SunMessage(bytes.fromhex(claims.tag.picc), bytes.fromhex(claims.tag.mac)),
+        )
+        assert tap.uid_hex == home.tag_uid
+    elif home.home_device == "fob":
+        assert claims.tag is None and claims.code is not None and home.fob_secret
+        assert totp.verify_code(bytes.fromhex(home.fob_secret), claims.code, claims.device_time)
+    else:
+        assert claims.tag is None and claims.code is None
+
+
+def test_taps_of_one_home_count_up_across_handsets(world: World) -> None:
+    home = next(su for su in world.service_users if su.home_device == "tag")
+    assert home.tag_meta_read_key and home.tag_file_read_key
+    visit = next(v for v in world.visits if v.service_user_id == home.id)
+    devices = HomeDevices.for_world(world, random.Random(3))
+    first, second = (
+        Handset.for_carer(world, carer.id, devices=devices) for carer in world.carers[:2]
+    )
+    taps = [
+        first.check_in(visit, visit.planned_start),
+        second.check_in(visit, visit.planned_start),
+        first.check_out(visit, visit.planned_end),
+    ]
+    counters = []
+    for event in taps:
+        assert event.claims.tag is not None
+        message = sun.SunMessage(
+            bytes.fromhex(event.claims.tag.picc), bytes.fromhex(event.claims.tag.mac)
+        )
+        meta, file = bytes.fromhex(home.tag_meta_read_key), bytes.fromhex(home.tag_file_read_key)
+        counters.append(sun.verify(meta, file, message).counter)
+    assert counters == [1, 2, 3]
+
+
 def test_check_in_and_out_carry_the_visit_and_home(world: World) -> None:
     visit = world.visits[0]
     carer = visit.carer_ids[0]
@@ -53,7 +96,7 @@ def test_check_in_and_out_carry_the_visit_and_home(world: World) -> None:
         assert event.event_id == claims.event_id
         assert claims.carer_id == carer
         assert claims.service_user_id == home.id
-        assert claims.tag is not None and claims.tag.uid == home.tag_uid
+        assert_home_evidence(claims, home)
         assert claims.gps is not None
         north = (claims.gps.lat - home.home_lat) * 111_320
         east = (claims.gps.lon - home.home_lon) * 111_320 * math.cos(math.radians(home.home_lat))

@@ -64,14 +64,29 @@ def test_carers_are_spread_evenly_over_providers(world: World) -> None:
 
 
 def test_homes_are_near_the_area_with_tags(world: World) -> None:
-    uids = [su.tag_uid for su in world.service_users]
+    uids = [su.tag_uid for su in world.service_users if su.tag_uid]
     assert len(set(uids)) == len(uids)
     for su in world.service_users:
         assert _distance_m((su.home_lat, su.home_lon), NORWICH) <= 5_010
         assert su.geofence_m == 150
-        assert len(su.tag_uid) == 14
-        assert su.tag_uid == su.tag_uid.upper()
-        bytes.fromhex(su.tag_uid)
+        if su.tag_uid is not None:
+            assert len(su.tag_uid) == 14
+            assert su.tag_uid == su.tag_uid.upper()
+            bytes.fromhex(su.tag_uid)
+
+
+def test_most_homes_have_a_tag_some_a_fob_the_rest_gps_only(world: World) -> None:
+    kinds = Counter(su.home_device for su in world.service_users)
+    assert kinds["tag"] > kinds["fob"] > 0 and kinds["none"] > 0
+    assert sum(kinds.values()) == 50
+    for su in world.service_users:
+        has_tag = su.tag_uid is not None and su.tag_meta_read_key and su.tag_file_read_key
+        assert bool(has_tag) == (su.home_device == "tag")
+        assert (su.fob_secret is not None) == (su.home_device == "fob")
+    sheet = world.home_devices_document()
+    assert len(sheet.tags) == kinds["tag"] and len(sheet.fobs) == kinds["fob"]
+    # Each tag has its own keys.
+    assert len({t.file_read_key for t in sheet.tags}) == len(sheet.tags)
 
 
 def test_visits_belong_to_the_service_users_provider(world: World) -> None:
@@ -161,6 +176,9 @@ def test_registry_document_has_no_private_keys(world: World) -> None:
     assert "private" not in text
     for handset in world.handsets:
         assert handset.private_key not in text
+    for su in world.service_users:
+        for secret in (su.tag_meta_read_key, su.tag_file_read_key, su.fob_secret):
+            assert secret is None or secret not in text
     assert len(document.providers) == 4
     assert len(document.carers) == 15
     assert len(document.devices) == 15

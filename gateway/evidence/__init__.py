@@ -1,0 +1,1 @@
+"""Evidence of presence in the home: SUN tag taps, one-time codes, GPS geofence, keys at rest."""
