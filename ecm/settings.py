@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # How stale ingest's registry cache may get: a revoked device or replaced key takes effect
     # within this many seconds without restarting the workers.
     ingest_registry_refresh_s: float = 30.0
+    # Handsets' clocks disagree by a little: a tap may be this far out of time order with
+    # another tap of its tag before its counter counts as contradicting the time it claims.
+    ingest_tag_clock_tolerance_s: float = 120.0
 
     # Envelope-encryption master key for secrets at rest (tag keys, later issues).
     master_key: str = DEV_MASTER_KEY

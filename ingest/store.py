@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ingest.tag_counters import judge_taps
+from ingest.tag_counters import DEFAULT_CLOCK_TOLERANCE, judge_taps
 from ingest.verify import QuarantineEntry, VerifiedEvent
 
 EVENT_COLUMNS = (
@@ -106,9 +107,10 @@ def store_batch(
     conn: psycopg.Connection,
     events: Sequence[VerifiedEvent],
     rejects: Sequence[QuarantineEntry],
+    tag_clock_tolerance: timedelta = DEFAULT_CLOCK_TOLERANCE,
 ) -> BatchResult:
     stored = 0
-    events, replayed = judge_taps(conn, events)
+    events, replayed = judge_taps(conn, events, tag_clock_tolerance)
     rejects = [*rejects, *replayed]
     with conn.cursor() as cur:
         if events:

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import FrameType
 
 import psycopg
@@ -38,6 +39,7 @@ class Counters:
 class Worker:
     def __init__(self, settings: Settings, worker_index: int = 0) -> None:
         self.settings = settings
+        self._tag_clock_tolerance = timedelta(seconds=settings.ingest_tag_clock_tolerance_s)
         self.consumer = Consumer(settings, worker_index)
         self.counters = Counters()
         self.stopping = threading.Event()
@@ -139,7 +141,7 @@ class Worker:
                 rejects.append(outcome)
         try:
             with self._conn.transaction():
-                result = store.store_batch(self._conn, events, rejects)
+                result = store.store_batch(self._conn, events, rejects, self._tag_clock_tolerance)
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
@@ -157,7 +159,7 @@ class Worker:
         for event in events:
             try:
                 with self._conn.transaction():
-                    one = store.store_batch(self._conn, [event], [])
+                    one = store.store_batch(self._conn, [event], [], self._tag_clock_tolerance)
                 stored += one.stored
                 duplicates += one.duplicates
             except psycopg.OperationalError:

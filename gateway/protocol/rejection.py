@@ -25,6 +25,7 @@ class Rejection(StrEnum):
     TAG_WRONG_HOME = "tag_wrong_home"
     TAG_RETIRED = "tag_retired"
     TAG_COUNTER_REPLAYED = "tag_counter_replayed"
+    TAG_COUNTER_OUT_OF_ORDER = "tag_counter_out_of_order"
     CODE_INVALID = "code_invalid"
     STORE_ERROR = "store_error"
 

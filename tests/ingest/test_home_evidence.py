@@ -119,23 +119,45 @@ def test_a_tap_made_with_a_wrong_key_is_quarantined(
     assert stored_events(engine, home.device.device_id) == []
 
 
-def test_a_replayed_or_lower_counter_is_quarantined_not_counted(
+def test_a_replayed_or_held_back_tap_is_quarantined_not_counted(
     tag_home: Callable[[], TagHome], publisher: Publish, engine: Engine
 ) -> None:
     home = tag_home()
     first, second, third = home.tag.tap(), home.tag.tap(), home.tag.tap()
-    publish_event(publisher, home.device, tag=first)
-    publish_event(publisher, home.device, tag=third)
+    now = datetime.now(UTC)
+    publish_event(publisher, home.device, tag=first, at=now - timedelta(minutes=30))
+    publish_event(publisher, home.device, tag=third, at=now - timedelta(minutes=20))
     wait_until(lambda: len(stored_events(engine, home.device.device_id)) == 2)
-    # The same tap copied into a new event, then an older tap sent late: both are replays.
-    publish_event(publisher, home.device, tag=first)
-    publish_event(publisher, home.device, tag=second)
+    # The same tap copied into a new event; then tap 2, read before tap 3, kept back and sent
+    # as if it were made 15 minutes after tap 3.
+    publish_event(publisher, home.device, tag=first, at=now - timedelta(minutes=10))
+    publish_event(publisher, home.device, tag=second, at=now - timedelta(minutes=5))
 
     entries = only_quarantined(engine, home.device, 2)
-    assert [e["reason"] for e in entries] == ["tag_counter_replayed"] * 2
-    assert "counter 1 is not above 3" in str(entries[0]["detail"])
+    assert [e["reason"] for e in entries] == ["tag_counter_replayed", "tag_counter_out_of_order"]
+    assert "counter 1 was already accepted" in str(entries[0]["detail"])
+    assert "below counter 3 tapped earlier" in str(entries[1]["detail"])
     rows = stored_events(engine, home.device.device_id)
     assert [r["tag_counter"] for r in rows] == [1, 3]
+
+
+def test_a_genuine_tap_that_arrives_late_is_accepted(
+    tag_home: Callable[[], TagHome], publisher: Publish, engine: Engine
+) -> None:
+    """A double-handed visit: the second carer's phone was offline, so tap 2 arrives after 3."""
+    home = tag_home()
+    first, second, third = home.tag.tap(), home.tag.tap(), home.tag.tap()
+    now = datetime.now(UTC)
+    publish_event(publisher, home.device, tag=first, at=now - timedelta(minutes=50))
+    publish_event(publisher, home.device, tag=third, at=now - timedelta(minutes=20))
+    wait_until(lambda: len(stored_events(engine, home.device.device_id)) == 2)
+    publish_event(publisher, home.device, tag=second, at=now - timedelta(minutes=40))
+
+    rows = wait_until(
+        lambda: len(found := stored_events(engine, home.device.device_id)) == 3 and found
+    )
+    assert sorted(r["tag_counter"] for r in rows) == [1, 2, 3]
+    assert quarantined(engine, device_id=home.device.device_id) == []
 
 
 def test_a_redelivered_tap_event_is_a_duplicate_not_a_replay(
@@ -258,10 +280,10 @@ def test_no_forged_or_replayed_evidence_is_accepted(
 ) -> None:
     """A volley of forgeries and replays, each in a freshly signed event: none is stored."""
     home, other = tag_home(), tag_home()
+    start = datetime.now(UTC) - timedelta(minutes=90)
     genuine = [home.tag.tap() for _ in range(3)]
-    for tap in genuine:
-        publish_event(publisher, home.device, tag=tap)
-    wait_until(lambda: len(stored_events(engine, home.device.device_id)) == 3)
+    for i, tap in enumerate(genuine):
+        publish_event(publisher, home.device, tag=tap, at=start + timedelta(minutes=i))
 
     uid = bytes.fromhex(home.programmed.uid)
     meta = bytes.fromhex(home.programmed.meta_read_key)
@@ -279,6 +301,12 @@ def test_no_forged_or_replayed_evidence_is_accepted(
         ):
             forged.append(TagReading(picc=message.picc_hex, mac=message.mac_hex))
     forged += [genuine[i % 3] for i in range(10)]  # replays of accepted taps
+    held_back = [home.tag.tap() for _ in range(10)]  # read, kept, sent after a later tap
+    later = home.tag.tap()
+    publish_event(publisher, home.device, tag=later, at=start + timedelta(minutes=30))
+    wait_until(lambda: len(stored_events(engine, home.device.device_id)) == 4)
+    for tap in held_back:
+        publish_event(publisher, home.device, tag=tap, at=start + timedelta(minutes=60))
     forged += [other.tag.tap() for _ in range(10)]  # another home's tag
     for reading in forged:
         publish_event(publisher, home.device, tag=reading)
@@ -288,7 +316,7 @@ def test_no_forged_or_replayed_evidence_is_accepted(
     for code in wrong_codes:
         publish_event(publisher, device, at=at, code=code)
 
-    tried = len(forged) + len(wrong_codes)
+    tried = len(forged) + len(held_back) + len(wrong_codes)
     entries = wait_until(
         lambda: (
             len(found := quarantined(engine, device_id=home.device.device_id))
@@ -299,7 +327,13 @@ def test_no_forged_or_replayed_evidence_is_accepted(
         timeout_s=30,
     )
     reasons = {str(e["reason"]) for e in entries}
-    assert reasons == {"tag_bad_mac", "tag_unknown", "tag_counter_replayed", "tag_wrong_home"}
-    assert len(stored_events(engine, home.device.device_id)) == 3
+    assert reasons == {
+        "tag_bad_mac",
+        "tag_unknown",
+        "tag_counter_replayed",
+        "tag_counter_out_of_order",
+        "tag_wrong_home",
+    }
+    assert len(stored_events(engine, home.device.device_id)) == 4
     assert stored_events(engine, device.device_id) == []
-    assert tried == 130
+    assert tried == 140

@@ -1,8 +1,9 @@
 """Home evidence devices: NTAG 424 DNA tags and TOTP fobs, keys sealed at rest; tag counters.
 
 Secrets are stored only in envelope-encrypted form (gateway/evidence/keys.py): a wrapped data
-key, the sealed secret and the id of the master key that wrapped it. tag_counter holds the last
-read counter accepted per tag, so ingest workers together refuse a replayed or cloned tap.
+key, the sealed secret and the id of the master key that wrapped it. tag_tap holds every
+accepted tap (counter and device time) per tag, so ingest workers together refuse a replayed,
+held-back or cloned tap.
 
 Revision ID: 0011_home_evidence
 Revises: 0002
@@ -43,11 +44,15 @@ create table home_code_device (
 );
 create unique index home_code_device_one_active_idx on home_code_device(service_user_id)
     where retired_at is null;
-create table tag_counter (
-    uid text primary key,
-    last_counter bigint not null,
-    last_event_id uuid not null,
-    updated_at timestamptz not null default now()
+-- Every accepted tap of a tag: the same counter twice is a replay, and the counters must rise
+-- in the order the taps happened (device time), whatever order they arrive in.
+create table tag_tap (
+    uid text not null,
+    counter bigint not null,
+    device_time timestamptz not null,
+    event_id uuid not null,
+    accepted_at timestamptz not null default now(),
+    primary key (uid, counter)
 );
 """
 
@@ -57,4 +62,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("drop table tag_counter, home_code_device, home_tag")
+    op.execute("drop table tag_tap, home_code_device, home_tag")
