@@ -22,6 +22,7 @@ ROLE_COMMANDS = {
     "demo": "ecm.demo:command",
     "protocol": "gateway.cli:protocol",
     "registry": "gateway.cli:registry",
+    "reconcile": "reconciliation.cli:command",
 }
 
 

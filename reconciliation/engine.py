@@ -1,0 +1,315 @@
+"""The reconciliation engine: one outcome per invoice line, exactly as docs/reconciliation.md
+defines it (steps 1-9), plus the contract extras (bank holidays, block contracts, roll-over).
+
+Pure and deterministic: records in, records out, no I/O and no clock. Lines are taken in input
+order; that order decides only which of two claims on the same visit is the duplicate.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from reconciliation.block import BlockLedger, BlockWeek
+from reconciliation.contract import (
+    Contract,
+    ContractError,
+    ContractKind,
+    Period,
+    UnverifiedPolicy,
+)
+from reconciliation.matching import (
+    MINUTE_US,
+    ActualIndex,
+    ScheduleIndex,
+    local_instant_us,
+)
+from reconciliation.pricing import (
+    amount_for,
+    apply_minimum,
+    billable_minutes,
+    day_uplift,
+    round_to_unit,
+)
+from reconciliation.records import (
+    ActualKey,
+    ActualVisit,
+    InvoiceLine,
+    LineResult,
+    Outcome,
+    PlannedVisit,
+    Reason,
+)
+
+ZERO = Decimal("0.00")
+PROGRESS_EVERY = 10_000
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    lines: list[LineResult]
+    # Indices of verified actual visits in the period that no line (here or in a paid run) used.
+    unbilled: list[int]
+    period: Period | None
+    blocks: dict[str, list[BlockWeek]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Assessed:
+    """A line that reached step 6: what steps 1-5 found."""
+
+    position: int
+    commissioned: bool
+    actual_minutes: int
+    billable: int
+    carers_verified: int
+    matched_visit: str
+    used: tuple[int, ...]
+    rounded: int = 0
+
+
+def default_period(lines: Sequence[InvoiceLine], index: ActualIndex) -> Period | None:
+    days = [line.visit_date for line in lines] or index.day
+    return Period(min(days), max(days)) if days else None
+
+
+def reconcile(
+    contract: Contract,
+    planned: Sequence[PlannedVisit],
+    actuals: Sequence[ActualVisit],
+    lines: Sequence[InvoiceLine],
+    already_claimed: Collection[ActualKey] = frozenset(),
+    progress: Progress | None = None,
+) -> Reconciliation:
+    """Reconcile invoice lines (in input order) against actual and planned visits.
+
+    already_claimed: actual visits used by lines of earlier paid runs (their claims make any
+    line on them here a DUPLICATE_CLAIM). progress: called with counts of lines done.
+    """
+    missing = sorted({line.provider_ref for line in lines} - contract.providers.keys())
+    if missing:
+        raise ContractError(f"no contract terms for provider(s): {', '.join(missing)}")
+    rules = contract.rules
+    actual_index = ActualIndex(actuals)
+    schedule = ScheduleIndex(planned)
+    used: set[int] = set()
+    if already_claimed:
+        claimed = set(already_claimed)
+        used = {i for i, actual in enumerate(actuals) if actual.key in claimed}
+    paid_before = frozenset(used)
+
+    results: list[LineResult | None] = [None] * len(lines)
+    assessed: list[_Assessed] = []
+    for position, line in enumerate(lines):
+        if progress is not None and position and position % PROGRESS_EVERY == 0:
+            progress(PROGRESS_EVERY)
+        commissioned = schedule.is_commissioned(line.provider_ref, line.service_user_ref)
+
+        # Step 1: candidates on the London date that overlap the claimed interval.
+        start_us = local_instant_us(line.visit_date, line.start)
+        end_us = local_instant_us(line.visit_date, line.end)
+        found = actual_index.candidates(
+            line.provider_ref, line.service_user_ref, line.visit_date, start_us, end_us
+        )
+        if not found:
+            results[position] = _closed(line, commissioned, Outcome.REJECTED, Reason.NO_VISIT)
+            continue
+        # Step 2: one visit, one claim (across this run and earlier paid runs).
+        if not used.isdisjoint(found):
+            results[position] = _closed(
+                line, commissioned, Outcome.REJECTED, Reason.DUPLICATE_CLAIM
+            )
+            continue
+        used.update(found)
+        evidence = tuple(found)
+
+        # Step 3: verification.
+        carers = actual_index.carer
+        carers_verified = len({carers[i] for i in found})
+        check_in, check_out = actual_index.check_in, actual_index.check_out
+        earliest = min(check_in[i] for i in found)
+        if not any(actual_index.verified[i] for i in found):
+            if rules.unverified is UnverifiedPolicy.REJECT:
+                results[position] = _closed(
+                    line,
+                    commissioned,
+                    Outcome.REJECTED,
+                    Reason.UNVERIFIED,
+                    "",
+                    carers_verified,
+                    evidence,
+                )
+                continue
+            if rules.unverified is UnverifiedPolicy.HOLD:
+                visit = schedule.nearest(
+                    line.provider_ref, line.service_user_ref, earliest, rules.match_window_minutes
+                )
+                results[position] = _closed(
+                    line,
+                    commissioned,
+                    Outcome.HELD,
+                    Reason.UNVERIFIED,
+                    visit.visit_ref if visit else "",
+                    carers_verified,
+                    evidence,
+                )
+                continue
+
+        # Step 4: minutes all carers were there together (each carer's span, intersected).
+        spans: dict[str, list[int]] = {}
+        for i in found:
+            span = spans.get(carers[i])
+            if span is None:
+                spans[carers[i]] = [check_in[i], check_out[i]]
+            else:
+                span[0] = min(span[0], check_in[i])
+                span[1] = max(span[1], check_out[i])
+        together_from = max(span[0] for span in spans.values())
+        together_to = min(span[1] for span in spans.values())
+        actual_minutes = max(0, (together_to - together_from) // MINUTE_US)
+
+        # Step 5: the planned visit nearest the earliest check-in, then tolerance and cap.
+        visit = schedule.nearest(
+            line.provider_ref, line.service_user_ref, earliest, rules.match_window_minutes
+        )
+        billable = billable_minutes(actual_minutes, visit.planned_minutes if visit else None, rules)
+        assessed.append(
+            _Assessed(
+                position,
+                commissioned,
+                actual_minutes,
+                billable,
+                carers_verified,
+                visit.visit_ref if visit else "",
+                evidence,
+            )
+        )
+
+    # Step 6: units (with roll-over, complete units per invoice and service user, carrying the
+    # remainder forward in visit order).
+    if rules.rollover:
+        _round_with_rollover(assessed, lines, rules.billing_unit_minutes)
+    else:
+        for item in assessed:
+            item.rounded = round_to_unit(item.billable, rules.billing_unit_minutes, rules.rounding)
+    for item in assessed:
+        item.rounded = apply_minimum(item.rounded, item.actual_minutes, rules)
+
+    period = contract.period or default_period(lines, actual_index)
+    blocks = _block_ledgers(contract, period)
+    # Block draw-down goes in chronological order; everything else is order-free.
+    if blocks:
+        assessed.sort(key=lambda item: _chronological(lines[item.position], item.position))
+    uplifts: dict[date, Decimal] = {}
+    for item in assessed:
+        line = lines[item.position]
+        terms = contract.providers[line.provider_ref]
+        # Step 7 and 8.
+        payable_minutes = min(item.rounded, line.minutes_claimed)
+        carers_paid = min(line.carers, item.carers_verified)
+        uplift = uplifts.get(line.visit_date)
+        if uplift is None:
+            uplift = uplifts[line.visit_date] = day_uplift(line.visit_date, rules)
+        carer_minutes = payable_minutes * carers_paid
+        ledger = blocks.get(line.provider_ref)
+        if ledger is not None:
+            amount = amount_for(
+                ledger.draw(line.visit_date, carer_minutes), terms.extra_rate_per_hour, uplift
+            )
+        else:
+            amount = amount_for(carer_minutes, terms.rate_per_hour, uplift)
+        # Step 9.
+        reason: Reason | None
+        if not item.matched_visit:
+            outcome, reason = Outcome.ADJUSTED, Reason.UNPLANNED
+        elif payable_minutes == line.minutes_claimed and amount == line.amount_claimed:
+            outcome, reason = Outcome.APPROVED, None
+        else:
+            outcome = Outcome.ADJUSTED
+            if line.carers != item.carers_verified:
+                reason = Reason.CARERS_MISMATCH
+            elif payable_minutes < line.minutes_claimed:
+                reason = Reason.OVER_CLAIM_MINUTES
+            else:
+                reason = Reason.RATE_MISMATCH
+        results[item.position] = LineResult(
+            line,
+            outcome,
+            reason,
+            payable_minutes,
+            amount,
+            item.matched_visit,
+            item.carers_verified,
+            item.actual_minutes,
+            item.used,
+            not item.commissioned,
+        )
+    if progress is not None and lines:
+        progress(len(lines) % PROGRESS_EVERY or PROGRESS_EVERY)
+
+    unbilled = (
+        [
+            i
+            for i, verified in enumerate(actual_index.verified)
+            if verified and i not in used and i not in paid_before and actual_index.day[i] in period
+        ]
+        if period is not None
+        else []
+    )
+    done = [result for result in results if result is not None]
+    assert len(done) == len(lines)
+    return Reconciliation(
+        done, unbilled, period, {ref: ledger.weeks() for ref, ledger in sorted(blocks.items())}
+    )
+
+
+def _closed(
+    line: InvoiceLine,
+    commissioned: bool,
+    outcome: Outcome,
+    reason: Reason,
+    matched: str = "",
+    carers_verified: int = 0,
+    evidence: tuple[int, ...] = (),
+) -> LineResult:
+    """A held or rejected line: it pays nothing; the evidence it used (if any) is kept."""
+    return LineResult(
+        line, outcome, reason, 0, ZERO, matched, carers_verified, 0, evidence, not commissioned
+    )
+
+
+def _chronological(line: InvoiceLine, position: int) -> tuple[date, object, int]:
+    return (line.visit_date, line.start, position)
+
+
+def _round_with_rollover(
+    assessed: list[_Assessed], lines: Sequence[InvoiceLine], unit: int
+) -> None:
+    """Complete units only; the unpaid remainder carries to the same service user's next visit
+    in the same invoice (143 minutes in total bill 9 units of 15 and carry 8). A remainder
+    left at the end of the invoice is not paid."""
+    periods: dict[tuple[str, str, str], list[_Assessed]] = defaultdict(list)
+    for item in assessed:
+        line = lines[item.position]
+        periods[(line.provider_ref, line.invoice_ref, line.service_user_ref)].append(item)
+    for items in periods.values():
+        items.sort(key=lambda item: _chronological(lines[item.position], item.position))
+        carried = 0
+        for item in items:
+            units, carried = divmod(item.billable + carried, unit)
+            item.rounded = units * unit
+
+
+def _block_ledgers(contract: Contract, period: Period | None) -> dict[str, BlockLedger]:
+    if period is None:
+        return {}
+    return {
+        ref: BlockLedger(terms, period)
+        for ref, terms in contract.providers.items()
+        if terms.contract is ContractKind.BLOCK
+    }
