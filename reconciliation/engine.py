@@ -105,17 +105,26 @@ def reconcile(
 
     results: list[LineResult | None] = [None] * len(lines)
     assessed: list[_Assessed] = []
+    # Locals: this loop runs once per line, up to a million times.
+    buckets = actual_index.buckets
+    check_in, check_out = actual_index.check_in, actual_index.check_out
+    carer_of, verified = actual_index.carer, actual_index.verified
+    planned_pairs = schedule.starts
+    nearest = schedule.nearest
+    window = rules.match_window_minutes
     for position, line in enumerate(lines):
         if progress is not None and position and position % PROGRESS_EVERY == 0:
             progress(PROGRESS_EVERY)
-        commissioned = schedule.is_commissioned(line.provider_ref, line.service_user_ref)
+        provider, service_user, day = line.provider_ref, line.service_user_ref, line.visit_date
+        commissioned = (provider, service_user) in planned_pairs
 
         # Step 1: candidates on the London date that overlap the claimed interval.
-        start_us = local_instant_us(line.visit_date, line.start)
-        end_us = local_instant_us(line.visit_date, line.end)
-        found = actual_index.candidates(
-            line.provider_ref, line.service_user_ref, line.visit_date, start_us, end_us
-        )
+        bucket = buckets.get((provider, service_user, day))
+        found: list[int] = []
+        if bucket:
+            start_us = local_instant_us(day, line.start)
+            end_us = local_instant_us(day, line.end)
+            found = [i for i in bucket if check_in[i] < end_us and check_out[i] > start_us]
         if not found:
             results[position] = _closed(line, commissioned, Outcome.REJECTED, Reason.NO_VISIT)
             continue
@@ -128,12 +137,30 @@ def reconcile(
         used.update(found)
         evidence = tuple(found)
 
-        # Step 3: verification.
-        carers = actual_index.carer
-        carers_verified = len({carers[i] for i in found})
-        check_in, check_out = actual_index.check_in, actual_index.check_out
-        earliest = min(check_in[i] for i in found)
-        if not any(actual_index.verified[i] for i in found):
+        # Step 3: verification. Step 4: the minutes all carers were there together: each
+        # carer's span (earliest check-in to latest check-out), intersected.
+        if len(found) == 1:  # the common case, without the general bookkeeping
+            only = found[0]
+            carers_verified = 1
+            earliest = check_in[only]
+            any_verified = verified[only]
+            actual_minutes = (check_out[only] - earliest) // MINUTE_US
+        else:
+            spans: dict[str, list[int]] = {}
+            for i in found:
+                span = spans.get(carer_of[i])
+                if span is None:
+                    spans[carer_of[i]] = [check_in[i], check_out[i]]
+                else:
+                    span[0] = min(span[0], check_in[i])
+                    span[1] = max(span[1], check_out[i])
+            carers_verified = len(spans)
+            earliest = min(span[0] for span in spans.values())
+            any_verified = any(verified[i] for i in found)
+            together_from = max(span[0] for span in spans.values())
+            together_to = min(span[1] for span in spans.values())
+            actual_minutes = max(0, (together_to - together_from) // MINUTE_US)
+        if not any_verified:
             if rules.unverified is UnverifiedPolicy.REJECT:
                 results[position] = _closed(
                     line,
@@ -146,9 +173,7 @@ def reconcile(
                 )
                 continue
             if rules.unverified is UnverifiedPolicy.HOLD:
-                visit = schedule.nearest(
-                    line.provider_ref, line.service_user_ref, earliest, rules.match_window_minutes
-                )
+                visit = nearest(provider, service_user, earliest, window)
                 results[position] = _closed(
                     line,
                     commissioned,
@@ -160,24 +185,14 @@ def reconcile(
                 )
                 continue
 
-        # Step 4: minutes all carers were there together (each carer's span, intersected).
-        spans: dict[str, list[int]] = {}
-        for i in found:
-            span = spans.get(carers[i])
-            if span is None:
-                spans[carers[i]] = [check_in[i], check_out[i]]
-            else:
-                span[0] = min(span[0], check_in[i])
-                span[1] = max(span[1], check_out[i])
-        together_from = max(span[0] for span in spans.values())
-        together_to = min(span[1] for span in spans.values())
-        actual_minutes = max(0, (together_to - together_from) // MINUTE_US)
-
         # Step 5: the planned visit nearest the earliest check-in, then tolerance and cap.
-        visit = schedule.nearest(
-            line.provider_ref, line.service_user_ref, earliest, rules.match_window_minutes
-        )
-        billable = billable_minutes(actual_minutes, visit.planned_minutes if visit else None, rules)
+        visit = nearest(provider, service_user, earliest, window)
+        if visit is None:
+            billable = billable_minutes(actual_minutes, None, rules)
+            matched = ""
+        else:
+            billable = billable_minutes(actual_minutes, visit.planned_minutes, rules)
+            matched = visit.visit_ref
         assessed.append(
             _Assessed(
                 position,
@@ -185,7 +200,7 @@ def reconcile(
                 actual_minutes,
                 billable,
                 carers_verified,
-                visit.visit_ref if visit else "",
+                matched,
                 evidence,
             )
         )
@@ -206,6 +221,7 @@ def reconcile(
     if blocks:
         assessed.sort(key=lambda item: _chronological(lines[item.position], item.position))
     uplifts: dict[date, Decimal] = {}
+    amounts: dict[tuple[int, Decimal, Decimal], Decimal] = {}
     for item in assessed:
         line = lines[item.position]
         terms = contract.providers[line.provider_ref]
@@ -218,11 +234,13 @@ def reconcile(
         carer_minutes = payable_minutes * carers_paid
         ledger = blocks.get(line.provider_ref)
         if ledger is not None:
-            amount = amount_for(
-                ledger.draw(line.visit_date, carer_minutes), terms.extra_rate_per_hour, uplift
-            )
+            priced = (ledger.draw(line.visit_date, carer_minutes), terms.extra_rate_per_hour)
         else:
-            amount = amount_for(carer_minutes, terms.rate_per_hour, uplift)
+            priced = (carer_minutes, terms.rate_per_hour)
+        # Few distinct (minutes, rate, uplift) exist in a month: price each once.
+        amount = amounts.get((*priced, uplift))
+        if amount is None:
+            amount = amounts[(*priced, uplift)] = amount_for(*priced, uplift)
         # Step 9.
         reason: Reason | None
         if not item.matched_visit:

@@ -51,11 +51,13 @@ def summarize(
     def buckets(provider_ref: str) -> tuple[Totals, Totals, Totals]:
         terms = contract.providers.get(provider_ref)
         lot = (terms.lot if terms else "") or NO_LOT
-        return (
-            overall,
-            providers.setdefault(provider_ref, Totals()),
-            lots.setdefault(lot, Totals()),
-        )
+        by_provider = providers.get(provider_ref)
+        if by_provider is None:
+            by_provider = providers[provider_ref] = Totals()
+        by_lot = lots.get(lot)
+        if by_lot is None:
+            by_lot = lots[lot] = Totals()
+        return overall, by_provider, by_lot
 
     for line_result in result.lines:
         line = line_result.line
