@@ -49,6 +49,14 @@ class Rules:
     rollover: bool = False  # complete units only, the remainder carries within the invoice
 
     def __post_init__(self) -> None:
+        # Callers may pass plain values ("hold", 1.5): hold them as the enum and Decimal.
+        try:
+            object.__setattr__(self, "rounding", Rounding(self.rounding))
+            object.__setattr__(self, "unverified", UnverifiedPolicy(self.unverified))
+        except ValueError as error:
+            raise ContractError(str(error)) from None
+        for name in ("weekend_uplift", "bank_holiday_uplift"):
+            object.__setattr__(self, name, Decimal(str(getattr(self, name))))
         if self.billing_unit_minutes not in BILLING_UNITS:
             raise ContractError(f"billing_unit_minutes must be one of {BILLING_UNITS}")
         if self.rounding is Rounding.SEVEN_EIGHT and self.billing_unit_minutes != 15:
@@ -71,6 +79,10 @@ class ProviderTerms:
     spot_rate_per_hour: Decimal | None = None  # block contracts: hours beyond the block
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "contract", ContractKind(self.contract))
+        except ValueError as error:
+            raise ContractError(f"provider {self.ref}: {error}") from None
         if self.rate_per_hour < 0:
             raise ContractError(f"provider {self.ref}: rate_per_hour must not be negative")
         if self.contract is ContractKind.BLOCK:
