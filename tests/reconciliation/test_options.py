@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from reconciliation.pricing import round_to_unit
 from tests.reconciliation.support import actual, contract, line, one, planned, row, run
 
 
-def delivered(minutes: int, **rules: object) -> int:
+def delivered(minutes: int, **rules: Any) -> int:
     """Payable minutes of an unplanned visit of `minutes`, claimed generously (120)."""
     end = f"{7 + (30 + minutes) // 60:02d}:{(30 + minutes) % 60:02d}"
     result = one(
