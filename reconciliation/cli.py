@@ -105,6 +105,10 @@ def _run(
 ) -> Summary:
     from reconciliation.summary import summarize
 
+    inputs = [contract_path, schedule_path, actuals_path, *invoice_paths]
+    missing = [f"{path}: cannot read (no such file)" for path in inputs if not path.is_file()]
+    if missing:
+        raise UnusableInput(missing)
     contract = read_contract(contract_path)
     problems: list[Problem] = []
     lines: list[InvoiceLine] = []
