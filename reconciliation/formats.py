@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -212,6 +213,8 @@ def _moment(value: str, column: str) -> datetime:
     return moment
 
 
+# Invoices repeat a month of dates and a day of clock times: parse each text once.
+@lru_cache(maxsize=4096)
 def _day(value: str, column: str) -> date:
     if not DAY.fullmatch(value):
         raise ValueError(f"{column}: not a YYYY-MM-DD date: {value!r}")
@@ -221,6 +224,7 @@ def _day(value: str, column: str) -> date:
         raise ValueError(f"{column}: no such date: {value!r}") from None
 
 
+@lru_cache(maxsize=4096)
 def _clock(value: str, column: str) -> time:
     if not CLOCK.fullmatch(value):
         raise ValueError(f"{column}: not a local HH:MM time: {value!r}")
