@@ -46,13 +46,15 @@ MONTH_START, DAYS = date(2026, 3, 1), 31
 # Local start times of the day's rounds; people get 3-5 of them (4 on average).
 ROUNDS = ["07:30", "09:00", "12:00", "17:00", "20:30"]
 ROUNDS_PER_PERSON = [(3, 0.25), (4, 0.5), (5, 0.25)]
-# Short visits dominate in home care; this mix averages about 18 minutes, which with 4 visits a
-# day for 5,300 people gives about 44,500 hours a week.
-DURATIONS = [(15, 0.82), (30, 0.14), (45, 0.03), (60, 0.01)]
+# Short visits dominate in home care; this mix averages about 17 minutes, which with 4 visits a
+# day for 5,300 people (5% double-handed) gives about 44,500 carer-hours a week.
+DURATIONS = [(15, 0.87), (30, 0.11), (45, 0.015), (60, 0.005)]
 DOUBLE_HANDED = 0.05
 NOT_DELIVERED = 0.02
 VERIFICATION = [("tag", 0.92), ("code", 0.03), ("location", 0.02), ("manual", 0.03)]
 DUPLICATED_LINES = 0.002
+NOT_INVOICED = 0.003  # delivered, never billed: the unbilled report
+UNCOMMISSIONED_LINES = 0.001  # a line for someone the provider does not serve
 
 
 def _pick(rng: random.Random, weighted: Sequence[tuple[T, float]]) -> T:
@@ -132,11 +134,19 @@ def generate(folder: Path, people: int, seed: int) -> dict[str, float]:
                 amount = (Decimal(minutes * carers) * RATE / 60).quantize(
                     Decimal("0.01"), ROUND_HALF_UP
                 )
-                copies = 2 if rng.random() < DUPLICATED_LINES else 1
+                chance = rng.random()
+                copies = 0 if chance < NOT_INVOICED else 2 if chance > 1 - DUPLICATED_LINES else 1
                 for _ in range(copies):
                     line_no[provider] += 1
                     invoices[provider].write(
                         f"INV-{provider}-2026-03,{line_no[provider]},{provider},{su},{day},"
+                        f"{clock},{end},{minutes},{carers},{amount}\n"
+                    )
+                if rng.random() < UNCOMMISSIONED_LINES:
+                    line_no[provider] += 1
+                    stranger = f"SU{rng.randrange(people):05d}"
+                    invoices[provider].write(
+                        f"INV-{provider}-2026-03,{line_no[provider]},{provider},{stranger},{day},"
                         f"{clock},{end},{minutes},{carers},{amount}\n"
                     )
     for handle in (schedule, actuals, *invoices.values()):
@@ -181,7 +191,12 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     with (args.folder / "report.csv").open(newline="") as handle:
         outcomes = Counter(row["outcome"] for row in csv.DictReader(handle))
-    actual_rows = sum(1 for _ in (args.folder / "actuals.csv").open()) - 1
+
+    def data_rows(name: str) -> int:
+        with (args.folder / name).open() as handle:
+            return sum(1 for _ in handle) - 1
+
+    actual_rows = data_rows("actuals.csv")
     lines = sum(outcomes.values())
     figures = {
         "people": args.people,
@@ -194,6 +209,8 @@ def main() -> None:
         "lines_per_s": round(lines / wall_s),
         "peak_rss_mb": round(peak_mb),
         "outcomes": dict(sorted(outcomes.items())),
+        "unbilled_visits": data_rows("report.unbilled.csv"),
+        "uncommissioned_lines": data_rows("report.uncommissioned.csv"),
         "load_average_before": round(load_before, 2),
         "cpus": os.cpu_count(),
         "machine": platform.machine(),

@@ -120,14 +120,50 @@ def _rows(
     path: Path, columns: Sequence[str], progress: RowProgress | None
 ) -> Iterator[tuple[int, list[str], str]]:
     """(starting line number, fields in `columns` order, "" or why the row is unreadable) for
-    each non-blank data row."""
-    reader = csv.reader(io.StringIO(read_text(path), newline=""), strict=True)
+    each non-blank data row. Streams the file: a month of rows is never held as text."""
+    line_no = 0
     try:
-        header = next(reader, None)
-    except csv.Error as error:
-        raise UnusableInput([f"{path}: header row: {error}"]) from error
-    if header is None:
-        raise UnusableInput([f"{path}: empty file, expected a header row"])
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, strict=True)
+            try:
+                header = next(reader, None)
+            except csv.Error as error:
+                raise UnusableInput([f"{path}: header row: {error}"]) from error
+            if header is None:
+                raise UnusableInput([f"{path}: empty file, expected a header row"])
+            where, width = _columns(path, header, columns)
+            done = 0
+            line_no = reader.line_num
+            while True:
+                start = line_no + 1
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as error:
+                    line_no = reader.line_num
+                    yield start, [], str(error)
+                    continue
+                line_no = reader.line_num
+                done += 1
+                if progress is not None and done % 10_000 == 0:
+                    progress(10_000)
+                if not row or row == [""]:
+                    continue
+                if len(row) != width:
+                    yield start, [], f"expected {width} fields, found {len(row)}"
+                    continue
+                yield start, [row[i] for i in where], ""
+            if progress is not None:
+                progress(done % 10_000)
+    except OSError as error:
+        raise UnusableInput([f"{path}: cannot read ({error.strerror})"]) from error
+    except UnicodeDecodeError as error:
+        raise UnusableInput([f"{path}: not UTF-8 (after line {line_no})"]) from error
+
+
+def _columns(path: Path, header: list[str], columns: Sequence[str]) -> tuple[list[int], int]:
+    """Where each required column is; any order, extra columns ignored."""
     header = [name.strip() for name in header]
     missing = [name for name in columns if name not in header]
     if missing:
@@ -135,32 +171,7 @@ def _rows(
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise UnusableInput([f"{path}: header repeats column(s) {', '.join(repeated)}"])
-    where = [header.index(name) for name in columns]
-    width = len(header)
-    done = 0
-    line_no = reader.line_num
-    while True:
-        start = line_no + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as error:
-            line_no = reader.line_num
-            yield start, [], str(error)
-            continue
-        line_no = reader.line_num
-        done += 1
-        if progress is not None and done % 10_000 == 0:
-            progress(10_000)
-        if not row or row == [""]:
-            continue
-        if len(row) != width:
-            yield start, [], f"expected {width} fields, found {len(row)}"
-            continue
-        yield start, [row[i] for i in where], ""
-    if progress is not None:
-        progress(done % 10_000)
+    return [header.index(name) for name in columns], len(header)
 
 
 def _read(

@@ -123,3 +123,9 @@ def test_unusable_inputs_exit_2(folder: Path) -> None:
     missing = reconcile_cli("invoice-p009.csv")
     assert missing.exit_code == 2 and "invoice-p009.csv: cannot read" in missing.output
     assert not (folder / "out" / "report.csv").exists()
+
+
+def test_the_documented_example_is_what_the_command_writes() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "reconciliation.md").read_text()
+    shown = "\n".join("    " + row for row in REPORT.splitlines())
+    assert shown in doc
