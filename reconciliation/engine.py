@@ -209,11 +209,7 @@ def reconcile(
     # remainder forward in visit order).
     if rules.rollover:
         _round_with_rollover(assessed, lines, rules.billing_unit_minutes)
-    else:
-        for item in assessed:
-            item.rounded = round_to_unit(item.billable, rules.billing_unit_minutes, rules.rounding)
-    for item in assessed:
-        item.rounded = apply_minimum(item.rounded, item.actual_minutes, rules)
+    unit, rounding, rollover = rules.billing_unit_minutes, rules.rounding, rules.rollover
 
     period = contract.period or default_period(lines, actual_index)
     blocks = _block_ledgers(contract, period)
@@ -225,8 +221,10 @@ def reconcile(
     for item in assessed:
         line = lines[item.position]
         terms = contract.providers[line.provider_ref]
+        rounded = item.rounded if rollover else round_to_unit(item.billable, unit, rounding)
+        rounded = apply_minimum(rounded, item.actual_minutes, rules)
         # Step 7 and 8.
-        payable_minutes = min(item.rounded, line.minutes_claimed)
+        payable_minutes = min(rounded, line.minutes_claimed)
         carers_paid = min(line.carers, item.carers_verified)
         uplift = uplifts.get(line.visit_date)
         if uplift is None:

@@ -248,13 +248,17 @@ def _money(value: str, column: str) -> Decimal:
     return Decimal(value)
 
 
+# Planned starts sit on a few slots a day: parse each text once.
+_planned_start = lru_cache(maxsize=65_536)(_moment)
+
+
 def _planned(fields: list[str]) -> PlannedVisit:
     visit_ref, service_user, provider, start, minutes, carers, service_type = fields
     return PlannedVisit(
         _required(visit_ref, "visit_ref"),
         _required(service_user, "service_user_ref"),
         _required(provider, "provider_ref"),
-        _moment(start, "planned_start"),
+        _planned_start(start, "planned_start"),
         _count(minutes, "planned_minutes", 1),
         _count(carers, "carers_required", 1),
         service_type.strip(),
@@ -338,6 +342,14 @@ def _writer(handle: io.TextIOBase) -> Any:
 
 def write_report(path: Path, results: Sequence[LineResult]) -> None:
     """report.csv: one row per invoice line in input order, amounts with two decimals."""
+    amounts: dict[Decimal, str] = {}  # a month repeats a few hundred amounts
+
+    def money(amount: Decimal) -> str:
+        text = amounts.get(amount)
+        if text is None:
+            text = amounts[amount] = f"{amount:.2f}"
+        return text
+
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = _writer(handle)
         writer.writerow(REPORT_COLUMNS)
@@ -348,7 +360,7 @@ def write_report(path: Path, results: Sequence[LineResult]) -> None:
                 result.outcome.value,
                 result.reason.value if result.reason else "",
                 result.payable_minutes,
-                f"{result.payable_amount:.2f}",
+                money(result.payable_amount),
                 result.matched_visit,
             )
             for result in results

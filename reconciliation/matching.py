@@ -16,6 +16,7 @@ LONDON = ZoneInfo("Europe/London")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 MINUTE_US = 60_000_000
+HOUR_US = 60 * MINUTE_US
 
 
 def instant_us(moment: datetime) -> int:
@@ -44,9 +45,16 @@ class ActualIndex:
         self.verified: list[bool] = []
         self.day: list[date] = []
         self.buckets: dict[tuple[str, str, date], list[int]] = defaultdict(list)
+        # London's offset is whole hours and changes on a UTC hour, so one UTC hour lies within
+        # one London date: look the date up once per hour rather than once per visit.
+        days_by_hour: dict[int, date] = {}
+        day: date | None
         for index, actual in enumerate(actuals):
-            day = london_date(actual.check_in)
-            self.check_in.append(instant_us(actual.check_in))
+            arrived = instant_us(actual.check_in)
+            day = days_by_hour.get(arrived // HOUR_US)
+            if day is None:
+                day = days_by_hour[arrived // HOUR_US] = london_date(actual.check_in)
+            self.check_in.append(arrived)
             self.check_out.append(instant_us(actual.check_out))
             self.carer.append(actual.carer_ref)
             self.verified.append(actual.verification in VERIFIED_FROM_HOME)

@@ -24,6 +24,15 @@ class Totals:
     unbilled_visits: int = 0
     uncommissioned_lines: int = 0
 
+    def add(self, other: Totals) -> None:
+        self.lines += other.lines
+        self.claimed += other.claimed
+        self.payable += other.payable
+        self.block += other.block
+        self.outcomes.update(other.outcomes)
+        self.unbilled_visits += other.unbilled_visits
+        self.uncommissioned_lines += other.uncommissioned_lines
+
     @property
     def variance(self) -> Decimal:
         """Claimed minus payable on the lines (block payments are not claimed on lines)."""
@@ -44,34 +53,32 @@ class Summary:
 def summarize(
     result: Reconciliation, contract: Contract, actuals: Sequence[ActualVisit]
 ) -> Summary:
-    overall = Totals()
     providers: dict[str, Totals] = {}
-    lots: dict[str, Totals] = {}
 
-    def buckets(provider_ref: str) -> tuple[Totals, Totals, Totals]:
-        terms = contract.providers.get(provider_ref)
-        lot = (terms.lot if terms else "") or NO_LOT
-        by_provider = providers.get(provider_ref)
-        if by_provider is None:
-            by_provider = providers[provider_ref] = Totals()
-        by_lot = lots.get(lot)
-        if by_lot is None:
-            by_lot = lots[lot] = Totals()
-        return overall, by_provider, by_lot
+    def of(provider_ref: str) -> Totals:
+        totals = providers.get(provider_ref)
+        if totals is None:
+            totals = providers[provider_ref] = Totals()
+        return totals
 
     for line_result in result.lines:
-        line = line_result.line
-        for totals in buckets(line.provider_ref):
-            totals.lines += 1
-            totals.claimed += line.amount_claimed
-            totals.payable += line_result.payable_amount
-            totals.outcomes[line_result.outcome] += 1
-            totals.uncommissioned_lines += line_result.uncommissioned
+        totals = of(line_result.line.provider_ref)
+        totals.lines += 1
+        totals.claimed += line_result.line.amount_claimed
+        totals.payable += line_result.payable_amount
+        totals.outcomes[line_result.outcome] += 1
+        totals.uncommissioned_lines += line_result.uncommissioned
     for index in result.unbilled:
-        for totals in buckets(actuals[index].provider_ref):
-            totals.unbilled_visits += 1
+        of(actuals[index].provider_ref).unbilled_visits += 1
     for provider_ref, weeks in result.blocks.items():
-        payment = sum((week.payment for week in weeks), Decimal("0.00"))
-        for totals in buckets(provider_ref):
-            totals.block += payment
+        of(provider_ref).block += sum((week.payment for week in weeks), Decimal("0.00"))
+
+    # Lots and the whole run add up their providers.
+    overall = Totals()
+    lots: dict[str, Totals] = {}
+    for provider_ref, totals in providers.items():
+        terms = contract.providers.get(provider_ref)
+        lot = (terms.lot if terms else "") or NO_LOT
+        for bucket in (overall, lots.setdefault(lot, Totals())):
+            bucket.add(totals)
     return Summary(overall, dict(sorted(providers.items())), dict(sorted(lots.items())))
