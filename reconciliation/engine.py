@@ -19,6 +19,7 @@ from reconciliation.contract import (
     ContractError,
     ContractKind,
     Period,
+    Rules,
     UnverifiedPolicy,
 )
 from reconciliation.matching import (
@@ -104,6 +105,41 @@ def reconcile(
     paid_before = frozenset(used)
 
     results: list[LineResult | None] = [None] * len(lines)
+    assessed = _assess(lines, actual_index, schedule, rules, used, results, progress)
+    period = contract.period or default_period(lines, actual_index)
+    blocks = _block_ledgers(contract, period)
+    _settle(assessed, lines, contract, blocks, results)
+    if progress is not None and lines:
+        progress(len(lines) % PROGRESS_EVERY or PROGRESS_EVERY)
+
+    unbilled = (
+        [
+            i
+            for i, verified in enumerate(actual_index.verified)
+            if verified and i not in used and i not in paid_before and actual_index.day[i] in period
+        ]
+        if period is not None
+        else []
+    )
+    done = [result for result in results if result is not None]
+    if len(done) != len(lines):
+        raise RuntimeError("a line was left without an outcome")
+    return Reconciliation(
+        done, unbilled, period, {ref: ledger.weeks() for ref, ledger in sorted(blocks.items())}
+    )
+
+
+def _assess(
+    lines: Sequence[InvoiceLine],
+    actual_index: ActualIndex,
+    schedule: ScheduleIndex,
+    rules: Rules,
+    used: set[int],
+    results: list[LineResult | None],
+    progress: Progress | None,
+) -> list[_Assessed]:
+    """Steps 1-5 for every line in input order. Held and rejected lines get their result here;
+    the others come back for pricing. `used` collects the actual rows lines take."""
     assessed: list[_Assessed] = []
     # Locals: this loop runs once per line, up to a million times.
     buckets = actual_index.buckets
@@ -205,14 +241,23 @@ def reconcile(
             )
         )
 
+    return assessed
+
+
+def _settle(
+    assessed: list[_Assessed],
+    lines: Sequence[InvoiceLine],
+    contract: Contract,
+    blocks: dict[str, BlockLedger],
+    results: list[LineResult | None],
+) -> None:
+    """Steps 6-9 for the lines that reached them."""
+    rules = contract.rules
     # Step 6: units (with roll-over, complete units per invoice and service user, carrying the
     # remainder forward in visit order).
     if rules.rollover:
         _round_with_rollover(assessed, lines, rules.billing_unit_minutes)
     unit, rounding, rollover = rules.billing_unit_minutes, rules.rounding, rules.rollover
-
-    period = contract.period or default_period(lines, actual_index)
-    blocks = _block_ledgers(contract, period)
     # Block draw-down goes in chronological order; everything else is order-free.
     if blocks:
         assessed.sort(key=lambda item: _chronological(lines[item.position], item.position))
@@ -265,23 +310,6 @@ def reconcile(
             item.used,
             not item.commissioned,
         )
-    if progress is not None and lines:
-        progress(len(lines) % PROGRESS_EVERY or PROGRESS_EVERY)
-
-    unbilled = (
-        [
-            i
-            for i, verified in enumerate(actual_index.verified)
-            if verified and i not in used and i not in paid_before and actual_index.day[i] in period
-        ]
-        if period is not None
-        else []
-    )
-    done = [result for result in results if result is not None]
-    assert len(done) == len(lines)
-    return Reconciliation(
-        done, unbilled, period, {ref: ledger.weeks() for ref, ledger in sorted(blocks.items())}
-    )
 
 
 def _closed(
