@@ -111,9 +111,16 @@ def read_text(path: Path) -> str:
 
 
 def count_rows(path: Path) -> int:
-    """A cheap upper bound of the data rows, for a progress bar's total."""
-    with path.open("rb") as handle:
-        return max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")))
+    """The data rows (lines after the header) for a progress bar's total; 0 when unreadable."""
+    lines, last = 0, b"\n"
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+    except OSError:
+        return 0
+    return max(0, lines - (last == b"\n"))
 
 
 def _rows(
