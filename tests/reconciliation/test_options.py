@@ -196,3 +196,34 @@ def test_block_terms_need_hours_and_only_blocks_have_them() -> None:
 def test_lines_of_a_provider_without_terms_are_refused() -> None:
     with pytest.raises(ContractError, match="P9"):
         run([], [], [line("2026-03-02", "07:00", "07:30", 30, "12.06", provider="P9")])
+
+
+def test_hours_beyond_the_block_take_the_days_uplift() -> None:
+    # Block 10 h/week used up on Monday (600 min); Saturday 60 min beyond it at 25.00 * 1.5:
+    # 60/60 * 25.00 * 1.5 = 37.50.
+    terms = ProviderTerms(
+        "P1",
+        ContractKind.BLOCK,
+        Decimal("20.00"),
+        block_hours_per_week=Decimal(10),
+        spot_rate_per_hour=Decimal("25.00"),
+    )
+    contract_ = Contract(
+        Rules(weekend_uplift=Decimal("1.5")),
+        {"P1": terms},
+        Period(date(2026, 3, 2), date(2026, 3, 8)),
+    )
+    plans = [planned("2026-03-02 07:00", 600, "MON"), planned("2026-03-07 07:00", 60, "SAT")]
+    visits = [
+        actual("2026-03-02 07:00", "2026-03-02 17:00"),
+        actual("2026-03-07 07:00", "2026-03-07 08:00"),
+    ]
+    lines = [
+        line("2026-03-02", "07:00", "17:00", 600, "0.00", line_no=1),
+        line("2026-03-07", "07:00", "08:00", 60, "37.50", line_no=2),
+    ]
+    result = reconcile(contract_, plans, visits, lines)
+    assert [row(r) for r in result.lines] == [
+        ("approved", "", 600, "0.00", "MON"),
+        ("approved", "", 60, "37.50", "SAT"),
+    ]
