@@ -34,7 +34,7 @@ from reconciliation.formats import (
     write_uncommissioned,
 )
 from reconciliation.records import InvoiceLine, Outcome
-from reconciliation.summary import Summary, Totals
+from reconciliation.summary import Summary, Totals, summarize
 
 UNUSABLE = 2
 SHOWN_PROBLEMS = 20
@@ -109,8 +109,6 @@ def _run(
     invoice_paths: list[Path],
     out: Path,
 ) -> Summary:
-    from reconciliation.summary import summarize
-
     inputs = [contract_path, schedule_path, actuals_path, *invoice_paths]
     missing = [f"{path}: cannot read (no such file)" for path in inputs if not path.is_file()]
     if missing:
