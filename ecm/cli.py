@@ -24,6 +24,7 @@ ROLE_COMMANDS = {
     "registry": "gateway.cli:registry",
     "homes": "gateway.homes.cli:homes",
     "tag": "gateway.homes.cli:tag",
+    "reconcile": "reconciliation.cli:command",
 }
 
 
