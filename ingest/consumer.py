@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ecm.settings import Settings
+from gateway.pki.identity import service_identity
 from gateway.protocol import events_subscription
 from ingest.verify import ReceivedMessage
 
@@ -53,6 +54,8 @@ class Consumer:
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
+        # Mutual TLS: the broker knows this worker by its svc:ingest certificate.
+        service_identity(settings, "ingest").apply(self._client)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import Engine
 
 from ecm.cli import cli
 from ecm.settings import Settings
 from firmware_sim import cli as sim_cli
 from firmware_sim.world import World, generate_world
-from gateway.registry import RegistryDocument
+from gateway.pki.identity import TlsIdentity
+from gateway.registry import RegistryDocument, seed
 from tests.conftest import unique
 
 
@@ -88,7 +91,11 @@ def test_registry_prints_the_public_document(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_run_publishes_the_morning(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    engine: Engine,
+    provision: Callable[[list[str]], dict[str, TlsIdentity]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = generate_world(
         9,
@@ -101,6 +108,13 @@ def test_run_publishes_the_morning(
     )
     world.save(tmp_path / "world.json")
     monkeypatch.setattr(sim_cli, "get_settings", lambda: settings)
+    unprovisioned = CliRunner().invoke(cli, ["sim", "run", str(tmp_path / "world.json")])
+    assert unprovisioned.exit_code != 0
+    assert "ecm devices provision --local" in unprovisioned.output
+    document = world.registry_document()
+    with engine.begin() as conn:
+        seed(conn, document)
+    provision([device.id for device in document.devices])
 
     result = CliRunner().invoke(
         cli,
