@@ -22,6 +22,8 @@ ROLE_COMMANDS = {
     "demo": "ecm.demo:command",
     "protocol": "gateway.cli:protocol",
     "registry": "gateway.cli:registry",
+    "devices": "gateway.pki.cli:devices",
+    "pki": "gateway.pki.cli:pki",
 }
 
 
