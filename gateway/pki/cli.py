@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy import Connection
 
 from ecm.settings import get_settings
+from gateway.broker import render_dynsec_config
 from gateway.pki.authority import IssuedCertificate, PkiError, generate_password, write_secret
 from gateway.pki.broker import BrokerAccessError
 from gateway.pki.devices import DeviceCertificateError, DeviceCertificates, list_certificates
@@ -61,7 +62,14 @@ def pki_init(server_names: tuple[str, ...]) -> None:
     extra = [n.strip() for n in settings.mqtt_server_names.split(",") if n.strip()]
     with _reported():
         initialise(layout, settings.master_key, [*server_names, *extra], SERVICES)
-    click.echo(f"CA and identities in {layout.root}")
+    # The broker's starting access rules. Once it runs, the plugin owns the file (it saves every
+    # change), so an existing file is kept.
+    broker_dir = settings.state_dir / "mqtt"
+    (broker_dir / "data").mkdir(parents=True, exist_ok=True)
+    dynsec_file = broker_dir / "dynamic-security.json"
+    if not dynsec_file.exists():
+        dynsec_file.write_text(render_dynsec_config(SERVICES, []))
+    click.echo(f"CA and identities in {layout.root}; broker access rules in {dynsec_file}")
     for name in SERVICES:
         cert_file, key_file = layout.service_cert(name)
         click.echo(f"  svc:{name}: {cert_file} {key_file}")
