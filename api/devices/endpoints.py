@@ -13,7 +13,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import ConnDep, PrincipalDep, SettingsDep, ensure_admin
-from api.errors import Conflict, DomainError, NotFound, Unavailable, error_response
+from api.errors import (
+    ERROR_RESPONSES,
+    Conflict,
+    DomainError,
+    NotFound,
+    Unavailable,
+    error_response,
+)
 from gateway.pki.authority import (
     CertificateAuthority,
     IssuedCertificate,
@@ -32,6 +39,7 @@ from gateway.pki.devices import (
 router = APIRouter(
     tags=["devices"],
     responses={
+        **ERROR_RESPONSES,
         403: error_response("Administrators only."),
         404: error_response("No such device in the registry."),
     },

@@ -273,7 +273,7 @@ class CertificateAuthority:
         certificate = builder.sign(self._key, hashes.SHA256())
         return IssuedCertificate(common_name, serial, not_before, not_after, certificate, key)
 
-    def crl(self, revoked: list[tuple[int, datetime]], next_update_days: int = 30) -> bytes:
+    def crl(self, revoked: list[tuple[int, datetime]], next_update_days: int = 365) -> bytes:
         """A signed CRL (PEM) listing the revoked serials. Rebuilt whole on every change."""
         now = datetime.now(UTC)
         builder = (
