@@ -101,7 +101,17 @@ class LocalMosquitto:
 
     def start_detached(self, port: int) -> None:
         self.configure(port, detached=True)
-        subprocess.run([binary(), "-c", str(self.conf_file), "-d"], check=True, cwd="/")
+        # The daemon keeps these: its warnings on every reload (SIGHUP after a revocation) go to
+        # a file, not to whichever terminal ran `ecm services up`.
+        with (self.root / "mosquitto.stderr").open("ab") as err:
+            subprocess.run(
+                [binary(), "-c", str(self.conf_file), "-d"],
+                check=True,
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+            )
         self.wait_ready(port)
 
     def start_child(self, port: int) -> subprocess.Popen[bytes]:

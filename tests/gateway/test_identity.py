@@ -364,3 +364,30 @@ def test_a_broker_reload_keeps_the_ca_key_encrypted(settings: Settings) -> None:
     with pytest.raises(ValueError, match="wrong ECM_MASTER_KEY"):
         CertificateAuthority.load(key_file.parent, "not the master key")
     assert os.environ.get("ECM_MASTER_KEY") in (None, settings.master_key)
+
+
+def test_certificate_operations_are_for_administrators_only(
+    settings: Settings, make_device: Callable[[], TestDevice], engine: Engine
+) -> None:
+    from api.app import create_app
+    from api.deps import Principal, current_principal
+
+    device = make_device()
+    app = create_app(settings)
+    app.dependency_overrides[current_principal] = lambda: Principal(
+        subject="manager", roles=frozenset({"manager"}), provider_id=device.provider_id
+    )
+    with TestClient(app) as client:
+        responses = [
+            client.post(f"/devices/{device.device_id}/certificate"),
+            client.post(f"/devices/{device.device_id}/revoke"),
+            client.get(f"/devices/{device.device_id}/certificates"),
+        ]
+    assert [r.status_code for r in responses] == [403, 403, 403]
+    assert all(r.json()["error"]["code"] == "forbidden" for r in responses)
+    with engine.connect() as conn:
+        issued = conn.execute(
+            text("select count(*) from device_certificate where device_id = :d"),
+            {"d": device.device_id},
+        ).scalar()
+    assert issued == 0
