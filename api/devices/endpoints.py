@@ -73,6 +73,12 @@ class CertificateList(BaseModel):
     items: list[CertificateOut]
 
 
+class IssueIn(BaseModel):
+    pkcs12_password: str | None = Field(
+        default=None, min_length=8, description="Default: generated and returned once."
+    )
+
+
 class RevokeIn(BaseModel):
     reason: str = Field(default="revoked", pattern=r"^[a-z_]{1,32}$")
 
@@ -95,9 +101,12 @@ def _translate(exc: Exception) -> DomainError:
 
 
 def _issued_out(
-    device_id: str, issued: IssuedCertificate, ca: CertificateAuthority, revoked: list[str]
+    device_id: str,
+    issued: IssuedCertificate,
+    ca: CertificateAuthority,
+    revoked: list[str],
+    password: str,
 ) -> IssuedCertificateOut:
-    password = generate_password()
     return IssuedCertificateOut(
         device_id=device_id,
         serial=str(issued.serial),
@@ -117,7 +126,11 @@ def _issued_out(
     responses={503: error_response("The broker did not take the change.")},
 )
 def issue_certificate(
-    device_id: str, conn: ConnDep, principal: PrincipalDep, settings: SettingsDep
+    device_id: str,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    body: IssueIn | None = None,
 ) -> IssuedCertificateOut:
     """Provision the device, or re-issue: a live certificate is revoked and its session dropped."""
     ensure_admin(principal)
@@ -131,7 +144,8 @@ def issue_certificate(
         ca = certificates.authority()
     except (DeviceCertificateError, PkiError, BrokerAccessError) as exc:
         raise _translate(exc) from None
-    return _issued_out(device_id, issued, ca, [str(r.serial) for r in before])
+    password = (body.pkcs12_password if body else None) or generate_password()
+    return _issued_out(device_id, issued, ca, [str(r.serial) for r in before], password)
 
 
 @router.post(

@@ -350,8 +350,12 @@ def test_the_api_provisions_revokes_and_lists(
     [record] = listed.json()["items"]
     assert record["reason"] == "lost" and record["live"] is False
 
-    again = api.post(f"/devices/{device.device_id}/certificate")
+    again = api.post(
+        f"/devices/{device.device_id}/certificate", json={"pkcs12_password": "chosen-by-me"}
+    )
     assert again.status_code == 200, again.text
+    assert again.json()["pkcs12_password"] == "chosen-by-me"
+    pkcs12.load_pkcs12(base64.b64decode(again.json()["pkcs12_base64"]), b"chosen-by-me")
     missing = unique("nope-")
     assert api.get(f"/devices/{missing}/certificates").status_code == 404
     assert api.post("/devices/no-such-device/certificate").status_code == 404
