@@ -22,7 +22,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ecm.settings import Settings
-from gateway.pki.identity import service_identity
+from gateway.pki.identity import service_identity, session_client_id
 from gateway.protocol import events_subscription
 from ingest.verify import ReceivedMessage
 
@@ -47,7 +47,9 @@ class Consumer:
         self._settings = settings
         # A stable client id per worker slot lets a restarted worker resume its persistent
         # session, so messages the broker queued for it while it was down are not stranded.
-        self.client_id = f"ecm-ingest-{socket.gethostname()}-{worker_index}"
+        self.client_id = session_client_id(
+            settings, f"ingest-{socket.gethostname()}-{worker_index}"
+        )
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,20 @@ class TlsIdentity:
             cert_reqs=ssl.CERT_REQUIRED,
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
+
+
+def session_client_id(settings: Settings, name: str) -> str:
+    """A stable client id for a service's persistent session that no device can guess.
+
+    Access rules follow the certificate, but the client id names the session, and whoever
+    connects with an existing id takes that session over (MQTT's rule). Mosquitto 2.0 cannot
+    bind client ids to certificates, so a phone that knew ingest's id could take over its session
+    and have the events queued for it dropped as not readable by the phone. The suffix, keyed
+    by the master key, keeps the id stable across restarts and unknown to certificate holders.
+    """
+    key = hashlib.sha256(b"ecm mqtt session id\0" + settings.master_key.encode()).digest()
+    tag = hmac.new(key, name.encode(), hashlib.sha256).hexdigest()[:16]
+    return f"{CLIENT_ID_PREFIX}{name}-{tag}"
 
 
 def service_identity(settings: Settings, role: str) -> TlsIdentity:

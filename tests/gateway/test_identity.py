@@ -7,6 +7,7 @@ attempts is kept in ATTEMPTS so the run can report "N unauthorised attempts, 0 a
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -395,3 +396,29 @@ def test_certificate_operations_are_for_administrators_only(
             {"d": device.device_id},
         ).scalar()
     assert issued == 0
+
+
+@pytest.mark.usefixtures("ingest_worker")
+def test_a_device_guessing_ingests_client_id_does_not_take_its_session(
+    settings: Settings,
+    make_device: Callable[[], TestDevice],
+    provision: Provision,
+    sessions: Callable[..., Session],
+    publisher: Callable[[str, str | bytes], None],
+    engine: Engine,
+) -> None:
+    device = make_device()
+    identity = provision([device.device_id])[device.device_id]
+    guesses = {f"ecm-ingest-{socket.gethostname()}-0", "ecm-ingest-ingest-1-0"}
+    # Ingest workers announce themselves (retained) under their client ids.
+    watcher = sessions(service_identity(settings, "operator"))
+    assert watcher.connect() and watcher.subscribe("ecm/v1/ingest/+/status")
+    workers = wait_until(lambda: {topic.split("/")[3] for topic, _ in watcher.messages})
+    assert workers and not workers & guesses
+    for guess in guesses:
+        squatter = sessions(identity, guess)
+        assert squatter.connect()  # a legal client id; but not the session ingest holds
+    _, token = device.event(EventType.CHECK_IN)
+    publisher(device.topic, token)
+    [stored] = wait_until(lambda: stored_events(engine, device.device_id))
+    assert stored["seq"] == 1

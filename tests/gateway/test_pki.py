@@ -109,3 +109,15 @@ def test_broker_rules_deny_by_default_and_scope_each_device_to_its_own_topics() 
         ("publishClientReceive", "ecm/v1/devices/D1/commands", True),
     }
     assert {c["username"] for c in rules["clients"]} == {"svc:ingest", "D1"}
+
+
+def test_session_client_ids_are_stable_prefixed_and_keyed_by_the_master_key() -> None:
+    from ecm.settings import Settings
+    from gateway.pki.identity import session_client_id
+
+    one, other = Settings(master_key="one"), Settings(master_key="other")
+    client_id = session_client_id(one, "ingest-host-0")
+    assert client_id.startswith("ecm-ingest-host-0-")
+    assert session_client_id(one, "ingest-host-0") == client_id
+    assert session_client_id(other, "ingest-host-0") != client_id
+    assert session_client_id(one, "ingest-host-1") != client_id
