@@ -49,6 +49,7 @@ class BrokerAccess:
         self._ready = threading.Event()
         self._reply = threading.Event()
         self._responses: list[dict[str, Any]] = []
+        self._batch = ""
         self._client.on_subscribe = lambda *_: self._ready.set()
         self._client.on_message = self._on_message
 
@@ -69,14 +70,20 @@ class BrokerAccess:
         self._client.loop_stop()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._responses = json.loads(message.payload).get("responses", [])
-        self._reply.set()
+        responses = json.loads(message.payload).get("responses", [])
+        # Only the replies to this batch: a late reply to an earlier one (after a timeout) or to
+        # another admin client must not be taken for ours.
+        if any(r.get("correlationData") == self._batch for r in responses):
+            self._responses = responses
+            self._reply.set()
 
     def run(self, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send commands in one message and wait for the plugin's replies, in order."""
         if not commands:
             return []
         self._reply.clear()
+        self._batch = uuid.uuid4().hex
+        commands = [{**command, "correlationData": self._batch} for command in commands]
         info = self._client.publish(CONTROL_TOPIC, json.dumps({"commands": commands}), qos=1)
         info.wait_for_publish(self._timeout)
         if not self._reply.wait(self._timeout):

@@ -422,3 +422,44 @@ def test_a_device_guessing_ingests_client_id_does_not_take_its_session(
     publisher(device.topic, token)
     [stored] = wait_until(lambda: stored_events(engine, device.device_id))
     assert stored["seq"] == 1
+
+
+def test_pki_sync_brings_the_broker_in_line_with_the_registry(
+    settings: Settings,
+    role_env: dict[str, str],
+    make_device: Callable[[], TestDevice],
+    provision: Provision,
+    sessions: Callable[..., Session],
+    engine: Engine,
+) -> None:
+    device = make_device()
+    identity = provision([device.device_id])[device.device_id]
+    live = sessions(identity)
+    assert live.connect()
+    # Revoked in the registry only (e.g. a seeded document): the broker does not know yet.
+    with engine.begin() as conn:
+        conn.execute(
+            text("update device set status = 'revoked' where id = :d"), {"d": device.device_id}
+        )
+    assert live.publish(device.topic, b"still allowed")
+
+    synced = _ecm(role_env, "pki", "sync")
+    assert synced.returncode == 0, synced.stderr
+    assert live.disconnected.wait(5)
+    # Its certificate is not revoked (only `ecm devices revoke` does that), so it connects; but
+    # the broker now allows it nothing.
+    again = sessions(identity)
+    assert again.connect()
+    assert not again.publish(device.topic, b"after sync")
+
+
+def test_a_refused_broker_command_is_an_error(settings: Settings) -> None:
+    from gateway.pki.broker import BrokerAccess, BrokerAccessError
+
+    with (
+        BrokerAccess(
+            settings.mqtt_host, settings.mqtt_port, service_identity(settings, "admin")
+        ) as broker,
+        pytest.raises(BrokerAccessError, match="refused"),
+    ):
+        broker.run([{"command": "createRole"}])  # no role name
