@@ -86,6 +86,7 @@ class DeviceCertificates:
         """Provision several devices with one broker round trip (a simulated council, a batch
         of new phones)."""
         _lock(conn)
+        ca = self.authority()  # decrypted once per batch, not per device
         issued: dict[str, IssuedCertificate] = {}
         for device_id in device_ids:
             _require_device(conn, device_id)
@@ -93,7 +94,7 @@ class DeviceCertificates:
                 raise DeviceCertificateError(
                     f"device {device_id} already has a live certificate; use reissue"
                 )
-            issued[device_id] = self._issue(conn, device_id)
+            issued[device_id] = self._issue(conn, ca, device_id)
         with self.broker() as broker:
             broker.allow_devices(device_ids)
         return issued
@@ -103,7 +104,7 @@ class DeviceCertificates:
         _lock(conn)
         _require_device(conn, device_id)
         _revoke_live(conn, device_id, SUPERSEDED)
-        issued = self._issue(conn, device_id)
+        issued = self._issue(conn, self.authority(), device_id)
         self._publish_crl(conn)
         with self.broker() as broker:
             # Deleting the client drops whoever is connected with the old certificate now.
@@ -140,8 +141,10 @@ class DeviceCertificates:
             broker.allow_devices(allowed)
         return len(allowed), len(refused)
 
-    def _issue(self, conn: Connection, device_id: str) -> IssuedCertificate:
-        issued = self.authority().issue_device(device_id)
+    def _issue(
+        self, conn: Connection, ca: CertificateAuthority, device_id: str
+    ) -> IssuedCertificate:
+        issued = ca.issue_device(device_id)
         conn.execute(
             text(
                 "insert into device_certificate "
