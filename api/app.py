@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.devices.endpoints import router as devices_router
 from api.error_handlers import EXCEPTION_HANDLERS
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
@@ -36,6 +37,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Made here, not in the lifespan, so the app is usable even when a caller (a test client
     # without `with`) never runs start-up.
     app.state.engine = make_engine(settings, "api")
-    for router in (health_router, registry_router, events_router, visits_router):
+    for router in (health_router, registry_router, events_router, visits_router, devices_router):
         app.include_router(router)
     return app

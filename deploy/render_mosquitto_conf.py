@@ -12,16 +12,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.broker import BrokerConfig, render_mosquitto_conf
+from gateway.broker import BrokerConfig, BrokerTls, render_mosquitto_conf
 
-# Inside the eclipse-mosquitto:2 container /mosquitto/data is the image's own folder (owned by
-# its mosquitto user), mounted as a named volume by compose; the log goes to stdout.
-# No `user` line: the image starts as root and mosquitto drops to its own user by default.
+# The `ecm-state` volume is mounted at /state in the broker and every ecm container: `ecm pki
+# init` (the pki-init service) wrote the CA, the broker's certificate, the CRL and the
+# dynamic-security file there, and made /state/mqtt/data for the broker's persistence. The broker
+# runs as the ecm image's user (uid 10001), so it can read the 0600 server key that user wrote
+# and the plugin can save its file; no `user` line is needed. The log goes to stdout.
+STATE = Path("/state")
 COMPOSE_BROKER = BrokerConfig(
-    port=1883,
+    port=8883,
     bind_address="0.0.0.0",
-    persistence_dir=Path("/mosquitto/data"),
+    persistence_dir=STATE / "mqtt" / "data",
     log_file=None,
+    tls=BrokerTls(
+        ca_file=STATE / "pki" / "ca.pem",
+        cert_file=STATE / "pki" / "server.pem",
+        key_file=STATE / "pki" / "server.key",
+        crl_file=STATE / "pki" / "crl.pem",
+    ),
+    dynsec_plugin=Path("/usr/lib/mosquitto_dynamic_security.so"),
+    dynsec_file=STATE / "mqtt" / "dynamic-security.json",
 )
 
 OUTPUT = Path(__file__).resolve().parent / "mosquitto" / "mosquitto.conf"

@@ -25,6 +25,8 @@ ROLE_COMMANDS = {
     "homes": "gateway.homes.cli:homes",
     "tag": "gateway.homes.cli:tag",
     "reconcile": "reconciliation.cli:command",
+    "devices": "gateway.pki.cli:devices",
+    "pki": "gateway.pki.cli:pki",
 }
 
 

@@ -33,6 +33,8 @@ from ecm import services
 from ecm.migrate import upgrade
 from ecm.services.process import child_preexec, free_port
 from ecm.settings import Settings, get_settings
+from gateway.pki.authority import write_secret
+from gateway.pki.identity import TlsIdentity
 
 if TYPE_CHECKING:
     from firmware_sim.world import World
@@ -188,9 +190,13 @@ def _run_morning(
     console.print(f"registry seeded through the API: {response.json()}")
     homes = _provision_home_devices(settings, world)
     console.print(f"home tags and fobs provisioned, keys sealed: {homes}")
+    identities = _provision_handsets(settings, api_url, [d.id for d in document.devices])
+    console.print(f"{len(identities)} handsets provisioned with client certificates")
 
     with (
-        Uplink(settings.mqtt_host, settings.mqtt_port) as uplink,
+        Uplink(
+            settings.mqtt_host, settings.mqtt_port, device_identity=identities.__getitem__
+        ) as uplink,
         psycopg.connect(settings.database_url, application_name="ecm.demo", autocommit=True) as db,
         _progress() as progress,
     ):
@@ -251,6 +257,27 @@ def _provision_home_devices(settings: Settings, world: World) -> dict[str, int]:
     finally:
         engine.dispose()
     return {"tags": counts.tags, "fobs": counts.fobs}
+
+
+def _provision_handsets(
+    settings: Settings, api_url: str, device_ids: list[str]
+) -> dict[str, TlsIdentity]:
+    """Each handset gets its certificate through the API, as a provider's admin would."""
+    from gateway.pki.identity import device_identity
+    from gateway.pki.layout import pki_layout
+
+    layout = pki_layout(settings.state_dir)
+    identities = {}
+    for device_id in device_ids:
+        response = httpx.post(f"{api_url}/devices/{device_id}/certificate", timeout=30)
+        response.raise_for_status()
+        issued = response.json()
+        cert_file, key_file = layout.device_cert(device_id)
+        cert_file.parent.mkdir(parents=True, exist_ok=True)
+        cert_file.write_text(issued["certificate_pem"])
+        write_secret(key_file, issued["private_key_pem"].encode())
+        identities[device_id] = device_identity(settings, device_id)
+    return identities
 
 
 def _progress() -> Progress:

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://ecm@127.0.0.1:5432/ecm"
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
+    # The MQTT client's TLS identity (gateway.pki.identity). Unset, each role uses the files the
+    # local stack created under <state_dir>/pki (services/<role>.pem and .key, ca.pem).
+    mqtt_ca_file: Path | None = None
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
+    # Extra host names in the broker's server certificate, comma-separated (compose: mosquitto).
+    mqtt_server_names: str = ""
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

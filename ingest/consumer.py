@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ecm.settings import Settings
+from gateway.pki.identity import service_identity, session_client_id
 from gateway.protocol import events_subscription
 from ingest.verify import ReceivedMessage
 
@@ -46,13 +47,17 @@ class Consumer:
         self._settings = settings
         # A stable client id per worker slot lets a restarted worker resume its persistent
         # session, so messages the broker queued for it while it was down are not stranded.
-        self.client_id = f"ecm-ingest-{socket.gethostname()}-{worker_index}"
+        self.client_id = session_client_id(
+            settings, f"ingest-{socket.gethostname()}-{worker_index}"
+        )
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
+        # Mutual TLS: the broker knows this worker by its svc:ingest certificate.
+        service_identity(settings, "ingest").apply(self._client)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect

@@ -10,6 +10,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ecm.settings import Settings
+from gateway.pki.identity import service_identity
 from ingest.consumer import STATUS_TOPICS
 
 
@@ -26,6 +27,7 @@ def wait_for_ingest(settings: Settings, timeout_s: float = 30.0) -> bool:
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2, client_id=f"ecm-readiness-{uuid.uuid4().hex[:8]}"
     )
+    service_identity(settings, "ingest").apply(client)
     client.on_message = _on_message
     client.on_connect = lambda c, *_: c.subscribe(STATUS_TOPICS, qos=1)
     client.connect(settings.mqtt_host, settings.mqtt_port)

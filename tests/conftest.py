@@ -28,6 +28,8 @@ from ecm.db import make_engine
 from ecm.migrate import upgrade
 from ecm.services import Endpoints, running
 from ecm.settings import Settings
+from gateway.pki.devices import DeviceCertificates
+from gateway.pki.identity import TlsIdentity, device_identity, service_identity
 from gateway.protocol import EventClaims, EventType, events_topic, public_key_to_b64, sign_compact
 from gateway.registry import Carer, Device, Provider, RegistryDocument, ServiceUser, seed
 from ingest.readiness import wait_for_ingest
@@ -35,9 +37,13 @@ from ingest.readiness import wait_for_ingest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def test_state_dir() -> Path:
+    return ROOT / ".state" / f"test-{os.getpid()}"
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Endpoints]:
-    state_dir = ROOT / ".state" / f"test-{os.getpid()}"
+    state_dir = test_state_dir()
     shutil.rmtree(state_dir, ignore_errors=True)
     try:
         with running(state_dir) as endpoints:
@@ -50,6 +56,7 @@ def stack() -> Iterator[Endpoints]:
 def settings(stack: Endpoints) -> Settings:
     settings = Settings(
         env="test",
+        state_dir=test_state_dir(),
         database_url=stack.database_url,
         mqtt_host=stack.mqtt_host,
         mqtt_port=stack.mqtt_port,
@@ -67,7 +74,7 @@ def role_env(settings: Settings) -> dict[str, str]:
         ECM_DATABASE_URL=settings.database_url,
         ECM_MQTT_HOST=settings.mqtt_host,
         ECM_MQTT_PORT=str(settings.mqtt_port),
-        ECM_STATE_DIR=str(ROOT / ".state" / f"test-{os.getpid()}"),
+        ECM_STATE_DIR=str(test_state_dir()),
         ECM_INGEST_REGISTRY_REFRESH_S="0.5",
     )
     return env
@@ -161,8 +168,14 @@ def make_device(engine: Engine) -> Callable[[], TestDevice]:
 
 @pytest.fixture(scope="session")
 def publisher(settings: Settings) -> Iterator[Callable[[str, str | bytes], None]]:
-    """Publish at QoS 1 and wait for the broker's PUBACK, as a handset does."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=unique("test-pub-"))
+    """Publish at QoS 1 and wait for the broker's PUBACK, as a handset does.
+
+    It connects as the dev/test-only `svc:operator` identity, which may publish on any device's
+    topic: these tests are about what ingest does with whatever reaches it. What the broker lets
+    a real device certificate do is tested in tests/gateway/test_identity.py.
+    """
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=unique("ecm-test-pub-"))
+    service_identity(settings, "operator").apply(client)
     client.connect(settings.mqtt_host, settings.mqtt_port)
     client.loop_start()
 
@@ -174,6 +187,34 @@ def publisher(settings: Settings) -> Iterator[Callable[[str, str | bytes], None]
     yield _publish
     client.loop_stop()
     client.disconnect()
+
+
+def mqtt_tls_args(identity: TlsIdentity) -> list[str]:
+    """mosquitto_pub/mosquitto_sub options for connecting with `identity`."""
+    return [
+        "--cafile",
+        str(identity.ca_file),
+        "--cert",
+        str(identity.cert_file),
+        "--key",
+        str(identity.key_file),
+    ]
+
+
+@pytest.fixture(scope="session")
+def provision(settings: Settings, engine: Engine) -> Callable[[list[str]], dict[str, TlsIdentity]]:
+    """Issue device certificates the way `ecm devices provision --local` does, for handsets the
+    test simulates: cert and key under <state>/pki/devices, broker access granted."""
+
+    def _provision(device_ids: list[str]) -> dict[str, TlsIdentity]:
+        certificates = DeviceCertificates(settings)
+        with engine.begin() as conn:
+            issued = certificates.provision_many(conn, device_ids)
+        for device_id, certificate in issued.items():
+            certificate.write(*certificates.layout.device_cert(device_id))
+        return {device_id: device_identity(settings, device_id) for device_id in device_ids}
+
+    return _provision
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
 import httpx
@@ -22,6 +22,7 @@ from firmware_sim.publisher import Uplink
 from firmware_sim.world import generate_world
 from gateway.evidence.keys import KeyRing
 from gateway.homes import import_devices
+from gateway.pki.identity import TlsIdentity
 from tests.conftest import ROOT, unique, wait_until
 
 pytestmark = pytest.mark.usefixtures("ingest_worker")
@@ -48,7 +49,9 @@ def api_url(role_env: dict[str, str]) -> Iterator[str]:
 
 
 def test_a_simulated_visit_is_visible_through_the_api_as_complete(
-    settings: Settings, api_url: str
+    settings: Settings,
+    api_url: str,
+    provision: Callable[[list[str]], dict[str, TlsIdentity]],
 ) -> None:
     day = date(2026, 3, 2)
     world = generate_world(
@@ -80,7 +83,10 @@ def test_a_simulated_visit_is_visible_through_the_api_as_complete(
         visit, visit.planned_start + timedelta(minutes=visit.planned_minutes + 1)
     )
 
-    with Uplink(settings.mqtt_host, settings.mqtt_port) as uplink:
+    identities = provision([handset.device_id])
+    with Uplink(
+        settings.mqtt_host, settings.mqtt_port, device_identity=identities.__getitem__
+    ) as uplink:
         uplink.publish(check_in.topic, check_in.token)
         uplink.publish(check_out.topic, check_out.token)
         assert uplink.flush(timeout=10)

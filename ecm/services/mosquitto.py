@@ -1,4 +1,8 @@
-"""A private Mosquitto under <state>/mqtt, listening on loopback only."""
+"""A private Mosquitto under <state>/mqtt, listening on loopback only, TLS with client certificates.
+
+The first start creates the gateway CA and the identities under <state>/pki (gateway.pki.layout)
+and the dynamic-security file the broker starts from; later starts keep them.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecm.services.process import child_preexec, port_open
-from gateway.broker import BrokerConfig, render_mosquitto_conf
+from ecm.settings import Settings
+from gateway.broker import BrokerConfig, BrokerTls, render_dynsec_config, render_mosquitto_conf
+from gateway.pki.layout import DEV_SERVICES, initialise, pki_layout
+
+DYNSEC_PLUGIN_PATHS = (
+    "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/mosquitto_dynamic_security.so",
+    "/usr/local/lib/mosquitto_dynamic_security.so",
+)
 
 
 def binary() -> str:
@@ -20,6 +33,13 @@ def binary() -> str:
         if candidate and Path(candidate).exists():
             return candidate
     raise RuntimeError("mosquitto not found: apt-get install mosquitto mosquitto-clients")
+
+
+def dynsec_plugin() -> Path:
+    for candidate in DYNSEC_PLUGIN_PATHS:
+        if Path(candidate).exists():
+            return Path(candidate)
+    raise RuntimeError("mosquitto_dynamic_security.so not found: is mosquitto 2.0 installed?")
 
 
 @dataclass(frozen=True)
@@ -38,15 +58,31 @@ class LocalMosquitto:
     def pid_file(self) -> Path:
         return self.root / "mosquitto.pid"
 
+    @property
+    def dynsec_file(self) -> Path:
+        return self.root / "dynamic-security.json"
+
     def configure(self, port: int, *, detached: bool) -> None:
         (self.root / "data").mkdir(parents=True, exist_ok=True)
+        settings = Settings(state_dir=self.state_dir)
+        layout = pki_layout(self.state_dir)
+        extra_names = [n.strip() for n in settings.mqtt_server_names.split(",") if n.strip()]
+        initialise(layout, settings.master_key, extra_names, DEV_SERVICES)
+        # The plugin owns this file once running (it saves every change made through
+        # $CONTROL), so a restart keeps provisioned devices: write it only the first time.
+        if not self.dynsec_file.exists():
+            self.dynsec_file.write_text(render_dynsec_config(DEV_SERVICES, []))
         config = BrokerConfig(
             port=port,
             persistence_dir=self.root / "data",
             log_file=self.root / "mosquitto.log",
+            tls=BrokerTls(layout.ca_file, layout.server_cert, layout.server_key, layout.crl_file),
+            dynsec_plugin=dynsec_plugin(),
+            dynsec_file=self.dynsec_file,
             # Started as root, mosquitto would switch to its own user and lose our folder.
             run_as=pwd.getpwuid(os.geteuid()).pw_name,
-            pid_file=self.pid_file if detached else None,
+            # Written in both modes: revocation signals the broker to re-read its CRL.
+            pid_file=self.pid_file,
         )
         self.conf_file.write_text(render_mosquitto_conf(config))
 
@@ -65,7 +101,17 @@ class LocalMosquitto:
 
     def start_detached(self, port: int) -> None:
         self.configure(port, detached=True)
-        subprocess.run([binary(), "-c", str(self.conf_file), "-d"], check=True, cwd="/")
+        # The daemon keeps these: its warnings on every reload (SIGHUP after a revocation) go to
+        # a file, not to whichever terminal ran `ecm services up`.
+        with (self.root / "mosquitto.stderr").open("ab") as err:
+            subprocess.run(
+                [binary(), "-c", str(self.conf_file), "-d"],
+                check=True,
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+            )
         self.wait_ready(port)
 
     def start_child(self, port: int) -> subprocess.Popen[bytes]:

@@ -15,6 +15,7 @@ from ecm.settings import get_settings
 from firmware_sim.morning import MorningResult, simulate_morning
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import LONDON, World, generate_world
+from gateway.pki.identity import device_identity
 
 
 @click.group(name="sim")
@@ -135,12 +136,26 @@ def run(
     seed: int | None,
     timeout: float,
 ) -> None:
-    """Publish the world's morning to the broker (ECM_MQTT_HOST / ECM_MQTT_PORT)."""
+    """Publish the world's morning to the broker (ECM_MQTT_HOST / ECM_MQTT_PORT).
+
+    Each handset connects with its own certificate from <state>/pki/devices, as left there by
+    `ecm devices provision --local DEVICE...` after the world's registry was seeded.
+    """
     world = World.load(world_file)
     settings = get_settings()
     console = Console(stderr=True)
+    identities = {d.id: device_identity(settings, d.id) for d in world.registry_document().devices}
+    missing = sorted(d for d, identity in identities.items() if not identity.cert_file.exists())
+    if missing:
+        shown = " ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+        raise click.ClickException(
+            f"{len(missing)} handsets have no certificate; seed the registry, then run "
+            f"`ecm devices provision --local {shown}`"
+        )
     with (
-        Uplink(settings.mqtt_host, settings.mqtt_port) as uplink,
+        Uplink(
+            settings.mqtt_host, settings.mqtt_port, device_identity=identities.__getitem__
+        ) as uplink,
         Progress(
             TextColumn("[bold]publishing"),
             BarColumn(),

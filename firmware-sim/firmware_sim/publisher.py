@@ -1,7 +1,8 @@
 """The handsets' uplink to the broker: QoS 1 publishes, pipelined, counted as the broker acks.
 
-One MQTT connection carries every simulated handset. That is not how phones connect, but the
-topic names the device and the signature proves it, so the server cannot tell and need not.
+The broker only lets a handset publish under its own topic, as the certificate it connected with
+says (docs/identity.md). So with `device_identity` every simulated handset gets a connection of
+its own with its own certificate, opened on its first publish, as a phone would connect.
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
+
+from gateway.pki.identity import CLIENT_ID_PREFIX, TlsIdentity
+from gateway.protocol import device_from_topic
 
 QOS_AT_LEAST_ONCE = 1
 # Unacknowledged publishes paho keeps on the wire at once; more are queued client-side. The
@@ -31,6 +36,9 @@ class Uplink:
 
     `publish` returns at once; `flush` waits until the broker has acknowledged everything
     published so far. A PUBACK with a failure reason code counts as `refused`, not `acked`.
+
+    `tls` is one identity for the whole uplink; `device_identity` maps a device id to its own
+    identity and gives each device its own connection (one paho client each).
     """
 
     def __init__(
@@ -41,23 +49,32 @@ class Uplink:
         client_id: str | None = None,
         max_inflight: int = MAX_INFLIGHT,
         keepalive: int = 30,
+        tls: TlsIdentity | None = None,
+        device_identity: Callable[[str], TlsIdentity] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.keepalive = keepalive
-        self.client_id = client_id or f"ecm-sim-{uuid.uuid4().hex[:12]}"
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5
-        )
-        self._client.max_inflight_messages_set(max_inflight)
-        self._client.on_connect = self._on_connect
-        self._client.on_publish = self._on_publish
+        self.client_id = client_id or f"{CLIENT_ID_PREFIX}sim-{uuid.uuid4().hex[:12]}"
+        self._max_inflight = max_inflight
+        self._device_identity = device_identity
+        self._client = self._new_client(self.client_id, tls)
+        self._per_device: dict[str, mqtt.Client] = {}
         self._lock = threading.Condition()
         self._connected = threading.Event()
         self._connect_refused: str | None = None
         self._sent = 0
         self._acked = 0
         self._refused = 0
+
+    def _new_client(self, client_id: str, tls: TlsIdentity | None) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        client.max_inflight_messages_set(self._max_inflight)
+        client.on_connect = self._on_connect
+        client.on_publish = self._on_publish
+        if tls is not None:
+            tls.apply(client)
+        return client
 
     @property
     def sent(self) -> int:
@@ -74,18 +91,36 @@ class Uplink:
             return self._refused
 
     def connect(self, timeout: float = 10.0) -> Uplink:
-        self._client.connect(self.host, self.port, keepalive=self.keepalive)
-        self._client.loop_start()
+        if self._device_identity is None:
+            self._connect(self._client, timeout)
+        return self
+
+    def _connect(self, client: mqtt.Client, timeout: float) -> None:
+        self._connected.clear()
+        client.connect(self.host, self.port, keepalive=self.keepalive)
+        client.loop_start()
         if not self._connected.wait(timeout):
             self.close()
             raise UplinkError(f"no CONNACK from {self.host}:{self.port} within {timeout}s")
         if self._connect_refused is not None:
             self.close()
             raise UplinkError(f"broker refused the connection: {self._connect_refused}")
-        return self
+
+    def _client_for(self, topic: str) -> mqtt.Client:
+        if self._device_identity is None:
+            return self._client
+        device_id = device_from_topic(topic)
+        client = self._per_device.get(device_id)
+        if client is None:
+            client = self._new_client(
+                f"{CLIENT_ID_PREFIX}sim-{device_id}", self._device_identity(device_id)
+            )
+            self._per_device[device_id] = client
+            self._connect(client, 10.0)
+        return client
 
     def publish(self, topic: str, payload: str | bytes) -> None:
-        info = self._client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE)
+        info = self._client_for(topic).publish(topic, payload, qos=QOS_AT_LEAST_ONCE)
         # NO_CONN still queues a QoS 1 message for after the reconnect; anything else is lost.
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise UplinkError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
@@ -107,8 +142,9 @@ class Uplink:
             return self._refused == 0
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        for client in [self._client, *self._per_device.values()]:
+            client.disconnect()
+            client.loop_stop()
 
     def __enter__(self) -> Uplink:
         return self.connect()

@@ -20,6 +20,9 @@ PATHS = {
     "/quarantine": {"get"},
     "/providers/{provider_id}/visits": {"get"},
     "/providers/{provider_id}/visits/summary": {"get"},
+    "/devices/{device_id}/certificate": {"post"},
+    "/devices/{device_id}/revoke": {"post"},
+    "/devices/{device_id}/certificates": {"get"},
 }
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from ecm.cli import ROLE_COMMANDS, cli
 from ecm.settings import Settings
-from gateway.broker import BrokerConfig, render_mosquitto_conf
+from gateway.broker import BrokerConfig, BrokerTls, render_mosquitto_conf
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -73,10 +73,18 @@ def command_of(service: dict[str, Any]) -> list[str]:
 def test_mosquitto_conf_is_the_generators_output() -> None:
     expected = render_mosquitto_conf(
         BrokerConfig(
-            port=1883,
+            port=8883,
             bind_address="0.0.0.0",
-            persistence_dir=Path("/mosquitto/data"),
+            persistence_dir=Path("/state/mqtt/data"),
             log_file=None,
+            tls=BrokerTls(
+                ca_file=Path("/state/pki/ca.pem"),
+                cert_file=Path("/state/pki/server.pem"),
+                key_file=Path("/state/pki/server.key"),
+                crl_file=Path("/state/pki/crl.pem"),
+            ),
+            dynsec_plugin=Path("/usr/lib/mosquitto_dynamic_security.so"),
+            dynsec_file=Path("/state/mqtt/dynamic-security.json"),
         )
     )
     assert MOSQUITTO_CONF.read_text() == expected, (
@@ -87,6 +95,18 @@ def test_mosquitto_conf_is_the_generators_output() -> None:
 
 def test_render_script_writes_the_same_config() -> None:
     assert render_script().render() == MOSQUITTO_CONF.read_text()
+
+
+def test_the_compose_broker_requires_client_certificates_and_has_no_plain_listener() -> None:
+    conf = MOSQUITTO_CONF.read_text()
+    assert re.findall(r"^listener .*$", conf, flags=re.M) == ["listener 8883 0.0.0.0"]
+    for line in (
+        "allow_anonymous false",
+        "require_certificate true",
+        "use_identity_as_username true",
+        "crlfile /state/pki/crl.pem",
+    ):
+        assert line in conf.splitlines()
 
 
 # --- docker-compose.yml ---------------------------------------------------------------------
@@ -143,6 +163,17 @@ def test_ingest_workers_scale_with_stable_distinct_hostnames() -> None:
 def test_mosquitto_uses_the_generated_config() -> None:
     volumes = compose()["services"]["mosquitto"]["volumes"]
     assert "./deploy/mosquitto/mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in volumes
+
+
+def test_the_pki_is_created_before_the_broker_and_shared_with_every_role() -> None:
+    services = compose()["services"]
+    assert command_of(services["pki-init"]) == ["pki", "init"]
+    done = "service_completed_successfully"
+    assert services["mosquitto"]["depends_on"]["pki-init"]["condition"] == done
+    assert "ecm-state:/state" in services["mosquitto"]["volumes"]
+    for name, service in ecm_services(compose()).items():
+        assert "ecm-state:/var/lib/ecm" in service["volumes"], name
+    assert services["mosquitto"]["ports"] == ["${MQTT_BIND:-0.0.0.0}:8883:8883"]
 
 
 def test_master_key_comes_from_the_environment() -> None:

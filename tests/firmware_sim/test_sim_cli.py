@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import Engine
 
 from ecm.cli import cli
 from ecm.settings import Settings
 from firmware_sim import cli as sim_cli
 from firmware_sim.world import World, generate_world
 from gateway.homes import HomeDevicesDocument
-from gateway.registry import RegistryDocument
+from gateway.pki.identity import TlsIdentity
+from gateway.registry import RegistryDocument, seed
 from tests.conftest import unique
 
 
@@ -104,7 +107,11 @@ def test_home_devices_prints_the_programming_sheet(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_run_publishes_the_morning(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    engine: Engine,
+    provision: Callable[[list[str]], dict[str, TlsIdentity]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = generate_world(
         9,
@@ -117,6 +124,13 @@ def test_run_publishes_the_morning(
     )
     world.save(tmp_path / "world.json")
     monkeypatch.setattr(sim_cli, "get_settings", lambda: settings)
+    unprovisioned = CliRunner().invoke(cli, ["sim", "run", str(tmp_path / "world.json")])
+    assert unprovisioned.exit_code != 0
+    assert "ecm devices provision --local" in unprovisioned.output
+    document = world.registry_document()
+    with engine.begin() as conn:
+        seed(conn, document)
+    provision([device.id for device in document.devices])
 
     result = CliRunner().invoke(
         cli,

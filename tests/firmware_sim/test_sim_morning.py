@@ -5,17 +5,20 @@ from __future__ import annotations
 import random
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from sqlalchemy import Engine
 
 from ecm.settings import Settings
 from firmware_sim.morning import prepare_morning, simulate_morning
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import World, generate_world
+from gateway.pki.identity import TlsIdentity, service_identity
 from gateway.protocol import (
     EventClaims,
     EventType,
@@ -26,6 +29,7 @@ from gateway.protocol import (
     parse_compact,
     public_key_from_b64,
 )
+from gateway.registry import seed
 from tests.conftest import unique, wait_until
 
 DAY = date(2026, 3, 2)
@@ -105,8 +109,10 @@ class Subscriber:
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=unique("test-sim-sub-")
+            mqtt.CallbackAPIVersion.VERSION2, client_id=unique("ecm-test-sim-sub-")
         )
+        # The dev/test operator identity may read every device's events, as ingest does.
+        service_identity(settings, "operator").apply(self.client)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -134,7 +140,11 @@ class Subscriber:
 
 
 @pytest.mark.integration
-def test_a_morning_reaches_a_subscriber_through_mosquitto(settings: Settings) -> None:
+def test_a_morning_reaches_a_subscriber_through_mosquitto(
+    settings: Settings,
+    engine: Engine,
+    provision: Callable[[list[str]], dict[str, TlsIdentity]],
+) -> None:
     # A prefix of our own: other tests share the broker and may publish under D0001 too.
     world = generate_world(
         31,
@@ -146,10 +156,16 @@ def test_a_morning_reaches_a_subscriber_through_mosquitto(settings: Settings) ->
         id_prefix=unique("S") + "-",
     )
     keys = {d.id: public_key_from_b64(d.public_key) for d in world.registry_document().devices}
+    with engine.begin() as conn:
+        seed(conn, world.registry_document())
+    # Each handset connects with its own certificate: the broker refuses anything else.
+    identities = provision(sorted(keys))
     subscriber = Subscriber(settings)
     progress: list[tuple[int, int]] = []
     try:
-        with Uplink(settings.mqtt_host, settings.mqtt_port) as uplink:
+        with Uplink(
+            settings.mqtt_host, settings.mqtt_port, device_identity=identities.__getitem__
+        ) as uplink:
             result = simulate_morning(
                 world,
                 uplink,

@@ -16,8 +16,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 
 from ecm.settings import Settings
+from gateway.pki.identity import service_identity
 from gateway.protocol import EventType, b64url_encode, sign_compact
-from tests.conftest import TestDevice, quarantined, stored_events, wait_until
+from tests.conftest import (
+    TestDevice,
+    mqtt_tls_args,
+    quarantined,
+    stored_events,
+    unique,
+    wait_until,
+)
 
 pytestmark = pytest.mark.usefixtures("ingest_worker")
 
@@ -177,6 +185,9 @@ def test_hand_made_event_from_mosquitto_pub_lands_in_quarantine(
             settings.mqtt_host,
             "-p",
             str(settings.mqtt_port),
+            "-i",
+            unique("ecm-test-"),
+            *mqtt_tls_args(service_identity(settings, "operator")),
             "-q",
             "1",
             "-t",
