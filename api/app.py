@@ -7,10 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.auth.endpoints import router as auth_router
 from api.error_handlers import EXCEPTION_HANDLERS
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
+from api.portal.endpoints import router as portal_router
 from api.registry.endpoints import router as registry_router
+from api.request_id import RequestIdMiddleware
 from api.visits.endpoints import router as visits_router
 from ecm.db import make_engine
 from ecm.settings import Settings, get_settings
@@ -35,7 +38,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Made here, not in the lifespan, so the app is usable even when a caller (a test client
     # without `with`) never runs start-up.
-    app.state.engine = make_engine(settings, "api")
-    for router in (health_router, registry_router, events_router, visits_router):
+    # As the API's own database role, which may only append to the audit trail.
+    app.state.engine = make_engine(settings, "api", url=settings.api_sqlalchemy_url)
+    app.add_middleware(RequestIdMiddleware)
+    for router in (
+        health_router,
+        auth_router,
+        registry_router,
+        events_router,
+        visits_router,
+        portal_router,
+    ):
         app.include_router(router)
     return app

@@ -55,10 +55,10 @@ def list_devices(provider_id: str, conn: ConnDep, principal: PrincipalDep) -> De
 @router.get(
     "/service-users",
     response_model=ServiceUserList,
-    responses={403: error_response("Administrators only.")},
+    responses={403: error_response("Administrators and council officers only.")},
 )
 def list_service_users(conn: ConnDep, principal: PrincipalDep) -> ServiceUserList:
-    # Service users belong to no provider in the schema yet, so only an administrator may
-    # list them (names, home locations and tag UIDs).
-    ensure_admin(principal)
-    return ServiceUserList(items=service.list_service_users(conn))
+    """Service users: all of them for an administrator, their council's for a council officer.
+
+    Service users belong to no provider in the schema, so provider managers get 403."""
+    return ServiceUserList(items=service.list_service_users(conn, principal))

@@ -10,6 +10,8 @@ from tests.api.api_support import client_for
 
 PATHS = {
     "/health": {"get"},
+    "/auth/token": {"post"},
+    "/auth/me": {"get"},
     "/registry/seed": {"post"},
     "/providers": {"get"},
     "/providers/{provider_id}": {"get"},
