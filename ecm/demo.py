@@ -9,6 +9,7 @@ is stored or quarantined, and prints what happened.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -74,6 +75,10 @@ def command(seed: int, visits: int, tampered: int, api_port: int, hold: bool | N
         )
         _print_summary(summary, time.monotonic() - started)
         console.print(f"\nAPI: [bold]{api_url}[/]  (OpenAPI: {api_url}/docs)")
+        console.print(
+            f"Portal: {api_url}/portal/sign-in as [bold]{DEMO_ADMIN}[/] "
+            f"with password [bold]{summary.admin_password}[/]"
+        )
         console.print(f"Visit log: {api_url}/providers/P001/visits?date={day.isoformat()}")
         if hold if hold is not None else sys.stdout.isatty():
             console.print("Press Ctrl-C to stop the demo (servers stop with it).")
@@ -162,6 +167,30 @@ class MorningSummary:
     complete: int
     open: int
     per_provider: list[tuple[str, int, int]]
+    admin_password: str
+
+
+DEMO_ADMIN = "demo-admin"
+
+
+def _sign_in_as_admin(settings: Settings, api_url: str) -> tuple[str, dict[str, str]]:
+    """An administrator for this demo's database, signed in: its password and bearer header."""
+    from api.auth.accounts import add_account
+    from api.auth.roles import Role
+    from ecm.db import make_engine
+
+    password = secrets.token_urlsafe(12)
+    engine = make_engine(settings, "demo", pool_size=1)
+    try:
+        with engine.begin() as conn:
+            add_account(conn, DEMO_ADMIN, password, Role.ADMINISTRATOR)
+    finally:
+        engine.dispose()
+    response = httpx.post(
+        f"{api_url}/auth/token", data={"username": DEMO_ADMIN, "password": password}, timeout=30
+    )
+    response.raise_for_status()
+    return password, {"authorization": f"Bearer {response.json()['access_token']}"}
 
 
 def _run_morning(
@@ -173,11 +202,12 @@ def _run_morning(
 
     world = generate_world(seed, visits=visits, day=day)
     document = world.registry_document()
+    admin_password, auth = _sign_in_as_admin(settings, api_url)
     response = httpx.post(
         f"{api_url}/registry/seed",
         content=document.model_dump_json(),
         timeout=30,
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **auth},
     )
     response.raise_for_status()
     console.print(f"registry seeded through the API: {response.json()}")
@@ -210,6 +240,7 @@ def _run_morning(
             f"{api_url}/providers/{provider.id}/visits/summary",
             params={"date": day.isoformat()},
             timeout=30,
+            headers=auth,
         ).json()
         per_provider.append((provider.id, summary["complete"], summary["open"]))
     return MorningSummary(
@@ -226,6 +257,7 @@ def _run_morning(
         complete=sum(row[1] for row in per_provider),
         open=sum(row[2] for row in per_provider),
         per_provider=per_provider,
+        admin_password=admin_password,
     )
 
 
