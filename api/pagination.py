@@ -11,9 +11,11 @@ from fastapi import Query
 T = TypeVar("T")
 
 MAX_LIMIT = 5000
+# Past PostgreSQL's bigint an offset is a server error, not an empty page; no list is this long.
+MAX_OFFSET = 1_000_000_000
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")]
 
 
 def split_page(rows: Sequence[T], limit: int, offset: int) -> tuple[list[T], int | None]:
