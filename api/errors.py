@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class DomainError(Exception):
@@ -78,6 +78,12 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"error": {"code": "not_found", "message": "provider P042 not found"}}]
+        }
+    )
+
     error: ErrorDetail
 
 
@@ -89,6 +95,7 @@ def error_response(description: str) -> dict[str, Any]:
 # FastAPI's default validation schema.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: error_response("No valid access token: sign in at /auth/token."),
+    403: error_response("The caller's role may not use this operation."),
     422: error_response("The request's parameters or body are invalid."),
     503: error_response("The database is unavailable."),
 }

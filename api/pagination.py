@@ -23,3 +23,8 @@ def split_page(rows: Sequence[T], limit: int, offset: int) -> tuple[list[T], int
     if len(rows) > limit:
         return list(rows[:limit]), offset + limit
     return list(rows), None
+
+
+def page(rows: Sequence[T], limit: int, offset: int) -> tuple[list[T], int | None]:
+    """A page of a list already in memory (the registry's lists are small: tens to thousands)."""
+    return split_page(rows[offset : offset + limit + 1], limit, offset)

@@ -4,7 +4,7 @@ inserts (ingest is another package's job; these tests only need rows to read).""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -76,7 +76,7 @@ def client_for(
     *,
     council_id: str | None = None,
     provider_id: str | None = None,
-) -> Iterator[TestClient]:
+) -> Generator[TestClient, None, None]:
     """A TestClient signed in (bearer token) as an administrator, or as the role and tenant
     given: a new account for each council officer or provider manager."""
     if Role(role) is Role.ADMINISTRATOR and council_id is None and provider_id is None:
