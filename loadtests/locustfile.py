@@ -90,7 +90,8 @@ class CouncilOfficer(SignedInUser):
         officers = ACCOUNTS["council_officers"]
         account = officers[next(_officer_turn) % len(officers)]
         self.sign_in(account["username"], account["password"])
-        self.providers = [p["id"] for p in self.client.get("/providers").json()["items"]]
+        listed = self.client.get("/providers", name="GET /providers").json()["items"]
+        self.providers = [p["id"] for p in listed]
 
     @task(2)
     def providers_list(self) -> None:
