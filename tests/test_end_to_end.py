@@ -18,6 +18,7 @@ from ecm.settings import Settings
 from firmware_sim.handset import Handset
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import generate_world
+from tests.api.api_support import TEST_PASSWORD, add_user
 from tests.conftest import ROOT, unique, wait_until
 
 pytestmark = pytest.mark.usefixtures("ingest_worker")
@@ -43,8 +44,19 @@ def api_url(role_env: dict[str, str]) -> Iterator[str]:
     process.wait(timeout=30)
 
 
+@pytest.fixture(scope="module")
+def auth(settings: Settings, api_url: str) -> dict[str, str]:
+    """An administrator signed in to the running API over HTTP."""
+    username = add_user(settings)
+    response = httpx.post(
+        f"{api_url}/auth/token", data={"username": username, "password": TEST_PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return {"authorization": f"Bearer {response.json()['access_token']}"}
+
+
 def test_a_simulated_visit_is_visible_through_the_api_as_complete(
-    settings: Settings, api_url: str
+    settings: Settings, api_url: str, auth: dict[str, str]
 ) -> None:
     day = date(2026, 3, 2)
     world = generate_world(
@@ -59,7 +71,7 @@ def test_a_simulated_visit_is_visible_through_the_api_as_complete(
     seeded = httpx.post(
         f"{api_url}/registry/seed",
         content=world.registry_document().model_dump_json(),
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **auth},
         timeout=10,
     )
     assert seeded.status_code == 200, seeded.text
@@ -81,6 +93,7 @@ def test_a_simulated_visit_is_visible_through_the_api_as_complete(
             f"{api_url}/providers/{visit.provider_id}/visits",
             params={"date": day.isoformat()},
             timeout=10,
+            headers=auth,
         )
         assert response.status_code == 200, response.text
         return [v for v in response.json()["items"] if v["status"] == "complete"]
