@@ -31,6 +31,10 @@ def _accounts() -> dict[str, Any]:
 
 
 ACCOUNTS = _accounts() if "ECM_LOADTEST_ACCOUNTS" in os.environ else {}
+# Seconds a person pauses between pages (min,max): ECM_LOADTEST_WAIT, set by `--wait`.
+WAIT_MIN_S, WAIT_MAX_S = (
+    float(x) for x in os.environ.get("ECM_LOADTEST_WAIT", "2,6").split(",", maxsplit=1)
+)
 _manager_turn = itertools.count()
 _officer_turn = itertools.count()
 _handset_turn = itertools.count()
@@ -38,17 +42,12 @@ _handset_turn = itertools.count()
 
 class SignedInUser(HttpUser):
     abstract = True
-    wait_time = between(0.5, 1.5)
+    wait_time = between(WAIT_MIN_S, WAIT_MAX_S)
     days: list[str] = ACCOUNTS.get("days", [])
 
-    def sign_in(self, username: str, password: str) -> None:
-        response = self.client.post(
-            "/auth/token",
-            data={"username": username, "password": password},
-            name="POST /auth/token",
-        )
-        response.raise_for_status()
-        self.client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+    def use_token(self, account: dict[str, str]) -> None:
+        # The driver signed each account in once; a person keeps a token for its lifetime.
+        self.client.headers["Authorization"] = f"Bearer {account['token']}"
 
 
 class ProviderManager(SignedInUser):
@@ -58,7 +57,7 @@ class ProviderManager(SignedInUser):
         managers = ACCOUNTS["provider_managers"]
         account = managers[next(_manager_turn) % len(managers)]
         self.provider_id = account["provider_id"]
-        self.sign_in(account["username"], account["password"])
+        self.use_token(account)
 
     @task(4)
     def week_of_visits(self) -> None:
@@ -89,7 +88,7 @@ class CouncilOfficer(SignedInUser):
     def on_start(self) -> None:
         officers = ACCOUNTS["council_officers"]
         account = officers[next(_officer_turn) % len(officers)]
-        self.sign_in(account["username"], account["password"])
+        self.use_token(account)
         listed = self.client.get("/providers", name="GET /providers").json()["items"]
         self.providers = [p["id"] for p in listed]
 
@@ -111,6 +110,22 @@ class CouncilOfficer(SignedInUser):
             f"/providers/{random.choice(self.providers)}/visits",
             params={"limit": 500},
             name=WEEK_OF_VISITS,
+        )
+
+
+class SignIn(HttpUser):
+    """Someone signing in now and then (argon2id verification), at a person's pace."""
+
+    weight = 1
+    wait_time = between(5, 10)
+
+    @task
+    def sign_in(self) -> None:
+        account = random.choice(ACCOUNTS["provider_managers"])
+        self.client.post(
+            "/auth/token",
+            data={"username": account["username"], "password": account["password"]},
+            name="POST /auth/token",
         )
 
 

@@ -60,6 +60,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--spawn-rate", type=float, default=20)
     parser.add_argument("--duration", default="60s", help="locust --run-time, e.g. 60s, 2m")
+    parser.add_argument(
+        "--wait", default="2,6", help="seconds a person pauses between pages: MIN,MAX"
+    )
     parser.add_argument("--visits", type=int, default=200, help="visits planned per day")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--seed", type=int, default=2026)
@@ -71,7 +74,7 @@ def main() -> None:
     with stack(state_dir, args.api_port) as (settings, api_url):
         days = [datetime.now(LONDON).date() - timedelta(days=n) for n in range(args.days)]
         world, stored = load_week(settings, api_url, days, args.visits, args.seed)
-        accounts = make_accounts(settings, world, days)
+        accounts = make_accounts(settings, api_url, world, days)
         accounts_file, world_file = state_dir / "accounts.json", state_dir / "world.json"
         accounts_file.write_text(json.dumps(accounts))
         world.save(world_file)
@@ -190,20 +193,37 @@ def load_week(
     return worlds[0], stored
 
 
-def make_accounts(settings: Settings, world: World, days: list[date]) -> dict[str, Any]:
-    managers = [
-        {
-            "username": f"manager-{p.id}",
-            "provider_id": p.id,
-            "password": add_user(
-                settings, f"manager-{p.id}", Role.PROVIDER_MANAGER, provider_id=p.id
-            ),
-        }
-        for p in world.providers
-    ]
+def sign_in(api_url: str, username: str, password: str) -> str:
+    response = httpx.post(
+        f"{api_url}/auth/token", data={"username": username, "password": password}, timeout=30
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def make_accounts(
+    settings: Settings, api_url: str, world: World, days: list[date]
+) -> dict[str, Any]:
+    """One account per provider and one council officer, each signed in once: people keep a
+    token for its lifetime, so the users browse with it rather than sign in again (sign-in is
+    argon2id, deliberately slow, and measured by its own small row)."""
+    managers = []
+    for provider in world.providers:
+        username = f"manager-{provider.id}"
+        password = add_user(settings, username, Role.PROVIDER_MANAGER, provider_id=provider.id)
+        managers.append(
+            {
+                "username": username,
+                "provider_id": provider.id,
+                "password": password,
+                "token": sign_in(api_url, username, password),
+            }
+        )
+    password = add_user(settings, "officer-load", Role.COUNCIL_OFFICER, council_id=COUNCIL_ID)
     officer = {
         "username": "officer-load",
-        "password": add_user(settings, "officer-load", Role.COUNCIL_OFFICER, council_id=COUNCIL_ID),
+        "password": password,
+        "token": sign_in(api_url, "officer-load", password),
     }
     return {
         "provider_managers": managers,
@@ -222,6 +242,7 @@ def run_locust(
         **os.environ,
         "ECM_LOADTEST_ACCOUNTS": str(accounts_file),
         "ECM_LOADTEST_WORLD": str(world_file),
+        "ECM_LOADTEST_WAIT": args.wait,
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "firmware-sim")]),
     }
     subprocess.run(
@@ -275,6 +296,7 @@ def summarise(args: argparse.Namespace, stored: int) -> dict[str, Any]:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "users": args.users,
         "duration": args.duration,
+        "wait_s": args.wait,
         "visits_per_day": args.visits,
         "days": args.days,
         "events_stored": stored,
@@ -288,7 +310,10 @@ def summarise(args: argparse.Namespace, stored: int) -> dict[str, Any]:
 
 
 def print_table(summary: dict[str, Any]) -> None:
-    table = Table(title=f"locust: {summary['users']} users for {summary['duration']}")
+    table = Table(
+        title=f"locust: {summary['users']} users for {summary['duration']}, "
+        f"pausing {summary['wait_s']} s between pages"
+    )
     for column in ("type", "name", "requests", "failures", "median ms", "p95 ms", "p99 ms", "rps"):
         table.add_column(column, justify="left" if column in ("type", "name") else "right")
     for r in summary["requests"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jwt
 from cryptography.hazmat.primitives import hashes
@@ -41,9 +42,14 @@ class TokenClaims:
 def signing_key(settings: Settings) -> bytes:
     # Derived, not stored: one secret (ECM_MASTER_KEY, refused at its dev value in prod) keeps
     # every API process able to verify every other's tokens.
+    return _derive(settings.master_key)
+
+
+@lru_cache(maxsize=4)
+def _derive(master_key: str) -> bytes:
     return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=b"ecm api access token v1"
-    ).derive(settings.master_key.encode())
+    ).derive(master_key.encode())
 
 
 def issue(
