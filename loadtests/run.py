@@ -63,6 +63,13 @@ def main() -> None:
     parser.add_argument(
         "--wait", default="2,6", help="seconds a person pauses between pages: MIN,MAX"
     )
+    parser.add_argument(
+        "--user-classes",
+        nargs="*",
+        default=[],
+        help="locust user classes to run (default: all of ProviderManager, CouncilOfficer, "
+        "SignIn, HandsetUser)",
+    )
     parser.add_argument("--visits", type=int, default=200, help="visits planned per day")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--seed", type=int, default=2026)
@@ -266,6 +273,7 @@ def run_locust(
             "--reset-stats",
             "--exit-code-on-error",
             "0",
+            *args.user_classes,
         ],
         env=env,
         cwd=ROOT,
@@ -297,6 +305,7 @@ def summarise(args: argparse.Namespace, stored: int) -> dict[str, Any]:
         "users": args.users,
         "duration": args.duration,
         "wait_s": args.wait,
+        "user_classes": args.user_classes or "all",
         "visits_per_day": args.visits,
         "days": args.days,
         "events_stored": stored,
