@@ -163,3 +163,23 @@ def test_ecm_users_add_list_disable(
     )  # fmt: skip
     assert wrong.returncode != 0
     assert "--provider" in wrong.stderr
+
+
+def test_a_missing_token_is_a_401_in_the_error_body(settings: Settings) -> None:
+    with TestClient(create_app(settings), client=client_address()) as client:
+        response = client.get("/providers")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {
+        "error": {"code": "not_authenticated", "message": "sign in first: POST /auth/token"}
+    }
+
+
+def test_request_ids_are_echoed_when_sane_and_replaced_when_not(settings: Settings) -> None:
+    with TestClient(create_app(settings), client=client_address()) as client:
+        kept = client.get("/health", headers={"X-Request-ID": "trace-42.a_b"})
+        replaced = client.get("/health", headers={"X-Request-ID": "bad id\\r\\nX-Evil: 1"})
+        fresh = client.get("/health")
+    assert kept.headers["x-request-id"] == "trace-42.a_b"
+    assert replaced.headers["x-request-id"] not in ("", "bad id\\r\\nX-Evil: 1")
+    assert len(fresh.headers["x-request-id"]) == 32
