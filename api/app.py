@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import openapi
 from api.auth.endpoints import router as auth_router
 from api.error_handlers import EXCEPTION_HANDLERS
 from api.events.endpoints import router as events_router
@@ -30,6 +31,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="ECM API",
         version="1",
+        description=(
+            "Electronic Call Monitoring for home care: evidence of carers' visits for providers "
+            "and councils. Sign in with `POST /auth/token` (OAuth2 password flow) and send "
+            "`Authorization: Bearer <token>`. Errors have the body "
+            '`{"error": {"code", "message"}}`. Lists page with `limit`, `offset` and '
+            "`next_offset`."
+        ),
         docs_url="/docs",
         openapi_url="/openapi.json",
         lifespan=lifespan,
@@ -50,4 +58,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         portal_router,
     ):
         app.include_router(router)
+    openapi.install(app)
     return app

@@ -8,6 +8,8 @@ plugin does not load on this pytest version.
 
 from __future__ import annotations
 
+import json
+
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import Case
@@ -61,3 +63,27 @@ settings_for_fuzzing = settings(
     derandomize=True,
     database=None,
 )
+
+
+PUBLIC_OPERATIONS = {("/health", "get"), ("/auth/token", "post")}
+
+
+def test_every_operation_is_documented_with_its_errors(settings: Settings) -> None:
+    for client in client_for(settings):
+        document = client.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["OAuth2PasswordBearer"]["type"] == "oauth2"
+    gaps = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            public = (path, method) in PUBLIC_OPERATIONS
+            if not operation.get("summary") or not operation.get("description"):
+                gaps.append((path, method, "summary and description"))
+            if not public and ("401" not in responses or not operation.get("security")):
+                gaps.append((path, method, "security and 401"))
+            if "422" in responses and "ErrorBody" not in json.dumps(responses["422"]):
+                gaps.append((path, method, "422 in the API's error body"))
+            ok = [code for code in responses if code.startswith("2")]
+            if not ok or "schema" not in json.dumps(responses[ok[0]]):
+                gaps.append((path, method, "a response model"))
+    assert gaps == []
