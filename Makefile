@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 BIN := .venv/bin
 
-.PHONY: demo test lint pytest bootstrap services-up services-down clean
+.PHONY: demo test lint pytest bootstrap services-up services-down clean loadtest
 
 demo: bootstrap
 	$(BIN)/ecm demo
@@ -19,6 +19,11 @@ pytest: bootstrap
 
 bootstrap:
 	@scripts/bootstrap.sh
+
+# Locust against a private stack; results in loadtests/results/ (docs/auth.md, "Load tests").
+# Scale with e.g. `make loadtest LOADTEST_ARGS="--users 30 --duration 20s"`.
+loadtest: bootstrap
+	$(BIN)/python -m loadtests.run $(LOADTEST_ARGS)
 
 services-up: bootstrap
 	$(BIN)/ecm services up

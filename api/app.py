@@ -7,11 +7,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import openapi
+from api.auth.endpoints import router as auth_router
 from api.devices.endpoints import router as devices_router
 from api.error_handlers import EXCEPTION_HANDLERS
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
+from api.portal.endpoints import router as portal_router
 from api.registry.endpoints import router as registry_router
+from api.request_id import RequestIdMiddleware
 from api.visits.endpoints import router as visits_router
 from ecm.db import make_engine
 from ecm.settings import Settings, get_settings
@@ -28,6 +32,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="ECM API",
         version="1",
+        description=(
+            "Electronic Call Monitoring for home care: evidence of carers' visits for providers "
+            "and councils. Sign in with `POST /auth/token` (OAuth2 password flow) and send "
+            "`Authorization: Bearer <token>`. Errors have the body "
+            '`{"error": {"code", "message"}}`. Lists page with `limit`, `offset` and '
+            "`next_offset`."
+        ),
         docs_url="/docs",
         openapi_url="/openapi.json",
         lifespan=lifespan,
@@ -36,7 +47,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Made here, not in the lifespan, so the app is usable even when a caller (a test client
     # without `with`) never runs start-up.
-    app.state.engine = make_engine(settings, "api")
-    for router in (health_router, registry_router, events_router, visits_router, devices_router):
+    # As the API's own database role, which may only append to the audit trail.
+    app.state.engine = make_engine(settings, "api", url=settings.api_sqlalchemy_url)
+    app.add_middleware(RequestIdMiddleware)
+    for router in (
+        health_router,
+        auth_router,
+        registry_router,
+        events_router,
+        visits_router,
+        portal_router,
+        devices_router,
+    ):
         app.include_router(router)
+    openapi.install(app)
     return app

@@ -32,4 +32,7 @@ def command(host: str | None, port: int | None) -> None:
         port=port or settings.api_port,
         loop="uvloop",
         http=http_implementation(),
+        # Longer than a load balancer's idle timeout (commonly 60 s), so the proxy, not the API,
+        # closes idle keep-alive connections: otherwise a request can race the close.
+        timeout_keep_alive=75,
     )

@@ -1,18 +1,32 @@
-"""Request dependencies: settings, the request's transaction, and the authentication seam."""
+"""Request dependencies: settings, the request's transaction, and who is calling.
+
+Every endpoint that reads or changes data asks for a `Principal`. Resolving it authenticates the
+bearer token (or the portal's session cookie), loads the account's role and tenant from the
+database, and, once the endpoint has succeeded, appends the request to the audit trail inside
+the request's own transaction: a read or change and its audit entry commit together or not at
+all.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection, Engine
 
-from api.errors import Forbidden, NotFound
+from api.audit import chain
+from api.auth import accounts, tokens
+from api.auth.roles import Role
+from api.errors import Forbidden, NotFound, Unauthorized
+from api.portal.paths import SESSION_COOKIE
 from ecm.settings import Settings
 
-ADMIN = "admin"
+ADMIN = Role.ADMINISTRATOR.value
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -32,29 +46,96 @@ def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[C
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling. `provider_id` set means the caller sees that provider only."""
+    """Who is calling. `provider_id` set means the caller sees that provider only; `council_id`
+    set means the providers in `provider_ids` (those the council commissions)."""
 
     subject: str
     roles: frozenset[str] = field(default_factory=frozenset)
     provider_id: str | None = None
+    council_id: str | None = None
+    provider_ids: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def is_admin(self) -> bool:
         return ADMIN in self.roles
 
+    @property
+    def role(self) -> str:
+        return next(iter(sorted(self.roles)), "")
 
+    @property
+    def tenant(self) -> str | None:
+        return self.provider_id or self.council_id
+
+
+# For tests that override `current_principal`; the application never returns it.
 ANONYMOUS_ADMIN = Principal(subject="anonymous", roles=frozenset({ADMIN}))
 
+# auto_error=False: a missing token is answered with the API's own 401 body.
+bearer_token = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
-async def current_principal() -> Principal:
-    # Authentication seam: sign-in arrives in a later issue and replaces only this function;
-    # every endpoint already asks for a principal and checks it.
-    return ANONYMOUS_ADMIN
+
+def request_id(request: Request) -> str:
+    return cast(str, getattr(request.state, "request_id", None) or uuid.uuid4().hex)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def authenticate(conn: Connection, settings: Settings, token: str) -> Principal:
+    try:
+        claims = tokens.decode(settings, token)
+    except tokens.InvalidToken as exc:
+        raise Unauthorized(str(exc), code="invalid_token") from exc
+    # Role and tenant come from the database, not the token: a disabled account or a changed
+    # commission takes effect at once, not when the token expires.
+    account = accounts.active_account(conn, claims.user_id)
+    if account is None or account.username != claims.username:
+        raise Unauthorized("the account is disabled or no longer exists", code="invalid_token")
+    provider_ids: frozenset[str] = frozenset()
+    if account.council_id is not None:
+        provider_ids = accounts.commissioned_providers(conn, account.council_id)
+    return Principal(
+        subject=account.username,
+        roles=frozenset({account.role.value}),
+        provider_id=account.provider_id,
+        council_id=account.council_id,
+        provider_ids=provider_ids,
+    )
+
+
+def current_principal(
+    request: Request,
+    conn: Annotated[Connection, Depends(get_connection, scope="function")],
+    settings: Annotated[Settings, Depends(get_app_settings)],
+    token: Annotated[str | None, Depends(bearer_token)],
+) -> Iterator[Principal]:
+    raw = token or request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        raise Unauthorized("sign in first: POST /auth/token", code="not_authenticated")
+    principal = authenticate(conn, settings, raw)
+    yield principal
+    # Reached only when the endpoint succeeded; same transaction as the endpoint's work.
+    chain.append(
+        conn,
+        actor=principal.subject,
+        role=principal.role,
+        tenant=principal.tenant,
+        action="read" if request.method in SAFE_METHODS else "change",
+        method=request.method,
+        path=request.url.path,
+        query=request.url.query,
+        client_addr=client_address(request),
+        request_id=request_id(request),
+    )
 
 
 def can_read_provider(principal: Principal, provider_id: str) -> bool:
     if principal.provider_id is not None:
         return principal.provider_id == provider_id
+    if principal.council_id is not None:
+        return provider_id in principal.provider_ids
     return principal.is_admin
 
 
@@ -72,4 +153,5 @@ def ensure_admin(principal: Principal) -> None:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 # scope="function": commit before the response is sent, so a failed commit is never a 200.
 ConnDep = Annotated[Connection, Depends(get_connection, scope="function")]
-PrincipalDep = Annotated[Principal, Depends(current_principal)]
+# scope="function" too: the audit entry is written after the endpoint, before that commit.
+PrincipalDep = Annotated[Principal, Depends(current_principal, scope="function")]

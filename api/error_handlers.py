@@ -9,11 +9,12 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import DomainError, ErrorBody, ErrorDetail, FieldError
+from api.errors import DomainError, ErrorBody, ErrorDetail, FieldError, Unauthorized
+from api.portal.paths import PORTAL_PREFIX, SIGN_IN_PATH
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,13 @@ def error_json(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
-async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-    return error_json(exc.status_code, ErrorDetail(code=exc.code, message=exc.message))
+async def _domain(request: Request, exc: DomainError) -> Response:
+    if isinstance(exc, Unauthorized) and request.url.path.startswith(PORTAL_PREFIX):
+        # A person in a browser is sent to the sign-in page, not shown a JSON error.
+        return RedirectResponse(SIGN_IN_PATH, status_code=303)
+    return error_json(
+        exc.status_code, ErrorDetail(code=exc.code, message=exc.message), headers=exc.headers
+    )
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

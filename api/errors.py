@@ -5,18 +5,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class DomainError(Exception):
     status_code: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers
         if code is not None:
             self.code = code
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        # RFC 6750: a bearer-protected resource names its scheme when it refuses a request.
+        super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
 
 
 class NotFound(DomainError):
@@ -39,6 +51,14 @@ class Unprocessable(DomainError):
     code = "unprocessable"
 
 
+class TooManyRequests(DomainError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
 class Unavailable(DomainError):
     status_code = 503
     code = "unavailable"
@@ -58,6 +78,12 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"error": {"code": "not_found", "message": "provider P042 not found"}}]
+        }
+    )
+
     error: ErrorDetail
 
 
@@ -68,6 +94,8 @@ def error_response(description: str) -> dict[str, Any]:
 # Declared on every router so the OpenAPI document shows the real error body instead of
 # FastAPI's default validation schema.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: error_response("No valid access token: sign in at /auth/token."),
+    403: error_response("The caller's role may not use this operation."),
     422: error_response("The request's parameters or body are invalid."),
     503: error_response("The database is unavailable."),
 }

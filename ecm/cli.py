@@ -27,6 +27,8 @@ ROLE_COMMANDS = {
     "reconcile": "reconciliation.cli:command",
     "devices": "gateway.pki.cli:devices",
     "pki": "gateway.pki.cli:pki",
+    "users": "api.auth.cli:users",
+    "audit": "api.audit.cli:audit",
 }
 
 

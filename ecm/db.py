@@ -16,9 +16,11 @@ def connect(settings: Settings, role: str, *, autocommit: bool = False) -> psyco
     )
 
 
-def make_engine(settings: Settings, role: str, *, pool_size: int = 5) -> Engine:
+def make_engine(
+    settings: Settings, role: str, *, pool_size: int = 5, url: str | None = None
+) -> Engine:
     return create_engine(
-        to_sqlalchemy_url(settings.database_url),
+        url or to_sqlalchemy_url(settings.database_url),
         pool_size=pool_size,
         pool_pre_ping=True,
         # Fail a request in seconds, not minutes, when the database host is unreachable.

@@ -9,6 +9,7 @@ is stored or quarantined, and prints what happened.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -81,6 +82,10 @@ def command(seed: int, visits: int, tampered: int, api_port: int, hold: bool | N
         )
         _print_summary(summary, time.monotonic() - started)
         console.print(f"\nAPI: [bold]{api_url}[/]  (OpenAPI: {api_url}/docs)")
+        console.print(
+            f"Portal: {api_url}/portal/sign-in as [bold]{DEMO_ADMIN}[/] "
+            f"with password [bold]{summary.admin_password}[/]"
+        )
         console.print(f"Visit log: {api_url}/providers/P001/visits?date={day.isoformat()}")
         if hold if hold is not None else sys.stdout.isatty():
             console.print("Press Ctrl-C to stop the demo (servers stop with it).")
@@ -169,6 +174,30 @@ class MorningSummary:
     complete: int
     open: int
     per_provider: list[tuple[str, int, int]]
+    admin_password: str
+
+
+DEMO_ADMIN = "demo-admin"
+
+
+def _sign_in_as_admin(settings: Settings, api_url: str) -> tuple[str, dict[str, str]]:
+    """An administrator for this demo's database, signed in: its password and bearer header."""
+    from api.auth.accounts import add_account
+    from api.auth.roles import Role
+    from ecm.db import make_engine
+
+    password = secrets.token_urlsafe(12)
+    engine = make_engine(settings, "demo", pool_size=1)
+    try:
+        with engine.begin() as conn:
+            add_account(conn, DEMO_ADMIN, password, Role.ADMINISTRATOR)
+    finally:
+        engine.dispose()
+    response = httpx.post(
+        f"{api_url}/auth/token", data={"username": DEMO_ADMIN, "password": password}, timeout=30
+    )
+    response.raise_for_status()
+    return password, {"authorization": f"Bearer {response.json()['access_token']}"}
 
 
 def _run_morning(
@@ -180,17 +209,18 @@ def _run_morning(
 
     world = generate_world(seed, visits=visits, day=day)
     document = world.registry_document()
+    admin_password, auth = _sign_in_as_admin(settings, api_url)
     response = httpx.post(
         f"{api_url}/registry/seed",
         content=document.model_dump_json(),
         timeout=30,
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **auth},
     )
     response.raise_for_status()
     console.print(f"registry seeded through the API: {response.json()}")
     homes = _provision_home_devices(settings, world)
     console.print(f"home tags and fobs provisioned, keys sealed: {homes}")
-    identities = _provision_handsets(settings, api_url, [d.id for d in document.devices])
+    identities = _provision_handsets(settings, api_url, auth, [d.id for d in document.devices])
     console.print(f"{len(identities)} handsets provisioned with client certificates")
 
     with (
@@ -223,6 +253,7 @@ def _run_morning(
             f"{api_url}/providers/{provider.id}/visits/summary",
             params={"date": day.isoformat()},
             timeout=30,
+            headers=auth,
         ).json()
         per_provider.append((provider.id, summary["complete"], summary["open"]))
     return MorningSummary(
@@ -239,6 +270,7 @@ def _run_morning(
         complete=sum(row[1] for row in per_provider),
         open=sum(row[2] for row in per_provider),
         per_provider=per_provider,
+        admin_password=admin_password,
     )
 
 
@@ -260,7 +292,7 @@ def _provision_home_devices(settings: Settings, world: World) -> dict[str, int]:
 
 
 def _provision_handsets(
-    settings: Settings, api_url: str, device_ids: list[str]
+    settings: Settings, api_url: str, auth: dict[str, str], device_ids: list[str]
 ) -> dict[str, TlsIdentity]:
     """Each handset gets its certificate through the API, as a provider's admin would."""
     from gateway.pki.identity import device_identity
@@ -269,7 +301,9 @@ def _provision_handsets(
     layout = pki_layout(settings.state_dir)
     identities = {}
     for device_id in device_ids:
-        response = httpx.post(f"{api_url}/devices/{device_id}/certificate", timeout=30)
+        response = httpx.post(
+            f"{api_url}/devices/{device_id}/certificate", headers=auth, timeout=30
+        )
         response.raise_for_status()
         issued = response.json()
         cert_file, key_file = layout.device_cert(device_id)

@@ -13,8 +13,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 DEV_MASTER_KEY = "dev-only-master-key-change-me"
+# Created by migration 0005_accounts_audit; owns nothing, may only append to audit_log.
+API_DATABASE_ROLE = "ecm_api"
 
 
 def default_state_dir() -> Path:
@@ -53,6 +56,18 @@ class Settings(BaseSettings):
     # another tap of its tag before its counter counts as contradicting the time it claims.
     ingest_tag_clock_tolerance_s: float = 120.0
 
+    # The API connects as its own role (created by migration 0005_accounts_audit), which may
+    # only append to the audit trail. Unset: the database URL above with the user swapped for
+    # that role.
+    api_database_url: str | None = None
+    api_database_password: str | None = None
+    # Sign-in: access tokens are short-lived; failed sign-ins within the window are limited per
+    # account and per client address (docs/auth.md).
+    access_token_ttl_s: int = 900
+    login_window_s: int = 900
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_client: int = 20
+
     # Envelope-encryption master key for secrets at rest (tag keys, later issues).
     master_key: str = DEV_MASTER_KEY
 
@@ -65,6 +80,15 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         return to_sqlalchemy_url(self.database_url)
+
+    @property
+    def api_sqlalchemy_url(self) -> str:
+        if self.api_database_url:
+            return to_sqlalchemy_url(self.api_database_url)
+        url = make_url(self.sqlalchemy_url).set(
+            username=API_DATABASE_ROLE, password=self.api_database_password
+        )
+        return url.render_as_string(hide_password=False)
 
 
 def to_sqlalchemy_url(database_url: str) -> str:

@@ -23,6 +23,7 @@ from firmware_sim.world import generate_world
 from gateway.evidence.keys import KeyRing
 from gateway.homes import import_devices
 from gateway.pki.identity import TlsIdentity
+from tests.api.api_support import TEST_PASSWORD, add_user
 from tests.conftest import ROOT, unique, wait_until
 
 pytestmark = pytest.mark.usefixtures("ingest_worker")
@@ -48,10 +49,22 @@ def api_url(role_env: dict[str, str]) -> Iterator[str]:
     process.wait(timeout=30)
 
 
+@pytest.fixture(scope="module")
+def auth(settings: Settings, api_url: str) -> dict[str, str]:
+    """An administrator signed in to the running API over HTTP."""
+    username = add_user(settings)
+    response = httpx.post(
+        f"{api_url}/auth/token", data={"username": username, "password": TEST_PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return {"authorization": f"Bearer {response.json()['access_token']}"}
+
+
 def test_a_simulated_visit_is_visible_through_the_api_as_complete(
     settings: Settings,
     api_url: str,
     provision: Callable[[list[str]], dict[str, TlsIdentity]],
+    auth: dict[str, str],
 ) -> None:
     day = date(2026, 3, 2)
     world = generate_world(
@@ -66,7 +79,7 @@ def test_a_simulated_visit_is_visible_through_the_api_as_complete(
     seeded = httpx.post(
         f"{api_url}/registry/seed",
         content=world.registry_document().model_dump_json(),
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **auth},
         timeout=10,
     )
     assert seeded.status_code == 200, seeded.text
@@ -96,6 +109,7 @@ def test_a_simulated_visit_is_visible_through_the_api_as_complete(
             f"{api_url}/providers/{visit.provider_id}/visits",
             params={"date": day.isoformat()},
             timeout=10,
+            headers=auth,
         )
         assert response.status_code == 200, response.text
         return [v for v in response.json()["items"] if v["status"] == "complete"]

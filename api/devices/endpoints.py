@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from api.deps import ConnDep, PrincipalDep, SettingsDep, ensure_admin
@@ -42,8 +43,12 @@ router = APIRouter(
         **ERROR_RESPONSES,
         403: error_response("Administrators only."),
         404: error_response("No such device in the registry."),
+        409: error_response("The device's certificates do not allow this change."),
     },
 )
+
+# A malformed id is a malformed request (422), never a registry lookup.
+DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$", examples=["D0001"])]
 
 
 class IssuedCertificateOut(BaseModel):
@@ -126,7 +131,7 @@ def _issued_out(
     responses={503: error_response("The broker did not take the change.")},
 )
 def issue_certificate(
-    device_id: str,
+    device_id: DeviceId,
     conn: ConnDep,
     principal: PrincipalDep,
     settings: SettingsDep,
@@ -154,7 +159,7 @@ def issue_certificate(
     responses={503: error_response("The broker did not take the change.")},
 )
 def revoke_device(
-    device_id: str,
+    device_id: DeviceId,
     conn: ConnDep,
     principal: PrincipalDep,
     settings: SettingsDep,
@@ -183,7 +188,10 @@ def _out(record: CertificateRecord) -> CertificateOut:
 
 
 @router.get("/devices/{device_id}/certificates", response_model=CertificateList)
-def get_certificates(device_id: str, conn: ConnDep, principal: PrincipalDep) -> CertificateList:
+def get_certificates(
+    device_id: DeviceId, conn: ConnDep, principal: PrincipalDep
+) -> CertificateList:
+    """Every certificate the device was issued, live or revoked, newest last."""
     ensure_admin(principal)
     records = list_certificates(conn, device_id)
     if not records:

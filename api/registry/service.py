@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import Principal, can_read_provider
-from api.errors import Conflict, NotFound, Unprocessable
+from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from gateway.registry import (
     Carer,
     Device,
@@ -58,5 +58,13 @@ def list_devices(conn: Connection, provider_id: str) -> list[Device]:
     return repository.list_devices(conn, provider_id)
 
 
-def list_service_users(conn: Connection) -> list[ServiceUser]:
-    return repository.list_service_users(conn)
+def list_service_users(conn: Connection, principal: Principal) -> list[ServiceUser]:
+    if principal.is_admin and principal.tenant is None:
+        return repository.list_service_users(conn)
+    if principal.council_id is not None:
+        return [
+            user
+            for user in repository.list_service_users(conn)
+            if user.council_id == principal.council_id
+        ]
+    raise Forbidden("administrators and council officers only")

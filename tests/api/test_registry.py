@@ -126,7 +126,8 @@ def test_reads_a_provider_and_its_people_and_devices(
 
     assert client.get(base).json() == {"id": d.provider_id, "name": "Test Care Ltd"}
     assert client.get(f"{base}/carers").json() == {
-        "items": [{"id": d.carer_id, "provider_id": d.provider_id, "name": "Ann Carer"}]
+        "items": [{"id": d.carer_id, "provider_id": d.provider_id, "name": "Ann Carer"}],
+        "next_offset": None,
     }
     [device] = client.get(f"{base}/devices").json()["items"]
     assert (device["id"], device["status"]) == (d.device_id, "active")

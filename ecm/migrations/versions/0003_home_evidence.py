@@ -5,14 +5,14 @@ key, the sealed secret and the id of the master key that wrapped it. tag_tap hol
 accepted tap (counter and device time) per tag, so ingest workers together refuse a replayed,
 held-back or cloned tap.
 
-Revision ID: 0011_home_evidence
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-22
 """
 
 from alembic import op
 
-revision = "0011_home_evidence"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

@@ -4,15 +4,15 @@ The CA key and certificate live in the state folder; this table is the CA's memo
 processes: which serials were issued to which device, which are revoked (the CRL is rebuilt from
 it), and when each expires. Re-issuing inserts a new row and revokes the old one.
 
-Revision ID: 0010
-Revises: 0011_home_evidence
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-22
 """
 
 from alembic import op
 
-revision = "0010"
-down_revision = "0011_home_evidence"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,173 @@
+"""Locust users for ECM: provider managers browsing visit logs, council officers looking over the
+providers they commission, and handsets publishing signed events over MQTT.
+
+Run by `make loadtest` (loadtests/run.py), which brings up a stack and writes the accounts and
+the simulated world to files named by ECM_LOADTEST_ACCOUNTS and ECM_LOADTEST_WORLD.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from locust import HttpUser, User, between, events, task
+
+from firmware_sim.handset import Handset
+from firmware_sim.world import World
+from loadtests.mqtt_handset import HandsetConnection, connect_handset
+
+# The request name the goal is judged on: one provider's week of visits, one page.
+WEEK_OF_VISITS = "GET /providers/{id}/visits (week)"
+
+
+def _accounts() -> dict[str, Any]:
+    return dict(json.loads(Path(os.environ["ECM_LOADTEST_ACCOUNTS"]).read_text()))
+
+
+ACCOUNTS = _accounts() if "ECM_LOADTEST_ACCOUNTS" in os.environ else {}
+# Seconds a person pauses between pages (min,max): ECM_LOADTEST_WAIT, set by `--wait`.
+WAIT_MIN_S, WAIT_MAX_S = (
+    float(x) for x in os.environ.get("ECM_LOADTEST_WAIT", "2,6").split(",", maxsplit=1)
+)
+_manager_turn = itertools.count()
+_officer_turn = itertools.count()
+_handset_turn = itertools.count()
+
+
+class SignedInUser(HttpUser):
+    abstract = True
+    wait_time = between(WAIT_MIN_S, WAIT_MAX_S)
+    days: list[str] = ACCOUNTS.get("days", [])
+
+    def use_token(self, account: dict[str, str]) -> None:
+        # The driver signed each account in once; a person keeps a token for its lifetime.
+        self.client.headers["Authorization"] = f"Bearer {account['token']}"
+
+
+class ProviderManager(SignedInUser):
+    weight = 6
+
+    def on_start(self) -> None:
+        managers = ACCOUNTS["provider_managers"]
+        account = managers[next(_manager_turn) % len(managers)]
+        self.provider_id = account["provider_id"]
+        self.use_token(account)
+
+    @task(4)
+    def week_of_visits(self) -> None:
+        self.client.get(
+            f"/providers/{self.provider_id}/visits", params={"limit": 500}, name=WEEK_OF_VISITS
+        )
+
+    @task(3)
+    def one_day(self) -> None:
+        self.client.get(
+            f"/providers/{self.provider_id}/visits",
+            params={"date": random.choice(self.days)},
+            name="GET /providers/{id}/visits?date",
+        )
+
+    @task(1)
+    def summary(self) -> None:
+        self.client.get(
+            f"/providers/{self.provider_id}/visits/summary",
+            params={"date": random.choice(self.days)},
+            name="GET /providers/{id}/visits/summary",
+        )
+
+
+class CouncilOfficer(SignedInUser):
+    weight = 3
+
+    def on_start(self) -> None:
+        officers = ACCOUNTS["council_officers"]
+        account = officers[next(_officer_turn) % len(officers)]
+        self.use_token(account)
+        listed = self.client.get("/providers", name="GET /providers").json()["items"]
+        self.providers = [p["id"] for p in listed]
+
+    @task(2)
+    def providers_list(self) -> None:
+        self.client.get("/providers", name="GET /providers")
+
+    @task(3)
+    def a_providers_day(self) -> None:
+        self.client.get(
+            f"/providers/{random.choice(self.providers)}/visits",
+            params={"date": random.choice(self.days)},
+            name="GET /providers/{id}/visits?date",
+        )
+
+    @task(1)
+    def a_providers_week(self) -> None:
+        self.client.get(
+            f"/providers/{random.choice(self.providers)}/visits",
+            params={"limit": 500},
+            name=WEEK_OF_VISITS,
+        )
+
+
+class SignIn(HttpUser):
+    """People signing in (argon2id verification). 100 people renewing 15-minute tokens sign in
+    about 0.1 times a second; these users do it somewhat more often."""
+
+    weight = 1
+    wait_time = between(30, 90)
+
+    @task
+    def sign_in(self) -> None:
+        account = random.choice(ACCOUNTS["provider_managers"])
+        self.client.post(
+            "/auth/token",
+            data={"username": account["username"], "password": account["password"]},
+            name="POST /auth/token",
+        )
+
+
+class HandsetUser(User):
+    """A carer's phone: signs check-ins and check-outs (firmware_sim.Handset) and publishes each
+    at QoS 1, timing the broker's PUBACK."""
+
+    weight = 1
+    wait_time = between(1, 3)
+
+    def on_start(self) -> None:
+        world = World.load(os.environ["ECM_LOADTEST_WORLD"])
+        carers = [c for c in world.carers if world.visits_of(c.id)]
+        carer = carers[next(_handset_turn) % len(carers)]
+        self.handset = Handset.for_carer(world, carer.id)
+        self.visits = world.visits_of(carer.id)
+        host, port = ACCOUNTS["mqtt_host"], int(ACCOUNTS["mqtt_port"])
+        self.connection: HandsetConnection = connect_handset(host, port, self.handset.device_id)
+
+    def on_stop(self) -> None:
+        self.connection.close()
+
+    @task
+    def visit(self) -> None:
+        visit = random.choice(self.visits)
+        now = datetime.now(UTC)
+        for kind, event in (
+            ("check_in", self.handset.check_in(visit, now)),
+            ("check_out", self.handset.check_out(visit, now + timedelta(seconds=1))),
+        ):
+            started = time.perf_counter()
+            try:
+                elapsed_ms = self.connection.publish(event.topic, event.token)
+                error: Exception | None = None
+            except Exception as exc:  # reported to locust as a failed request
+                elapsed_ms, error = (time.perf_counter() - started) * 1000, exc
+            events.request.fire(
+                request_type="MQTT",
+                name=f"publish {kind}",
+                response_time=elapsed_ms,
+                response_length=len(event.token),
+                exception=error,
+                context={},
+            )

@@ -1,0 +1,344 @@
+"""`make loadtest`: bring up a private stack, load a week of visits, run the locust users
+headless, and write loadtests/results/locust_*.csv plus loadtests/results/locust_summary.json.
+
+    .venv/bin/python -m loadtests.run [--users 100] [--duration 60s] [--visits 200]
+
+The stack (PostgreSQL, Mosquitto, `ecm ingest`, `ecm api`) runs under .state/loadtest and stops
+when the run ends. The goal is judged on one provider's week of visits: p95 under 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import psycopg
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from api.auth.accounts import add_account
+from api.auth.roles import Role
+from ecm import services
+from ecm.db import make_engine
+from ecm.migrate import upgrade
+from ecm.services.process import child_preexec
+from ecm.settings import Settings
+from firmware_sim.morning import simulate_morning
+from firmware_sim.publisher import Uplink
+from firmware_sim.world import World, generate_world
+from gateway.registry import Commission, Council
+from ingest.readiness import wait_for_ingest
+from loadtests.locustfile import WEEK_OF_VISITS
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).parent / "results"
+GOAL_P95_MS = 100.0
+COUNCIL_ID = "C-LOAD"
+LONDON = ZoneInfo("Europe/London")
+console = Console(width=140)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--spawn-rate", type=float, default=20)
+    parser.add_argument("--duration", default="60s", help="locust --run-time, e.g. 60s, 2m")
+    parser.add_argument(
+        "--wait", default="2,6", help="seconds a person pauses between pages: MIN,MAX"
+    )
+    parser.add_argument(
+        "--user-classes",
+        nargs="*",
+        default=[],
+        help="locust user classes to run (default: all of ProviderManager, CouncilOfficer, "
+        "SignIn, HandsetUser)",
+    )
+    parser.add_argument("--visits", type=int, default=200, help="visits planned per day")
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--api-port", type=int, default=8100)
+    args = parser.parse_args()
+
+    state_dir = ROOT / ".state" / "loadtest"
+    shutil.rmtree(state_dir, ignore_errors=True)
+    with stack(state_dir, args.api_port) as (settings, api_url):
+        days = [datetime.now(LONDON).date() - timedelta(days=n) for n in range(args.days)]
+        world, stored = load_week(settings, api_url, days, args.visits, args.seed)
+        accounts = make_accounts(settings, api_url, world, days)
+        accounts_file, world_file = state_dir / "accounts.json", state_dir / "world.json"
+        accounts_file.write_text(json.dumps(accounts))
+        world.save(world_file)
+        console.print(f"{stored} events stored for {len(days)} days; running locust")
+        run_locust(args, api_url, accounts_file, world_file)
+    summary = summarise(args, stored)
+    (RESULTS / "locust_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print_table(summary)
+
+
+@contextmanager
+def stack(state_dir: Path, api_port: int) -> Iterator[tuple[Settings, str]]:
+    with services.running(state_dir) as endpoints:
+        settings = Settings(
+            env="dev",
+            state_dir=state_dir,
+            database_url=endpoints.database_url,
+            mqtt_host=endpoints.mqtt_host,
+            mqtt_port=endpoints.mqtt_port,
+            api_port=api_port,
+        )
+        upgrade(settings)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ECM_")}
+        env.update(endpoints.as_env(), ECM_STATE_DIR=str(state_dir), ECM_ENV="dev")
+        (state_dir / "logs").mkdir(exist_ok=True)
+        roles = [
+            start_role(["ingest"], env, state_dir / "logs" / "ingest.log"),
+            start_role(["api", "--port", str(api_port)], env, state_dir / "logs" / "api.log"),
+        ]
+        api_url = f"http://127.0.0.1:{api_port}"
+        try:
+            if not wait_for_ingest(settings, timeout_s=60):
+                raise SystemExit("ingest did not come online; see .state/loadtest/logs")
+            wait_healthy(api_url)
+            yield settings, api_url
+        finally:
+            for role in roles:
+                role.send_signal(signal.SIGTERM)
+            for role in roles:
+                role.wait(timeout=30)
+
+
+def start_role(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ecm", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=child_preexec(signal.SIGTERM),
+        )
+
+
+def wait_healthy(api_url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the API did not become healthy; see .state/loadtest/logs/api.log")
+
+
+def add_user(settings: Settings, username: str, role: Role, **tenant: str) -> str:
+    password = secrets.token_urlsafe(16)
+    engine = make_engine(settings, "loadtest", pool_size=1)
+    try:
+        with engine.begin() as conn:
+            add_account(conn, username, password, role, **tenant)
+    finally:
+        engine.dispose()
+    return password
+
+
+def load_week(
+    settings: Settings, api_url: str, days: list[date], visits: int, seed: int
+) -> tuple[World, int]:
+    """Seed the registry through the API and publish every day's visits through MQTT."""
+    password = add_user(settings, "load-admin", Role.ADMINISTRATOR)
+    token = httpx.post(
+        f"{api_url}/auth/token", data={"username": "load-admin", "password": password}
+    ).json()["access_token"]
+    worlds = [generate_world(seed, visits=visits, day=day) for day in days]
+    document = worlds[0].registry_document()
+    document = document.model_copy(
+        update={
+            "councils": [Council(id=COUNCIL_ID, name="Load Test Council")],
+            "commissions": [
+                Commission(council_id=COUNCIL_ID, provider_id=p.id) for p in document.providers
+            ],
+        }
+    )
+    httpx.post(
+        f"{api_url}/registry/seed",
+        content=document.model_dump_json(),
+        headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
+        timeout=60,
+    ).raise_for_status()
+    acked = 0
+    with Uplink(settings.mqtt_host, settings.mqtt_port) as uplink, Progress() as progress:
+        task = progress.add_task("publishing a week of visits", total=len(worlds))
+        for world in worlds:
+            acked += simulate_morning(world, uplink, seed=seed).events_acked
+            progress.advance(task)
+    with psycopg.connect(settings.database_url, autocommit=True) as db:
+        deadline = time.monotonic() + 120
+        while True:
+            row = db.execute("select count(*) from device_event").fetchone()
+            stored = int(row[0]) if row else 0
+            if stored >= acked or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    return worlds[0], stored
+
+
+def sign_in(api_url: str, username: str, password: str) -> str:
+    response = httpx.post(
+        f"{api_url}/auth/token", data={"username": username, "password": password}, timeout=30
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def make_accounts(
+    settings: Settings, api_url: str, world: World, days: list[date]
+) -> dict[str, Any]:
+    """One account per provider and one council officer, each signed in once: people keep a
+    token for its lifetime, so the users browse with it rather than sign in again (sign-in is
+    argon2id, deliberately slow, and measured by its own small row)."""
+    managers = []
+    for provider in world.providers:
+        username = f"manager-{provider.id}"
+        password = add_user(settings, username, Role.PROVIDER_MANAGER, provider_id=provider.id)
+        managers.append(
+            {
+                "username": username,
+                "provider_id": provider.id,
+                "password": password,
+                "token": sign_in(api_url, username, password),
+            }
+        )
+    password = add_user(settings, "officer-load", Role.COUNCIL_OFFICER, council_id=COUNCIL_ID)
+    officer = {
+        "username": "officer-load",
+        "password": password,
+        "token": sign_in(api_url, "officer-load", password),
+    }
+    return {
+        "provider_managers": managers,
+        "council_officers": [officer],
+        "days": [day.isoformat() for day in days],
+        "mqtt_host": settings.mqtt_host,
+        "mqtt_port": settings.mqtt_port,
+    }
+
+
+def run_locust(
+    args: argparse.Namespace, api_url: str, accounts_file: Path, world_file: Path
+) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "ECM_LOADTEST_ACCOUNTS": str(accounts_file),
+        "ECM_LOADTEST_WORLD": str(world_file),
+        "ECM_LOADTEST_WAIT": args.wait,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "firmware-sim")]),
+    }
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "locust"),
+            "-f",
+            str(Path(__file__).parent / "locustfile.py"),
+            "--headless",
+            "--users",
+            str(args.users),
+            "--spawn-rate",
+            str(args.spawn_rate),
+            "--run-time",
+            args.duration,
+            "--host",
+            api_url,
+            "--csv",
+            str(RESULTS / "locust"),
+            "--only-summary",
+            # Sign-ins (argon2id, deliberately slow) happen while users spawn: measure browsing.
+            "--reset-stats",
+            "--exit-code-on-error",
+            "0",
+            *args.user_classes,
+        ],
+        env=env,
+        cwd=ROOT,
+        check=True,
+    )
+
+
+def summarise(args: argparse.Namespace, stored: int) -> dict[str, Any]:
+    with (RESULTS / "locust_stats.csv").open() as stats:
+        rows = list(csv.DictReader(stats))
+    requests: list[dict[str, Any]] = [
+        {
+            "type": row["Type"],
+            "name": row["Name"],
+            "requests": int(row["Request Count"]),
+            "failures": int(row["Failure Count"]),
+            "median_ms": float(row["Median Response Time"]),
+            "p95_ms": float(row["95%"]),
+            "p99_ms": float(row["99%"]),
+            "rps": round(float(row["Requests/s"]), 1),
+        }
+        for row in rows
+    ]
+    week = next((r for r in requests if r["name"] == WEEK_OF_VISITS), None)
+    week_p95 = float(week["p95_ms"]) if week else None
+    return {
+        "measured_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "users": args.users,
+        "duration": args.duration,
+        "wait_s": args.wait,
+        "user_classes": args.user_classes or "all",
+        "visits_per_day": args.visits,
+        "days": args.days,
+        "events_stored": stored,
+        "goal": f"p95 of '{WEEK_OF_VISITS}' under {GOAL_P95_MS:.0f} ms",
+        "week_of_visits_p95_ms": week_p95,
+        "goal_met": bool(
+            week and week_p95 is not None and week_p95 < GOAL_P95_MS and week["failures"] == 0
+        ),
+        "requests": requests,
+    }
+
+
+def print_table(summary: dict[str, Any]) -> None:
+    table = Table(
+        title=f"locust: {summary['users']} users for {summary['duration']}, "
+        f"pausing {summary['wait_s']} s between pages"
+    )
+    for column in ("type", "name", "requests", "failures", "median ms", "p95 ms", "p99 ms", "rps"):
+        table.add_column(column, justify="left" if column in ("type", "name") else "right")
+    for r in summary["requests"]:
+        table.add_row(
+            r["type"],
+            r["name"],
+            str(r["requests"]),
+            str(r["failures"]),
+            f"{r['median_ms']:.0f}",
+            f"{r['p95_ms']:.0f}",
+            f"{r['p99_ms']:.0f}",
+            f"{r['rps']}",
+        )
+    console.print(table)
+    console.print(f"goal: {summary['goal']}: {'met' if summary['goal_met'] else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
