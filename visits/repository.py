@@ -1,0 +1,297 @@
+"""All SQL of the visit builder. Callers own the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, text
+
+from visits.anomalies import PlacedStay
+from visits.model import Anomaly, Correction, EvidenceEvent, Home, PlannedVisit, Visit
+
+HomeDay = tuple[str, date]  # (service user id, or "" for events naming none; London day)
+
+_EVENT_COLUMNS = (
+    "event_id, device_time, received_at, device_id, provider_id, carer_id, service_user_id, "
+    "seq, event_type, tag_uid, gps_lat, gps_lon, gps_distance_m, gps_within_fence, "
+    "evidence_level, late_arriving"
+)
+_LONDON_DAY = "(({column}) at time zone 'Europe/London')::date"
+
+
+def _home_condition(homes: Collection[str]) -> str:
+    named = "service_user_id = any(:homes)"
+    return f"({named} or service_user_id is null)" if "" in homes else named
+
+
+def changed_event_homes(conn: Connection, since: datetime) -> tuple[set[HomeDay], datetime | None]:
+    rows = conn.execute(
+        text(
+            "select coalesce(service_user_id, ''), "
+            f"{_LONDON_DAY.format(column='device_time')}, max(stored_at) "
+            "from device_event where stored_at > :since group by 1, 2"
+        ),
+        {"since": since},
+    ).tuples()
+    keys: set[HomeDay] = set()
+    latest: datetime | None = None
+    for home, day, stored in rows:
+        keys.add((home, day))
+        latest = stored if latest is None else max(latest, stored)
+    return keys, latest
+
+
+def changed_plan_homes(conn: Connection, since: datetime) -> set[tuple[str, datetime]]:
+    rows = conn.execute(
+        text(
+            "select service_user_id, planned_start from planned_visit_version "
+            "where valid_from > :since or superseded_at > :since"
+        ),
+        {"since": since},
+    ).tuples()
+    return {(home, start) for home, start in rows}
+
+
+def changed_correction_homes(conn: Connection, since: datetime) -> set[HomeDay]:
+    """The day of the visit a correction was made on, and the day its new times fall on."""
+    rows = conn.execute(
+        text(
+            "select coalesce(c.service_user_id, ''), v.london_day from visit_correction c "
+            "join visit_carer vc on vc.segment_id = c.segment_id "
+            "join visit v on v.id = vc.visit_id "
+            "where c.requested_at > :since or c.approved_at > :since "
+            "union select coalesce(service_user_id, ''), "
+            f"{_LONDON_DAY.format(column='coalesce(check_in, check_out)')} "
+            "from visit_correction where (requested_at > :since or approved_at > :since) "
+            "and coalesce(check_in, check_out) is not null"
+        ),
+        {"since": since},
+    ).tuples()
+    return {(home, day) for home, day in rows}
+
+
+def load_events(
+    conn: Connection, homes: Collection[str], start: datetime, end: datetime
+) -> list[EvidenceEvent]:
+    rows = conn.execute(
+        text(
+            f"select {_EVENT_COLUMNS} from device_event where {_home_condition(homes)} "
+            "and device_time >= :start and device_time < :end"
+        ),
+        {"homes": [h for h in homes if h], "start": start, "end": end},
+    ).tuples()
+    return [EvidenceEvent(*row) for row in rows]
+
+
+def load_homes(conn: Connection, homes: Collection[str]) -> dict[str, Home]:
+    rows = conn.execute(
+        text(
+            "select id, council_id, home_lat, home_lon, geofence_m, home_tag_uid "
+            "from service_user where id = any(:homes)"
+        ),
+        {"homes": list(homes)},
+    ).tuples()
+    return {row[0]: Home(*row) for row in rows}
+
+
+def load_planned(
+    conn: Connection, homes: Collection[str], start: datetime, end: datetime
+) -> list[PlannedVisit]:
+    rows = conn.execute(
+        text(
+            "select visit_ref, service_user_id, provider_id, planned_start, planned_minutes, "
+            "carers_required, status from planned_visit_version "
+            "where superseded_at is null and service_user_id = any(:homes) "
+            "and planned_start >= :start and planned_start < :end"
+        ),
+        {"homes": [h for h in homes if h], "start": start, "end": end},
+    ).tuples()
+    return [PlannedVisit(*row) for row in rows]
+
+
+def load_corrections(conn: Connection, homes: Collection[str]) -> list[Correction]:
+    rows = conn.execute(
+        text(
+            "select id, segment_id, check_in, check_out, "
+            "(not needs_approval or approved_at is not null) from visit_correction "
+            f"where {_home_condition(homes)}"
+        ),
+        {"homes": [h for h in homes if h]},
+    ).tuples()
+    return [Correction(*row) for row in rows]
+
+
+def plans_matched_elsewhere(conn: Connection, keys: Collection[HomeDay]) -> set[str]:
+    """Planned visits already taken by a visit on a day not being rebuilt."""
+    homes = [home for home, _ in keys]
+    days = [day for _, day in keys]
+    rows = conn.execute(
+        text(
+            "select planned_visit_ref from visit v where v.planned_visit_ref is not null "
+            "and v.home_key = any(:homes) and not exists (select 1 from unnest("
+            "cast(:homes as text[]), cast(:days as date[])) k(home, day) "
+            "where k.home = v.home_key and k.day = v.london_day)"
+        ),
+        {"homes": homes, "days": days},
+    ).scalars()
+    return set(rows)
+
+
+def delete_visits(
+    conn: Connection, keys: Collection[HomeDay], ids: Collection[UUID]
+) -> set[tuple[str, date]]:
+    """Removes the visits of the given homes and days (and any visit whose id is about to be
+    reused); returns the (provider, day) pairs whose KPIs they fed."""
+    rows = conn.execute(
+        text(
+            "delete from visit v using unnest(cast(:homes as text[]), cast(:days as date[])) "
+            "k(home, day) where k.home = v.home_key and k.day = v.london_day "
+            "returning v.provider_id, v.london_day"
+        ),
+        {"homes": [h for h, _ in keys], "days": [d for _, d in keys]},
+    ).tuples()
+    touched = {(provider, day) for provider, day in rows}
+    rows = conn.execute(
+        text("delete from visit where id = any(:ids) returning provider_id, london_day"),
+        {"ids": list(ids)},
+    ).tuples()
+    touched.update((provider, day) for provider, day in rows)
+    return touched
+
+
+def insert_visits(conn: Connection, visits: Sequence[Visit], built_at: datetime) -> None:
+    if not visits:
+        return
+    conn.execute(
+        text(
+            "insert into visit (id, provider_id, service_user_id, home_key, london_day, "
+            "planned_visit_ref, planned_start, planned_minutes, carers_required, check_in, "
+            "check_out, minutes, status, verification, carers, corrections_pending, built_at) "
+            "values (:id, :provider_id, :service_user_id, :home_key, :london_day, :ref, "
+            ":planned_start, :planned_minutes, :carers_required, :check_in, :check_out, "
+            ":minutes, :status, :verification, :carers, :pending, :built_at)"
+        ),
+        [
+            {
+                "id": v.id,
+                "provider_id": v.provider_id,
+                "service_user_id": v.service_user_id,
+                "home_key": v.home_key,
+                "london_day": v.london_day,
+                "ref": v.planned.visit_ref if v.planned else None,
+                "planned_start": v.planned.planned_start if v.planned else None,
+                "planned_minutes": v.planned.planned_minutes if v.planned else None,
+                "carers_required": v.planned.carers_required if v.planned else None,
+                "check_in": v.check_in,
+                "check_out": v.check_out,
+                "minutes": v.minutes,
+                "status": v.status,
+                "verification": v.verification,
+                "carers": len({s.carer_id for s in v.stays}),
+                "pending": v.corrections_pending,
+                "built_at": built_at,
+            }
+            for v in visits
+        ],
+    )
+    stays = [
+        {
+            "visit_id": v.id,
+            "segment_id": s.segment_id,
+            "carer_id": s.carer_id,
+            "device_id": s.device_id,
+            "check_in": s.start,
+            "check_out": s.end,
+            "in_id": s.check_in.event_id if s.check_in else None,
+            "out_id": s.check_out.event_id if s.check_out else None,
+            "verification": s.verification,
+            "correction_id": s.correction.id if s.correction else None,
+        }
+        for v in visits
+        for s in v.stays
+    ]
+    if stays:
+        conn.execute(
+            text(
+                "insert into visit_carer (visit_id, segment_id, carer_id, device_id, check_in, "
+                "check_out, check_in_event_id, check_out_event_id, verification, correction_id) "
+                "values (:visit_id, :segment_id, :carer_id, :device_id, :check_in, :check_out, "
+                ":in_id, :out_id, :verification, :correction_id)"
+            ),
+            stays,
+        )
+    insert_anomalies(conn, [(v.id, a) for v in visits for a in v.anomalies])
+
+
+def insert_anomalies(conn: Connection, found: Iterable[tuple[UUID, Anomaly]]) -> None:
+    rows = [
+        {
+            "visit_id": visit_id,
+            "code": a.code,
+            "carer_id": a.carer_id,
+            "event_id": a.event_id,
+            "detail": a.detail,
+        }
+        for visit_id, a in found
+    ]
+    if rows:
+        conn.execute(
+            text(
+                "insert into visit_anomaly (visit_id, code, carer_id, event_id, detail) "
+                "values (:visit_id, :code, :carer_id, :event_id, :detail)"
+            ),
+            rows,
+        )
+
+
+def placed_stays(
+    conn: Connection,
+    *,
+    carers: Collection[str],
+    devices: Collection[str],
+    start: datetime,
+    end: datetime,
+) -> list[PlacedStay]:
+    rows = conn.execute(
+        text(
+            "select vc.visit_id, vc.carer_id, vc.device_id, v.home_key, su.home_lat, "
+            "su.home_lon, vc.check_in, vc.check_out from visit_carer vc "
+            "join visit v on v.id = vc.visit_id "
+            "left join service_user su on su.id = v.service_user_id "
+            "where (vc.carer_id = any(:carers) or vc.device_id = any(:devices)) "
+            "and coalesce(vc.check_in, vc.check_out) >= :start "
+            "and coalesce(vc.check_in, vc.check_out) < :end"
+        ),
+        {"carers": list(carers), "devices": list(devices), "start": start, "end": end},
+    ).tuples()
+    return [PlacedStay(*row) for row in rows]
+
+
+def clear_cross_anomalies(
+    conn: Connection, stays: Sequence[PlacedStay], carers: Collection[str], devices: Collection[str]
+) -> None:
+    """Drops the carer and handset flags that are about to be recomputed: carer flags of the
+    given carers' stays, handset flags of stays on the given handsets."""
+    from visits.anomalies import CARER_CODES, HANDSET_CODES
+
+    params: list[dict[str, Any]] = []
+    for s in stays:
+        if s.carer_id in carers:
+            params.extend(
+                {"visit_id": s.visit_id, "carer_id": s.carer_id, "code": c} for c in CARER_CODES
+            )
+        if s.device_id in devices:
+            params.extend(
+                {"visit_id": s.visit_id, "carer_id": s.carer_id, "code": c} for c in HANDSET_CODES
+            )
+    if params:
+        conn.execute(
+            text(
+                "delete from visit_anomaly where visit_id = :visit_id and carer_id = :carer_id "
+                "and code = :code"
+            ),
+            params,
+        )
