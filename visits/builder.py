@@ -126,7 +126,7 @@ def _deadlines_passed(
             "and p.planned_start >= :from and p.planned_start < :to"
         ),
         {"from": since - timedelta(days=2), "to": now + timedelta(days=2)},
-    ).tuples()
+    )
     keys: set[HomeDay] = set()
     for home, start, council_id, next_start in rows:
         deadline = policies.for_council(council_id).missed_deadline(start, next_start)

@@ -15,13 +15,13 @@ from datetime import date
 
 from sqlalchemy import Connection, text
 
-_REFRESH = """
-with touched as (
-    select * from unnest(cast(:providers as text[]), cast(:days as date[])) t(provider_id, day)
-), gone as (
-    delete from kpi_daily k using touched t
-    where k.provider_id = t.provider_id and k.london_day = t.day
-)
+_TOUCHED = "unnest(cast(:providers as text[]), cast(:days as date[])) t(provider_id, day)"
+_FORGET = f"""
+delete from kpi_daily k using {_TOUCHED}
+where k.provider_id = t.provider_id and k.london_day = t.day
+"""
+_REFRESH = f"""
+with touched as (select * from {_TOUCHED})
 insert into kpi_daily
 select v.provider_id, v.london_day, coalesce(su.council_id, ''), coalesce(cm.lot, ''),
     count(*) filter (where v.planned_visit_ref is not null),
@@ -49,10 +49,9 @@ def refresh_days(conn: Connection, touched: Collection[tuple[str, date]]) -> Non
     if not touched:
         return
     pairs = sorted(touched)
-    conn.execute(
-        text(_REFRESH),
-        {"providers": [p for p, _ in pairs], "days": [d for _, d in pairs]},
-    )
+    params = {"providers": [p for p, _ in pairs], "days": [d for _, d in pairs]}
+    conn.execute(text(_FORGET), params)
+    conn.execute(text(_REFRESH), params)
 
 
 @dataclass
@@ -159,9 +158,7 @@ def council_kpis(
         entry.days.append(
             {"london_day": row["london_day"], **{name: row[name] for name in _COUNTS}}
         )
-    continuity: dict[str, float | None] = dict(
-        conn.execute(text(_CONTINUITY), params).tuples().all()
-    )
+    continuity: dict[str, float | None] = dict(conn.execute(text(_CONTINUITY), params).all())
     # A lot's hours are every provider's delivered minutes in it, even when one provider asked.
     lot_minutes: dict[str, int] = dict(
         conn.execute(
@@ -171,7 +168,7 @@ def council_kpis(
             ),
             params,
         )
-        .tuples()
+        .all()
         .all()
     )
     for (provider, lot), entry in found.items():

@@ -56,7 +56,7 @@ def load_policies(conn: Connection, settings: Settings) -> PolicyBook:
             "select council_id, late_after_minutes, missed_cutoff, correction_approval_minutes "
             "from council_policy"
         )
-    ).tuples()
+    )
     return PolicyBook(
         default=default_policy(settings),
         by_council={

@@ -35,7 +35,7 @@ def changed_event_homes(conn: Connection, since: datetime) -> tuple[set[HomeDay]
             "from device_event where stored_at > :since group by 1, 2"
         ),
         {"since": since},
-    ).tuples()
+    )
     keys: set[HomeDay] = set()
     latest: datetime | None = None
     for home, day, stored in rows:
@@ -51,7 +51,7 @@ def changed_plan_homes(conn: Connection, since: datetime) -> set[tuple[str, date
             "where valid_from > :since or superseded_at > :since"
         ),
         {"since": since},
-    ).tuples()
+    )
     return {(home, start) for home, start in rows}
 
 
@@ -69,7 +69,7 @@ def changed_correction_homes(conn: Connection, since: datetime) -> set[HomeDay]:
             "and coalesce(check_in, check_out) is not null"
         ),
         {"since": since},
-    ).tuples()
+    )
     return {(home, day) for home, day in rows}
 
 
@@ -82,7 +82,7 @@ def load_events(
             "and device_time >= :start and device_time < :end"
         ),
         {"homes": [h for h in homes if h], "start": start, "end": end},
-    ).tuples()
+    )
     return [EvidenceEvent(*row) for row in rows]
 
 
@@ -93,7 +93,7 @@ def load_homes(conn: Connection, homes: Collection[str]) -> dict[str, Home]:
             "from service_user where id = any(:homes)"
         ),
         {"homes": list(homes)},
-    ).tuples()
+    )
     return {row[0]: Home(*row) for row in rows}
 
 
@@ -108,7 +108,7 @@ def load_planned(
             "and planned_start >= :start and planned_start < :end"
         ),
         {"homes": [h for h in homes if h], "start": start, "end": end},
-    ).tuples()
+    )
     return [PlannedVisit(*row) for row in rows]
 
 
@@ -120,7 +120,7 @@ def load_corrections(conn: Connection, homes: Collection[str]) -> list[Correctio
             f"where {_home_condition(homes)}"
         ),
         {"homes": [h for h in homes if h]},
-    ).tuples()
+    )
     return [Correction(*row) for row in rows]
 
 
@@ -152,12 +152,12 @@ def delete_visits(
             "returning v.provider_id, v.london_day"
         ),
         {"homes": [h for h, _ in keys], "days": [d for _, d in keys]},
-    ).tuples()
+    )
     touched = {(provider, day) for provider, day in rows}
     rows = conn.execute(
         text("delete from visit where id = any(:ids) returning provider_id, london_day"),
         {"ids": list(ids)},
-    ).tuples()
+    )
     touched.update((provider, day) for provider, day in rows)
     return touched
 
@@ -266,7 +266,7 @@ def placed_stays(
             "and coalesce(vc.check_in, vc.check_out) < :end"
         ),
         {"carers": list(carers), "devices": list(devices), "start": start, "end": end},
-    ).tuples()
+    )
     return [PlacedStay(*row) for row in rows]
 
 

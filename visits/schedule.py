@@ -173,7 +173,7 @@ def import_schedule(
     report = ImportReport(rows_read=len(rows) + len(errors), errors=errors)
     providers = {r[0] for r in conn.execute(text("select id from provider"))}
     homes: dict[str, str | None] = dict(
-        conn.execute(text("select id, council_id from service_user")).tuples().all()
+        conn.execute(text("select id, council_id from service_user")).all()
     )
     valid: list[PlannedRow] = []
     for row in rows:
