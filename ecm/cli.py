@@ -22,6 +22,8 @@ ROLE_COMMANDS = {
     "demo": "ecm.demo:command",
     "protocol": "gateway.cli:protocol",
     "registry": "gateway.cli:registry",
+    "visits": "visits.cli:visits",
+    "schedule": "visits.cli:schedule",
 }
 
 

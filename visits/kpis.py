@@ -167,9 +167,7 @@ def council_kpis(
                 "and london_day between :from and :to group by lot"
             ),
             params,
-        )
-        .all()
-        .all()
+        ).all()
     )
     for (provider, lot), entry in found.items():
         share = continuity.get(provider)
