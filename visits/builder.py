@@ -149,11 +149,28 @@ def build_days(
     read_from = day_start(first_day - timedelta(days=1))
     read_to = day_start(last_day + timedelta(days=2))
 
-    stays = pair_stays(repository.load_events(conn, homes, read_from, read_to))
-    pending = apply_corrections(stays, repository.load_corrections(conn, homes))
-    visits = [v for v in group_into_visits(stays) if (v.home_key, v.london_day) in keys]
-    for visit in visits:
-        visit.corrections_pending = sum(pending.get(str(s.segment_id), 0) for s in visit.stays)
+    events = repository.load_events(conn, homes, read_from, read_to)
+    corrections = repository.load_corrections(conn, homes)
+    homes_by_day: dict[date, set[str]] = defaultdict(set)
+    for home, day in keys:
+        homes_by_day[day].add(home)
+    visits: list[Visit] = []
+    for day, day_homes in sorted(homes_by_day.items()):
+        # A day's visits are paired from the evidence of the day before to the day after, and
+        # no further, whatever else this pass reads: the same key always gives the same visits.
+        low, high = day_start(day - timedelta(days=1)), day_start(day + timedelta(days=2))
+        stays = pair_stays(
+            e
+            for e in events
+            if (e.service_user_id or "") in day_homes and low <= e.device_time < high
+        )
+        pending = apply_corrections(stays, corrections)
+        for visit in group_into_visits(stays):
+            if visit.home_key in day_homes and visit.london_day == day:
+                visit.corrections_pending = sum(
+                    pending.get(str(s.segment_id), 0) for s in visit.stays
+                )
+                visits.append(visit)
 
     plans = repository.load_planned(conn, homes, read_from - window, read_to + window)
     taken = repository.plans_matched_elsewhere(conn, keys)
