@@ -185,11 +185,11 @@ def build_days(
         short_fraction=settings.visits_short_fraction,
     )
     for visit in visits:
-        home = home_records.get(visit.home_key)
-        policy = policies.for_council(home.council_id if home else None)
+        record = home_records.get(visit.home_key)
+        policy = policies.for_council(record.council_id if record else None)
         rules = StatusRules(policy.late_after, settings.visits_short_fraction)
         visit.status = visit_status(visit, rules)
-        visit.anomalies = visit_anomalies(visit, home, visit_rules)
+        visit.anomalies = visit_anomalies(visit, record, visit_rules)
     everything = visits + missed
     touched = repository.delete_visits(conn, keys, [v.id for v in everything])
     repository.insert_visits(conn, everything, now)
