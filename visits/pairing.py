@@ -117,18 +117,17 @@ def match_planned(
     """Each visit takes at most one planned visit of the same provider and home whose start is
     within `window` of the visit's start, nearest first (then the earlier planned start), and
     each planned visit is taken at most once."""
+    by_home: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for pi, plan in enumerate(planned):
+        if plan.status == "planned":
+            by_home[(plan.provider_id, plan.service_user_id)].append(pi)
     candidates: list[tuple[timedelta, datetime, int, int]] = []
     for vi, visit in enumerate(visits):
         start = visit.check_in or (visit.stays[0].anchor_time if visit.stays else None)
-        if start is None:
+        if start is None or visit.service_user_id is None:
             continue
-        for pi, plan in enumerate(planned):
-            if plan.status != "planned":
-                continue
-            if plan.provider_id != visit.provider_id:
-                continue
-            if plan.service_user_id != visit.service_user_id:
-                continue
+        for pi in by_home.get((visit.provider_id, visit.service_user_id), []):
+            plan = planned[pi]
             distance = abs(plan.planned_start - start)
             if distance <= window:
                 candidates.append((distance, plan.planned_start, vi, pi))

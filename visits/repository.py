@@ -22,6 +22,21 @@ _EVENT_COLUMNS = (
 _LONDON_DAY = "(({column}) at time zone 'Europe/London')::date"
 
 
+def _copy(
+    conn: Connection, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """COPY rows in the caller's transaction: a day of a county is tens of thousands of rows,
+    which one statement per row would spend seconds on."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
 def _home_condition(homes: Collection[str]) -> str:
     named = "service_user_id = any(:homes)"
     return f"({named} or service_user_id is null)" if "" in homes else named
@@ -162,89 +177,100 @@ def delete_visits(
     return touched
 
 
+_VISIT_TABLE_COLUMNS = (
+    "id",
+    "provider_id",
+    "service_user_id",
+    "home_key",
+    "london_day",
+    "planned_visit_ref",
+    "planned_start",
+    "planned_minutes",
+    "carers_required",
+    "check_in",
+    "check_out",
+    "minutes",
+    "status",
+    "verification",
+    "carers",
+    "corrections_pending",
+    "built_at",
+)
+_STAY_COLUMNS = (
+    "visit_id",
+    "segment_id",
+    "carer_id",
+    "device_id",
+    "check_in",
+    "check_out",
+    "check_in_event_id",
+    "check_out_event_id",
+    "verification",
+    "correction_id",
+)
+
+
 def insert_visits(conn: Connection, visits: Sequence[Visit], built_at: datetime) -> None:
     if not visits:
         return
-    conn.execute(
-        text(
-            "insert into visit (id, provider_id, service_user_id, home_key, london_day, "
-            "planned_visit_ref, planned_start, planned_minutes, carers_required, check_in, "
-            "check_out, minutes, status, verification, carers, corrections_pending, built_at) "
-            "values (:id, :provider_id, :service_user_id, :home_key, :london_day, :ref, "
-            ":planned_start, :planned_minutes, :carers_required, :check_in, :check_out, "
-            ":minutes, :status, :verification, :carers, :pending, :built_at)"
-        ),
-        [
-            {
-                "id": v.id,
-                "provider_id": v.provider_id,
-                "service_user_id": v.service_user_id,
-                "home_key": v.home_key,
-                "london_day": v.london_day,
-                "ref": v.planned.visit_ref if v.planned else None,
-                "planned_start": v.planned.planned_start if v.planned else None,
-                "planned_minutes": v.planned.planned_minutes if v.planned else None,
-                "carers_required": v.planned.carers_required if v.planned else None,
-                "check_in": v.check_in,
-                "check_out": v.check_out,
-                "minutes": v.minutes,
-                "status": v.status,
-                "verification": v.verification,
-                "carers": len({s.carer_id for s in v.stays}),
-                "pending": v.corrections_pending,
-                "built_at": built_at,
-            }
+    _copy(
+        conn,
+        "visit",
+        _VISIT_TABLE_COLUMNS,
+        (
+            (
+                v.id,
+                v.provider_id,
+                v.service_user_id,
+                v.home_key,
+                v.london_day,
+                v.planned.visit_ref if v.planned else None,
+                v.planned.planned_start if v.planned else None,
+                v.planned.planned_minutes if v.planned else None,
+                v.planned.carers_required if v.planned else None,
+                v.check_in,
+                v.check_out,
+                v.minutes,
+                v.status,
+                v.verification,
+                len({s.carer_id for s in v.stays}),
+                v.corrections_pending,
+                built_at,
+            )
             for v in visits
-        ],
+        ),
     )
-    stays = [
-        {
-            "visit_id": v.id,
-            "segment_id": s.segment_id,
-            "carer_id": s.carer_id,
-            "device_id": s.device_id,
-            "check_in": s.start,
-            "check_out": s.end,
-            "in_id": s.check_in.event_id if s.check_in else None,
-            "out_id": s.check_out.event_id if s.check_out else None,
-            "verification": s.verification,
-            "correction_id": s.correction.id if s.correction else None,
-        }
-        for v in visits
-        for s in v.stays
-    ]
-    if stays:
-        conn.execute(
-            text(
-                "insert into visit_carer (visit_id, segment_id, carer_id, device_id, check_in, "
-                "check_out, check_in_event_id, check_out_event_id, verification, correction_id) "
-                "values (:visit_id, :segment_id, :carer_id, :device_id, :check_in, :check_out, "
-                ":in_id, :out_id, :verification, :correction_id)"
-            ),
-            stays,
-        )
+    _copy(
+        conn,
+        "visit_carer",
+        _STAY_COLUMNS,
+        (
+            (
+                v.id,
+                s.segment_id,
+                s.carer_id,
+                s.device_id,
+                s.start,
+                s.end,
+                s.check_in.event_id if s.check_in else None,
+                s.check_out.event_id if s.check_out else None,
+                s.verification,
+                s.correction.id if s.correction else None,
+            )
+            for v in visits
+            for s in v.stays
+        ),
+    )
     insert_anomalies(conn, [(v.id, a) for v in visits for a in v.anomalies])
 
 
 def insert_anomalies(conn: Connection, found: Iterable[tuple[UUID, Anomaly]]) -> None:
-    rows = [
-        {
-            "visit_id": visit_id,
-            "code": a.code,
-            "carer_id": a.carer_id,
-            "event_id": a.event_id,
-            "detail": a.detail,
-        }
-        for visit_id, a in found
-    ]
-    if rows:
-        conn.execute(
-            text(
-                "insert into visit_anomaly (visit_id, code, carer_id, event_id, detail) "
-                "values (:visit_id, :code, :carer_id, :event_id, :detail)"
-            ),
-            rows,
-        )
+    _copy(
+        conn,
+        "visit_anomaly",
+        ("visit_id", "code", "carer_id", "event_id", "detail"),
+        ((visit_id, a.code, a.carer_id, a.event_id, a.detail) for visit_id, a in found),
+    )
 
 
 def placed_stays(
@@ -277,21 +303,22 @@ def clear_cross_anomalies(
     given carers' stays, handset flags of stays on the given handsets."""
     from visits.anomalies import CARER_CODES, HANDSET_CODES
 
-    params: list[dict[str, Any]] = []
+    keys: list[tuple[UUID, str, str]] = []
     for s in stays:
         if s.carer_id in carers:
-            params.extend(
-                {"visit_id": s.visit_id, "carer_id": s.carer_id, "code": c} for c in CARER_CODES
-            )
+            keys.extend((s.visit_id, s.carer_id, code) for code in CARER_CODES)
         if s.device_id in devices:
-            params.extend(
-                {"visit_id": s.visit_id, "carer_id": s.carer_id, "code": c} for c in HANDSET_CODES
-            )
-    if params:
+            keys.extend((s.visit_id, s.carer_id, code) for code in HANDSET_CODES)
+    if keys:
         conn.execute(
             text(
-                "delete from visit_anomaly where visit_id = :visit_id and carer_id = :carer_id "
-                "and code = :code"
+                "delete from visit_anomaly a using unnest(cast(:visits as uuid[]), "
+                "cast(:carers as text[]), cast(:codes as text[])) k(visit_id, carer_id, code) "
+                "where a.visit_id = k.visit_id and a.carer_id = k.carer_id and a.code = k.code"
             ),
-            params,
+            {
+                "visits": [k[0] for k in keys],
+                "carers": [k[1] for k in keys],
+                "codes": [k[2] for k in keys],
+            },
         )
