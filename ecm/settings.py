@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     visits_tag_far_m: float = 500.0
     visits_shared_handset_minutes: int = 30
     visits_build_interval_s: float = 5.0
-    visits_build_lookback_s: float = 30.0
+    # Extra re-read margin; only needed when pg_stat_activity hides other roles' transactions.
+    visits_build_lookback_s: float = 0.0
     alerts_interval_s: float = 15.0
     webhook_max_attempts: int = 8
     webhook_backoff_s: float = 2.0

@@ -25,26 +25,24 @@ from visits.policy import load_policies
 LOOK_BACK = timedelta(days=2)
 
 _DUE = """
-select p.visit_ref, p.service_user_id, p.provider_id, p.planned_start, p.status, su.council_id
+select p.visit_ref, p.service_user_id, p.provider_id, p.planned_start, p.status, su.council_id,
+    (select min(n.planned_start) from planned_visit_version n
+     where n.superseded_at is null and n.status = 'planned'
+       and n.service_user_id = p.service_user_id and n.planned_start > p.planned_start
+    ) as next_start
 from planned_visit_version p join service_user su on su.id = p.service_user_id
 where p.superseded_at is null and p.planned_start >= :from and p.planned_start <= :now
 """
 
-_NEXT = """
-select p.visit_ref, (
-    select min(n.planned_start) from planned_visit_version n
-    where n.superseded_at is null and n.status = 'planned'
-      and n.service_user_id = p.service_user_id and n.planned_start > p.planned_start
-) from planned_visit_version p
-where p.superseded_at is null and p.visit_ref = any(:refs)
-"""
-
 _STARTED = """
-select exists (
+select k.visit_ref from unnest(cast(:refs as text[]), cast(:homes as text[]),
+    cast(:providers as text[]), cast(:froms as timestamptz[]), cast(:untils as timestamptz[]))
+    k(visit_ref, home, provider, since, until)
+where exists (
     select 1 from device_event e
-    where e.service_user_id = :home and e.provider_id = :provider
+    where e.service_user_id = k.home and e.provider_id = k.provider
       and e.event_type = 'check_in'
-      and e.device_time >= :from and e.device_time < :until and e.device_time <= :now
+      and e.device_time >= k.since and e.device_time < k.until and e.device_time <= :now
 )
 """
 
@@ -62,44 +60,45 @@ def evaluate(conn: Connection, settings: Settings, now: datetime | None = None) 
     policies = load_policies(conn, settings)
     window = timedelta(minutes=settings.visits_match_window_minutes)
     plans = [
-        dict(r) for r in conn.execute(text(_DUE), {"from": now - LOOK_BACK, "now": now}).mappings()
+        dict(r)
+        for r in conn.execute(text(_DUE), {"from": now - LOOK_BACK, "now": now}).mappings()
+        if r["status"] == "planned"
     ]
-    next_start: dict[str, datetime | None] = dict(
-        conn.execute(text(_NEXT), {"refs": [p["visit_ref"] for p in plans]}).all()
+    for plan in plans:
+        policy = policies.for_council(plan["council_id"])
+        plan["late_at"] = plan["planned_start"] + policy.late_after
+        plan["deadline"] = policy.missed_deadline(plan["planned_start"], plan["next_start"])
+    started = set(
+        conn.execute(
+            text(_STARTED),
+            {
+                "refs": [p["visit_ref"] for p in plans],
+                "homes": [p["service_user_id"] for p in plans],
+                "providers": [p["provider_id"] for p in plans],
+                "froms": [p["planned_start"] - window for p in plans],
+                "untils": [p["deadline"] for p in plans],
+                "now": now,
+            },
+        ).scalars()
     )
     open_alerts = {
         (r["visit_ref"], r["kind"]): dict(r)
         for r in conn.execute(text("select * from visit_alert where cleared_at is null")).mappings()
     }
     report = AlertReport()
-    current = set()
+    current = {p["visit_ref"] for p in plans}
     for plan in plans:
         ref = plan["visit_ref"]
-        if plan["status"] != "planned":
-            continue
-        current.add(ref)
-        policy = policies.for_council(plan["council_id"])
-        start = plan["planned_start"]
-        deadline = policy.missed_deadline(start, next_start.get(ref))
-        started = conn.execute(
-            text(_STARTED),
-            {
-                "home": plan["service_user_id"],
-                "provider": plan["provider_id"],
-                "from": start - window,
-                "until": deadline,
-                "now": now,
-            },
-        ).scalar_one()
-        if started:
+        if ref in started:
             for kind in ("late", "missed"):
                 alert = open_alerts.get((ref, kind))
                 if alert is not None:
                     _clear(conn, alert, now, "visit started")
                     report.cleared += 1
             continue
-        for kind, threshold in (("late", start + policy.late_after), ("missed", deadline)):
-            if now >= threshold and _raise(conn, plan, kind, threshold, now):
+        for kind, threshold in (("late", plan["late_at"]), ("missed", plan["deadline"])):
+            due = now >= threshold and (ref, kind) not in open_alerts
+            if due and _raise(conn, plan, kind, threshold, now):
                 report.raised += 1
     # A planned visit cancelled or moved out of reach no longer needs anyone to act.
     for (ref, _), alert in open_alerts.items():

@@ -54,7 +54,17 @@ def refresh(conn: Connection, settings: Settings, now: datetime | None = None) -
             "from visit_build_state where id = 1 for update"
         )
     ).one()
-    started = conn.execute(text("select clock_timestamp()")).scalar_one()
+    # Rows of a transaction still running become visible only when it commits, yet carry its
+    # start time (stored_at = now()). So nothing is read past the start of the oldest open
+    # transaction: the next pass looks again from there.
+    started, oldest_open = conn.execute(
+        text(
+            "select clock_timestamp(), (select min(xact_start) from pg_stat_activity "
+            "where datname = current_database() and pid <> pg_backend_pid() "
+            "and xact_start is not null)"
+        )
+    ).one()
+    safe = min(started, oldest_open or started) - timedelta(microseconds=1)
     lookback = timedelta(seconds=settings.visits_build_lookback_s)
     window = timedelta(minutes=settings.visits_match_window_minutes)
 
@@ -72,10 +82,11 @@ def refresh(conn: Connection, settings: Settings, now: datetime | None = None) -
     conn.execute(
         text(
             "update visit_build_state set events_watermark = greatest(events_watermark, "
-            "coalesce(:stored, events_watermark)), changes_watermark = :started, "
+            "least(coalesce(:stored, events_watermark), :safe)), "
+            "changes_watermark = greatest(changes_watermark, :safe), "
             "clock_watermark = greatest(clock_watermark, :now) where id = 1"
         ),
-        {"stored": latest_stored, "started": started, "now": now},
+        {"stored": latest_stored, "safe": safe, "now": now},
     )
     return report
 

@@ -131,9 +131,9 @@ def request_correction(
             text(
                 "insert into visit_correction (segment_id, visit_id, provider_id, carer_id, "
                 "service_user_id, reason_code, note, check_in, check_out, before, after, "
-                "minutes_moved, requested_by, requested_at, needs_approval) values (:segment, "
+                "minutes_moved, requested_by, needs_approval) values (:segment, "
                 ":visit, :provider, :carer, :home, :reason, :note, :check_in, :check_out, "
-                "cast(:before as jsonb), cast(:after as jsonb), :moved, :by, :at, :needs) "
+                "cast(:before as jsonb), cast(:after as jsonb), :moved, :by, :needs) "
                 f"returning {_COLUMNS}"
             ),
             {
@@ -150,7 +150,6 @@ def request_correction(
                 "after": json.dumps(after),
                 "moved": moved,
                 "by": requested_by,
-                "at": now,
                 "needs": moved > policy.correction_approval_minutes,
             },
         )
@@ -183,11 +182,10 @@ def approve_correction(
     *,
     approved_by: str,
     council_id: str | None,
-    now: datetime | None = None,
 ) -> CorrectionRecord:
     """A council approves a correction beyond its threshold. `council_id` None is an
-    administrator; otherwise the visit's service user must belong to that council."""
-    now = now or datetime.now(UTC)
+    administrator; otherwise the visit's service user must belong to that council. Times are
+    the database's clock, which the visit builder's change detection reads."""
     row = (
         conn.execute(
             text(
@@ -209,10 +207,10 @@ def approve_correction(
     approved = (
         conn.execute(
             text(
-                "update visit_correction set approved_by = :by, approved_at = :at "
+                "update visit_correction set approved_by = :by, approved_at = clock_timestamp() "
                 f"where id = :id returning {_COLUMNS}"
             ),
-            {"by": approved_by, "at": now, "id": correction_id},
+            {"by": approved_by, "id": correction_id},
         )
         .mappings()
         .one()
