@@ -4,7 +4,7 @@ The daily counts live in kpi_daily, a summary table the builder maintains for ev
 day) whose visits it rewrote (on TimescaleDB a continuous aggregate could replace it, but visits
 are rewritten rather than appended, which continuous aggregates do not follow cheaply). Ratios
 over a period are computed from the sums, never averaged from daily ratios; continuity of carer
-needs the visits themselves and is computed from them.
+needs the carers' stays themselves and is computed from them.
 """
 
 from __future__ import annotations
@@ -106,27 +106,21 @@ _COUNTS = (
     "tag_or_code_verified",
 )
 
+# One pass, no self-join: the planner cannot misjudge it however fresh its statistics are.
 _CONTINUITY = """
 with per_carer as (
-    select v.provider_id, v.home_key, vc.carer_id, count(distinct v.id) as visits
+    select v.provider_id, v.home_key, vc.carer_id, count(*) as stays
     from visit v join visit_carer vc on vc.visit_id = v.id
-    join service_user su on su.id = v.service_user_id
-    where su.council_id = :council and v.london_day between :from and :to
+    where v.london_day between :from and :to and vc.check_in is not null
+      and v.service_user_id in (select id from service_user where council_id = :council)
       and (cast(:provider as text) is null or v.provider_id = :provider)
     group by 1, 2, 3
 ), per_home as (
-    select provider_id, home_key, max(visits) as by_main_carer from per_carer group by 1, 2
-), home_visits as (
-    select v.provider_id, v.home_key, count(*) as visits
-    from visit v join service_user su on su.id = v.service_user_id
-    where su.council_id = :council and v.london_day between :from and :to
-      and v.check_in is not null
-      and (cast(:provider as text) is null or v.provider_id = :provider)
-    group by 1, 2
+    select provider_id, max(stays) as by_main_carer, sum(stays) as stays
+    from per_carer group by provider_id, home_key
 )
-select h.provider_id, sum(p.by_main_carer)::float8 / nullif(sum(h.visits), 0)
-from home_visits h join per_home p using (provider_id, home_key)
-group by 1
+select provider_id, sum(by_main_carer)::float8 / nullif(sum(stays), 0)
+from per_home group by 1
 """
 
 

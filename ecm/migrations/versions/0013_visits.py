@@ -88,6 +88,7 @@ create table visit (
     built_at timestamptz not null
 );
 create index visit_provider_day_idx on visit(provider_id, london_day);
+create index visit_day_idx on visit(london_day);
 create index visit_home_day_idx on visit(home_key, london_day);
 create index visit_planned_idx on visit(planned_visit_ref);
 create table visit_carer (
