@@ -211,6 +211,8 @@ def import_schedule(
         },
     ).scalar_one()
     report.import_id = import_id
+    superseded: list[dict[str, Any]] = []
+    inserted: list[dict[str, Any]] = []
     for row in valid:
         wanted = {
             "service_user_id": row.service_user_id,
@@ -229,22 +231,26 @@ def import_schedule(
             version = 1
             report.created += 1
         else:
-            conn.execute(_SUPERSEDE, {"now": now, "visit_ref": row.visit_ref})
+            superseded.append({"now": now, "visit_ref": row.visit_ref})
             version = existing["version"] + 1
             if row.status == "cancelled":
                 report.cancelled += 1
             else:
                 report.changed += 1
-        conn.execute(
-            _INSERT,
+        inserted.append(
             {
                 **wanted,
                 "visit_ref": row.visit_ref,
                 "version": version,
                 "now": now,
                 "import_id": import_id,
-            },
+            }
         )
+    # Superseded first: the unique index allows one current version per visit.
+    if superseded:
+        conn.execute(_SUPERSEDE, superseded)
+    if inserted:
+        conn.execute(_INSERT, inserted)
     conn.execute(
         text(
             "update schedule_import set rows_read = :read, rows_created = :created, "

@@ -18,10 +18,11 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from ecm.settings import Settings
 
@@ -82,60 +83,39 @@ class DeliveryReport:
 
 
 def deliver_due(
-    conn: Connection,
+    engine: Engine,
     settings: Settings,
     client: httpx.Client,
     *,
     now: datetime | None = None,
     limit: int = 100,
 ) -> DeliveryReport:
-    """Attempt every delivery that is due, in the caller's transaction. Rows are locked with
-    SKIP LOCKED so several workers can share the queue."""
+    """Attempt every delivery that is due. No transaction stays open across HTTP: due rows are
+    claimed (leased for twice the timeout, SKIP LOCKED, so several workers share the queue) in
+    one short transaction, and each outcome is recorded in its own."""
     now = now or datetime.now(UTC)
-    due = conn.execute(
-        text(
-            "select d.id, d.attempts, e.id as endpoint_id, e.url, n.action, n.payload, "
-            "n.id as notification_id from webhook_delivery d "
-            "join webhook_endpoint e on e.id = d.endpoint_id "
-            "join alert_notification n on n.id = d.notification_id "
-            "where d.status = 'pending' and d.next_attempt_at <= :now "
-            "order by d.next_attempt_at, d.id limit :limit for update of d skip locked"
-        ),
-        {"now": now, "limit": limit},
-    ).mappings()
+    lease = timedelta(seconds=2 * settings.webhook_timeout_s)
+    with engine.begin() as conn:
+        due = [
+            dict(row)
+            for row in conn.execute(
+                text(
+                    "with claimed as (select d.id from webhook_delivery d "
+                    "where d.status = 'pending' and d.next_attempt_at <= :now "
+                    "order by d.next_attempt_at, d.id limit :limit for update skip locked) "
+                    "update webhook_delivery d set next_attempt_at = :leased "
+                    "from claimed, webhook_endpoint e, alert_notification n "
+                    "where d.id = claimed.id and e.id = d.endpoint_id "
+                    "and n.id = d.notification_id returning d.id, d.attempts, "
+                    "e.id as endpoint_id, e.url, n.action, n.payload, n.id as notification_id"
+                ),
+                {"now": now, "limit": limit, "leased": now + lease},
+            ).mappings()
+        ]
     report = DeliveryReport()
-    for row in list(due):
-        body = json.dumps(row["payload"], sort_keys=True, separators=(",", ":")).encode()
-        timestamp = int(now.timestamp())
-        secret = endpoint_secret(settings, row["endpoint_id"])
-        status_code: int | None = None
-        error: str | None = None
-        try:
-            response = client.post(
-                row["url"],
-                content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    TIMESTAMP_HEADER: str(timestamp),
-                    SIGNATURE_HEADER: signature(secret, timestamp, body),
-                    "X-ECM-Event": f"alert.{row['action']}",
-                    "X-ECM-Delivery": str(row["notification_id"]),
-                },
-                timeout=settings.webhook_timeout_s,
-            )
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+    for row in sorted(due, key=lambda r: r["id"]):
+        status_code, error = _post(client, settings, row, now)
         attempts = row["attempts"] + 1
-        conn.execute(
-            text(
-                "insert into webhook_attempt (delivery_id, attempted_at, status_code, error) "
-                "values (:d, :at, :code, :error)"
-            ),
-            {"d": row["id"], "at": now, "code": status_code, "error": error},
-        )
         if error is None:
             status, next_at = "delivered", now
             report.delivered += 1
@@ -146,12 +126,52 @@ def deliver_due(
             status = "pending"
             next_at = now + timedelta(seconds=settings.webhook_backoff_s * 2 ** (attempts - 1))
             report.retrying += 1
-        conn.execute(
-            text(
-                "update webhook_delivery set attempts = :attempts, status = :status, "
-                "next_attempt_at = :next, delivered_at = case when :status = 'delivered' "
-                "then cast(:now as timestamptz) end where id = :id"
-            ),
-            {"attempts": attempts, "status": status, "next": next_at, "now": now, "id": row["id"]},
-        )
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "insert into webhook_attempt (delivery_id, attempted_at, status_code, error) "
+                    "values (:d, :at, :code, :error)"
+                ),
+                {"d": row["id"], "at": now, "code": status_code, "error": error},
+            )
+            conn.execute(
+                text(
+                    "update webhook_delivery set attempts = :attempts, status = :status, "
+                    "next_attempt_at = :next, delivered_at = case when :status = 'delivered' "
+                    "then cast(:now as timestamptz) end where id = :id"
+                ),
+                {
+                    "attempts": attempts,
+                    "status": status,
+                    "next": next_at,
+                    "now": now,
+                    "id": row["id"],
+                },
+            )
     return report
+
+
+def _post(
+    client: httpx.Client, settings: Settings, row: dict[str, Any], now: datetime
+) -> tuple[int | None, str | None]:
+    body = json.dumps(row["payload"], sort_keys=True, separators=(",", ":")).encode()
+    timestamp = int(now.timestamp())
+    secret = endpoint_secret(settings, row["endpoint_id"])
+    try:
+        response = client.post(
+            row["url"],
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                TIMESTAMP_HEADER: str(timestamp),
+                SIGNATURE_HEADER: signature(secret, timestamp, body),
+                "X-ECM-Event": f"alert.{row['action']}",
+                "X-ECM-Delivery": str(row["notification_id"]),
+            },
+            timeout=settings.webhook_timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    if 200 <= response.status_code < 300:
+        return response.status_code, None
+    return response.status_code, f"HTTP {response.status_code}"

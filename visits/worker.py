@@ -47,8 +47,7 @@ class VisitsWorker:
                 raised = alerts.evaluate(conn, self.settings, now)
             if raised.raised or raised.cleared:
                 log.info("alerts: %d raised, %d cleared", raised.raised, raised.cleared)
-        with self.engine.begin() as conn:
-            sent = webhooks.deliver_due(conn, self.settings, self.http, now=now)
+        sent = webhooks.deliver_due(self.engine, self.settings, self.http, now=now)
         if sent.delivered or sent.retrying or sent.failed:
             log.info(
                 "webhooks: %d delivered, %d retrying, %d failed",

@@ -187,8 +187,7 @@ def test_webhook_is_signed_and_retried_with_backoff_after_a_failure(
         tick(engine, settings, raised_at)
 
         def deliver(at: datetime) -> None:
-            with engine.begin() as conn:
-                deliver_due(conn, settings, http, now=at)
+            deliver_due(engine, settings, http, now=at)
 
         deliver(raised_at)
         assert deliveries(engine, endpoint_id) == [("pending", 1)]
@@ -239,8 +238,7 @@ def test_webhook_gives_up_after_the_last_attempt(engine: Engine, settings: Setti
         tick(engine, patient, start)
         # Attempts at 0 s, then after 2 s and 4 s more; nothing is tried after the third.
         for seconds in (0, 2, 6, 14, 30):
-            with engine.begin() as conn:
-                deliver_due(conn, patient, http, now=start + timedelta(seconds=seconds))
+            deliver_due(engine, patient, http, now=start + timedelta(seconds=seconds))
         assert len(receiver.requests) == 3
     assert deliveries(engine, endpoint_id) == [("failed", 3)]
 
