@@ -238,6 +238,11 @@ def main() -> None:
             found = kpis.council_kpis(conn, "LA1", DAY, DAY)
         figures["kpi_query_s"] = round(time.perf_counter() - started, 3)
         figures["kpi_rows"] = len(found)
+        with engine.connect() as conn:
+            for code, count in conn.execute(
+                text("select code, count(*) from visit_anomaly group by 1 order by 1")
+            ):
+                figures[f"anomaly_{code}"] = count
         engine.dispose()
 
     figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
