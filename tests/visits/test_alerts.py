@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from ecm.settings import Settings
 from tests.api.api_support import client_for
+from tests.visits.alerts_support import Receiver
 from tests.visits.support import IN, CareWorld, care_world, plan, store, utc
 from visits.alerts import evaluate
 from visits.policy import set_policy
@@ -121,42 +119,6 @@ def test_cut_off_is_london_time_in_summer(engine: Engine, settings: Settings) ->
     assert [k for _, k, *_ in alerts(engine, w.provider_id)] == ["late"]
     tick(engine, settings, utc("2026-07-15T21:00:00"))  # 22:00 BST
     assert (ref, "missed", "2026-07-15T21:00:00", False) in alerts(engine, w.provider_id)
-
-
-class Receiver:
-    """A real HTTP endpoint on loopback that fails the first `failures` requests."""
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.requests: list[tuple[dict[str, str], bytes, int]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = 500 if len(receiver.requests) < receiver.failures else 204
-                receiver.requests.append((dict(self.headers.items()), body, status))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/ecm-alerts"
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def deliveries(engine: Engine, endpoint_id: int) -> list[tuple[str, int]]:
