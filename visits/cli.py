@@ -69,6 +69,30 @@ def build(day: object) -> None:
     )
 
 
+@visits.command("export")
+@click.argument("kind", type=click.Choice(["actuals", "schedule"]))
+@click.option("--from", "first", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--to", "last", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--provider", default=None, help="One provider only.")
+def export(kind: str, first: object, last: object, provider: str | None) -> None:
+    """Write actuals.csv or schedule.csv (the reconciliation formats) for London days
+    [--from, --to] to standard output."""
+    from datetime import datetime
+
+    from ecm.db import make_engine
+    from visits.export import actuals_csv, schedule_csv
+
+    assert isinstance(first, datetime) and isinstance(last, datetime)
+    engine = make_engine(get_settings(), "visits", pool_size=1)
+    write = actuals_csv if kind == "actuals" else schedule_csv
+    with engine.begin() as conn:
+        if kind == "actuals":
+            from visits.builder import refresh
+
+            refresh(conn, get_settings())
+        click.echo(write(conn, first.date(), last.date(), provider_id=provider), nl=False)
+
+
 @click.group()
 def schedule() -> None:
     """Planned visits from the council's case system."""
