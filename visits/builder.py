@@ -210,7 +210,7 @@ def build_days(
     report.visits = len(visits)
     report.missed = len(missed)
     report.anomalies = sum(len(v.anomalies) for v in visits)
-    report.anomalies += _cross_home_anomalies(conn, settings, visits, read_from, read_to)
+    report.anomalies += _cross_home_anomalies(conn, settings, visits, first_day, last_day)
     kpis.refresh_days(conn, touched)
     return report
 
@@ -249,23 +249,47 @@ def _cross_home_anomalies(
     conn: Connection,
     settings: Settings,
     visits: list[Visit],
-    read_from: datetime,
-    read_to: datetime,
+    first_day: date,
+    last_day: date,
 ) -> int:
+    """Recompute the carer and handset flags around the rebuilt days.
+
+    A stay lasts at most two days (pairing stops at the end of the next day), so the flags of
+    stays from a day before to a day after the rebuilt ones are cleared and recomputed from the
+    stays of three days either side: every stay that can overlap or precede a cleared one is in
+    view, and a flag outside the cleared range cannot have changed."""
     carers = {s.carer_id for v in visits for s in v.stays}
     devices = {s.device_id for v in visits for s in v.stays}
     if not carers:
         return 0
     placed = repository.placed_stays(
-        conn, carers=carers, devices=devices, start=read_from, end=read_to
+        conn,
+        carers=carers,
+        devices=devices,
+        start=day_start(first_day - timedelta(days=3)),
+        end=day_start(last_day + timedelta(days=4)),
     )
-    repository.clear_cross_anomalies(conn, placed, carers, devices)
-    found = carer_anomalies(
-        [p for p in placed if p.carer_id in carers], max_speed_kmh=settings.visits_max_speed_kmh
-    )
-    found += handset_anomalies(
-        [p for p in placed if p.device_id in devices],
-        window=timedelta(minutes=settings.visits_shared_handset_minutes),
-    )
+    clear_from = day_start(first_day - timedelta(days=1))
+    clear_to = day_start(last_day + timedelta(days=2))
+    cleared = [p for p in placed if clear_from <= p.first < clear_to]
+    repository.clear_cross_anomalies(conn, cleared, carers, devices)
+    by_carer = {(p.visit_id, p.carer_id) for p in cleared if p.carer_id in carers}
+    by_device = {(p.visit_id, p.carer_id) for p in cleared if p.device_id in devices}
+    found = [
+        (visit_id, a)
+        for visit_id, a in carer_anomalies(
+            [p for p in placed if p.carer_id in carers],
+            max_speed_kmh=settings.visits_max_speed_kmh,
+        )
+        if (visit_id, a.carer_id) in by_carer
+    ]
+    found += [
+        (visit_id, a)
+        for visit_id, a in handset_anomalies(
+            [p for p in placed if p.device_id in devices],
+            window=timedelta(minutes=settings.visits_shared_handset_minutes),
+        )
+        if (visit_id, a.carer_id) in by_device
+    ]
     repository.insert_anomalies(conn, found)
     return len(found)
