@@ -81,6 +81,9 @@ def test_evidence_of_a_transaction_open_during_a_pass_is_not_skipped(
     slow_tx = slow.begin()
     claims_row = _late_check_out(engine, ann, home)
     slow.execute(_INSERT_EVENT, claims_row)
+    # Meanwhile a later batch commits: the newest stored_at a pass sees is past the slow one's.
+    elsewhere = w.add_home()
+    store(engine, ann, elsewhere, IN, utc("2026-03-06T11:00:00"))
     with engine.begin() as conn:
         refresh(conn, settings, LATER)
     with engine.connect() as conn:
