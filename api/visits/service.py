@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, time
 from uuid import UUID
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from api.deps import Principal
 from api.errors import Conflict, NotFound, Unprocessable
@@ -188,9 +188,7 @@ def set_council_policy(
     scope = council_scope(principal)
     if scope is not None and scope != council_id:
         raise NotFound(f"council {council_id} not found")
-    exists = conn.exec_driver_sql(
-        "select 1 from council where id = %(c)s", {"c": council_id}
-    ).first()
+    exists = conn.execute(text("select 1 from council where id = :c"), {"c": council_id}).first()
     if exists is None:
         raise NotFound(f"council {council_id} not found")
     policy.set_policy(
