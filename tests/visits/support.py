@@ -137,9 +137,8 @@ def store(
     overrides: dict[str, Any] = {"service_user_id": home}
     if carer_id is not None:
         overrides["carer_id"] = carer_id
-    claims, jws = handset.event(
-        type, at, tag=TagReading(uid=tag_uid) if tag_uid else None, gps=gps, **overrides
-    )
+    tag, evidence = _tag_tap(tag_uid, evidence)
+    claims, jws = handset.event(type, at, tag=tag, gps=gps, **overrides)
     received = ReceivedMessage(
         mid=0, topic=handset.topic, payload=jws.encode(), received_at=received_at or at
     )
@@ -147,6 +146,19 @@ def store(
     with engine.begin() as conn:
         conn.execute(_INSERT_EVENT, dict(zip(EVENT_COLUMNS, row, strict=True)))
     return claims.event_id
+
+
+def _tag_tap(tag_uid: str | None, evidence: Evidence) -> tuple[TagReading | None, Evidence]:
+    """A tap whose stored row reads `tag_uid`. Before the SUN-tag protocol the claim carried the
+    UID; with it, the claim carries the encrypted tap and ingest records the UID it decrypted as
+    evidence. Built by name so this helper works on either side of that change."""
+    if tag_uid is None:
+        return None, evidence
+    if "uid" in TagReading.model_fields:
+        return TagReading.model_validate({"uid": tag_uid}), evidence
+    tap = TagReading.model_validate({"picc": "0" * 32, "mac": "0" * 16})
+    fields: dict[str, Any] = {**vars(evidence), "tag_uid": tag_uid}
+    return tap, type(evidence)(**fields)
 
 
 HEADER = (
