@@ -29,6 +29,8 @@ ROLE_COMMANDS = {
     "pki": "gateway.pki.cli:pki",
     "users": "api.auth.cli:users",
     "audit": "api.audit.cli:audit",
+    "visits": "visits.cli:visits",
+    "schedule": "visits.cli:schedule",
 }
 
 

@@ -68,6 +68,25 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = 5
     login_max_failures_per_client: int = 20
 
+    # Visits (issue 5): matching, anomaly and alert thresholds. Per-council late, missed and
+    # approval thresholds live in the council_policy table; these are the defaults.
+    visits_match_window_minutes: int = 60
+    visits_late_after_minutes: int = 15
+    visits_missed_cutoff: str = "23:00"
+    visits_correction_approval_minutes: int = 30
+    visits_short_fraction: float = 0.75
+    visits_max_speed_kmh: float = 80.0
+    visits_clock_skew_s: float = 300.0
+    visits_tag_far_m: float = 500.0
+    visits_shared_handset_minutes: int = 30
+    visits_build_interval_s: float = 5.0
+    # Extra re-read margin; only needed when pg_stat_activity hides other roles' transactions.
+    visits_build_lookback_s: float = 0.0
+    alerts_interval_s: float = 15.0
+    webhook_max_attempts: int = 8
+    webhook_backoff_s: float = 2.0
+    webhook_timeout_s: float = 5.0
+
     # Envelope-encryption master key for secrets at rest (tag keys, later issues).
     master_key: str = DEV_MASTER_KEY
 

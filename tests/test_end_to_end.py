@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -104,7 +105,7 @@ def test_a_simulated_visit_is_visible_through_the_api_as_complete(
         uplink.publish(check_out.topic, check_out.token)
         assert uplink.flush(timeout=10)
 
-    def complete_visits() -> list[dict[str, object]]:
+    def complete_visits() -> list[dict[str, Any]]:
         response = httpx.get(
             f"{api_url}/providers/{visit.provider_id}/visits",
             params={"date": day.isoformat()},
@@ -112,15 +113,16 @@ def test_a_simulated_visit_is_visible_through_the_api_as_complete(
             headers=auth,
         )
         assert response.status_code == 200, response.text
-        return [v for v in response.json()["items"] if v["status"] == "complete"]
+        return [v for v in response.json()["items"] if v["check_out"] is not None]
 
     [shown] = wait_until(complete_visits)
-    assert shown["carer_id"] == carer_id
+    [stay] = shown["carers"]
+    assert stay["carer_id"] == carer_id
     assert shown["service_user_id"] == visit.service_user_id
-    assert shown["check_in_event_id"] == str(check_in.event_id)
-    assert shown["check_out_event_id"] == str(check_out.event_id)
-    assert shown["duration_minutes"] == visit.planned_minutes - 1
-    assert shown["tag_verified"] is True
+    assert stay["check_in_event_id"] == str(check_in.event_id)
+    assert stay["check_out_event_id"] == str(check_out.event_id)
+    assert shown["minutes"] == visit.planned_minutes - 1
+    assert shown["verification"] == "tag"
     engine = make_engine(settings, "test", pool_size=1)
     with engine.connect() as conn:
         rows = conn.execute(

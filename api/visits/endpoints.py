@@ -1,29 +1,191 @@
+"""Visits built from evidence, their corrections, and schedule import."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+from uuid import UUID
 
-from api.deps import ConnDep
-from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES
-from api.events.filters import EventScopeDep
+from fastapi import APIRouter, Body, Query, Request
+
+from api.deps import ConnDep, PrincipalDep, SettingsDep, ensure_can_read_provider
+from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, Unprocessable, error_response
 from api.pagination import Limit, Offset
+from api.times import LondonDate
 from api.visits import service
-from api.visits.schemas import VisitPage, VisitSummary
+from api.visits.alerts import router as alerts_router
+from api.visits.kpis import router as kpis_router
+from api.visits.schemas import (
+    Correction,
+    CorrectionRequest,
+    CouncilPolicy,
+    ScheduleImport,
+    Visit,
+    VisitPage,
+    VisitStatus,
+    VisitSummary,
+)
 
 router = APIRouter(tags=["visits"], responses={**ERROR_RESPONSES, **NOT_FOUND_RESPONSES})
+COUNCILS_ONLY: dict[int | str, dict[str, Any]] = {
+    403: error_response("Administrators and councils only.")
+}
+MAX_SCHEDULE_BYTES = 20 * 1024 * 1024
 
 
 @router.get("/providers/{provider_id}/visits", response_model=VisitPage)
 def list_visits(
-    conn: ConnDep, scope: EventScopeDep, limit: Limit = 500, offset: Offset = 0
+    provider_id: str,
+    conn: ConnDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    day: LondonDate = None,
+    service_user_id: str | None = None,
+    carer_id: str | None = None,
+    status: VisitStatus | None = None,
+    limit: Limit = 500,
+    offset: Offset = 0,
 ) -> VisitPage:
-    """Visits ordered by check-in time (check-out time for a visit without a check-in).
-
-    `date` selects visits that began on that London day; a visit across midnight stays on
-    the day of its check-in."""
-    return service.list_visits(conn, scope, limit=limit, offset=offset)
+    """Visits ordered by start (check-in, else check-out, else planned start for a missed
+    visit). `date` selects the London day a visit belongs to: the day of its first check-in, so
+    a visit across midnight stays on the day it started."""
+    ensure_can_read_provider(principal, provider_id)
+    return service.list_visits(
+        conn,
+        settings,
+        provider_id,
+        day=day,
+        service_user_id=service_user_id,
+        carer_id=carer_id,
+        status=status,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/providers/{provider_id}/visits/summary", response_model=VisitSummary)
-def summarise_visits(conn: ConnDep, scope: EventScopeDep) -> VisitSummary:
-    """Counts of complete and open visits, with the same filters as the visit list."""
-    return service.summarise_visits(conn, scope)
+def summarise_visits(
+    provider_id: str,
+    conn: ConnDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    day: LondonDate = None,
+    service_user_id: str | None = None,
+    carer_id: str | None = None,
+) -> VisitSummary:
+    """Complete and open carer stays, and visits by status, with the visit list's filters."""
+    ensure_can_read_provider(principal, provider_id)
+    return service.summarise_visits(
+        conn,
+        settings,
+        provider_id,
+        day=day,
+        service_user_id=service_user_id,
+        carer_id=carer_id,
+    )
+
+
+@router.get("/providers/{provider_id}/visits/{visit_id}", response_model=Visit)
+def get_visit(
+    provider_id: str,
+    visit_id: UUID,
+    conn: ConnDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> Visit:
+    """One visit with its carers' stays, the events behind them, its planned visit, its
+    verification level, status and anomalies."""
+    ensure_can_read_provider(principal, provider_id)
+    return service.get_visit(conn, settings, provider_id, visit_id)
+
+
+@router.get(
+    "/providers/{provider_id}/visits/{visit_id}/corrections", response_model=list[Correction]
+)
+def list_corrections(
+    provider_id: str, visit_id: UUID, conn: ConnDep, principal: PrincipalDep
+) -> list[Correction]:
+    """Every correction of the visit, oldest first: who, when, why, before and after, and
+    whether it awaits the council's approval."""
+    ensure_can_read_provider(principal, provider_id)
+    return service.list_corrections(conn, provider_id, visit_id)
+
+
+@router.post(
+    "/providers/{provider_id}/visits/{visit_id}/corrections",
+    response_model=Correction,
+    status_code=201,
+)
+def request_correction(
+    provider_id: str,
+    visit_id: UUID,
+    body: CorrectionRequest,
+    conn: ConnDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> Correction:
+    """Correct a carer's stay with a reason code (docs/visits.md) and a note. The evidence is
+    unchanged; a correction beyond the council's threshold counts only once approved."""
+    ensure_can_read_provider(principal, provider_id)
+    return service.request_correction(conn, settings, principal, provider_id, visit_id, body)
+
+
+@router.post(
+    "/providers/{provider_id}/visits/{visit_id}/corrections/{correction_id}/approve",
+    response_model=Correction,
+    responses={**COUNCILS_ONLY, 409: error_response("Needs no approval, or already approved.")},
+)
+def approve_correction(
+    provider_id: str,
+    visit_id: UUID,
+    correction_id: int,
+    conn: ConnDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> Correction:
+    """A council (or an administrator) approves a correction beyond its threshold."""
+    return service.approve_correction(
+        conn, settings, principal, provider_id, visit_id, correction_id
+    )
+
+
+@router.post(
+    "/schedules",
+    response_model=ScheduleImport,
+    responses=COUNCILS_ONLY,
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+    },
+)
+async def import_schedule(
+    request: Request,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    source: Annotated[str, Query(max_length=200)] = "api",
+) -> ScheduleImport:
+    """Import schedule.csv sent as the request body (text/csv). Bad rows come back with line
+    numbers and reasons; the other rows are imported. A council imports its own service users
+    only."""
+    raw = await request.body()
+    if len(raw) > MAX_SCHEDULE_BYTES:
+        raise Unprocessable("schedule file larger than 20 MiB", code="schedule_invalid")
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Unprocessable("schedule file is not UTF-8", code="schedule_invalid") from exc
+    return service.import_schedule_file(conn, principal, content, source)
+
+
+@router.put("/councils/{council_id}/policy", response_model=CouncilPolicy, responses=COUNCILS_ONLY)
+def set_policy(
+    council_id: str,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    body: Annotated[CouncilPolicy, Body()],
+) -> CouncilPolicy:
+    """A council's thresholds: late after N minutes, missed cut-off (HH:MM London), and the
+    minutes a correction may move before it needs approval."""
+    return service.set_council_policy(conn, principal, council_id, body)
+
+
+router.include_router(alerts_router)
+router.include_router(kpis_router)

@@ -1,144 +1,182 @@
-"""All visit SQL: visits are derived from device_event on read, never stored.
-
-Pairing runs per (carer_id, service_user_id) over that pair's events ordered by
-(device_time, seq, event_id): a check_in followed by a check_out is one complete visit; a
-check_in followed by another check_in, or by nothing, is open; a check_out not preceded by a
-check_in is open with no check-in. A visit is dated by its check-in (its check-out when it has
-none), and the date filter applies only after pairing, so a visit across midnight belongs to
-the day it started.
-
-With a date, pairing does not read the pair's whole history: the events of that day form one
-contiguous run in each pair's order, and pairing any of them needs only its neighbours, so the
-day's events plus each pair's last event before the day and first event after it give exactly
-the pairing a full scan would.
-"""
+"""Visit read SQL over the tables the visit builder maintains. Callers own the transaction."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import date
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Connection, text
 
-from api.events.repository import scope_condition
-from api.events.schemas import EventScope
-from api.visits.schemas import Visit, VisitSummary
+from api.visits.schemas import Alert, CarerStay, Visit, VisitAnomaly, VisitSummary
 
-_SCOPED = """
-scoped as not materialized (
-    select event_id, device_id, carer_id, service_user_id, seq, event_type, device_time, tag_uid
-    from device_event
-    where {condition}
-)"""
+_VISIT_COLUMNS = (
+    "id, provider_id, service_user_id, london_day, planned_visit_ref, planned_start, "
+    "planned_minutes, carers_required, check_in, check_out, minutes, status, verification, "
+    "corrections_pending"
+)
 
-_ALL_EVENTS = """
-candidates as not materialized (select * from scoped)"""
 
-_DAY_AND_NEIGHBOURS = """
-in_window as (
-    select * from scoped where device_time >= :start and device_time < :end
-),
-pairs as (
-    select distinct carer_id, service_user_id from in_window
-),
-candidates as (
-    select * from in_window
-    union all
-    select previous_event.* from pairs cross join lateral (
-        select * from scoped s
-        where s.carer_id = pairs.carer_id
-          and s.service_user_id is not distinct from pairs.service_user_id
-          and s.device_time < :start
-        order by s.device_time desc, s.seq desc, s.event_id desc
-        limit 1
-    ) previous_event
-    union all
-    select next_event.* from pairs cross join lateral (
-        select * from scoped s
-        where s.carer_id = pairs.carer_id
-          and s.service_user_id is not distinct from pairs.service_user_id
-          and s.device_time >= :end
-        order by s.device_time, s.seq, s.event_id
-        limit 1
-    ) next_event
-)"""
+def _condition(
+    provider_id: str,
+    day: date | None,
+    service_user_id: str | None,
+    carer_id: str | None,
+    status: str | None,
+) -> tuple[str, dict[str, Any]]:
+    clauses = ["v.provider_id = :provider_id"]
+    params: dict[str, Any] = {"provider_id": provider_id}
+    if day is not None:
+        clauses.append("v.london_day = :day")
+        params["day"] = day
+    if service_user_id is not None:
+        clauses.append("v.service_user_id = :service_user_id")
+        params["service_user_id"] = service_user_id
+    if carer_id is not None:
+        clauses.append(
+            "exists (select 1 from visit_carer f where f.visit_id = v.id "
+            "and f.carer_id = :carer_id)"
+        )
+        params["carer_id"] = carer_id
+    if status is not None:
+        clauses.append("v.status = :status")
+        params["status"] = status
+    return " and ".join(clauses), params
 
-_VISITS = """
-paired as (
-    select c.*,
-        lag(c.event_type) over pair_order as prev_type,
-        lead(c.event_type) over pair_order as next_type,
-        lead(c.event_id) over pair_order as next_event_id,
-        lead(c.device_time) over pair_order as next_time
-    from candidates c
-    window pair_order as (
-        partition by c.carer_id, c.service_user_id
-        order by c.device_time, c.seq, c.event_id
+
+def list_visits(
+    conn: Connection,
+    provider_id: str,
+    *,
+    day: date | None = None,
+    service_user_id: str | None = None,
+    carer_id: str | None = None,
+    status: str | None = None,
+    limit: int,
+    offset: int,
+) -> list[Visit]:
+    condition, params = _condition(provider_id, day, service_user_id, carer_id, status)
+    rows = [
+        dict(r)
+        for r in conn.execute(
+            text(
+                f"select {_VISIT_COLUMNS} from visit v where {condition} "
+                "order by coalesce(v.check_in, v.check_out, v.planned_start), v.id "
+                "limit :limit offset :offset"
+            ),
+            {**params, "limit": limit, "offset": offset},
+        ).mappings()
+    ]
+    return _with_details(conn, rows)
+
+
+def get_visit(conn: Connection, provider_id: str, visit_id: UUID) -> Visit | None:
+    rows = [
+        dict(r)
+        for r in conn.execute(
+            text(f"select {_VISIT_COLUMNS} from visit v where v.id = :id and v.provider_id = :p"),
+            {"id": visit_id, "p": provider_id},
+        ).mappings()
+    ]
+    found = _with_details(conn, rows)
+    return found[0] if found else None
+
+
+def _with_details(conn: Connection, rows: list[dict[str, Any]]) -> list[Visit]:
+    ids = [row["id"] for row in rows]
+    stays: dict[UUID, list[CarerStay]] = defaultdict(list)
+    for r in conn.execute(
+        text(
+            "select visit_id, carer_id, device_id, check_in, check_out, check_in_event_id, "
+            "check_out_event_id, verification, correction_id from visit_carer "
+            "where visit_id = any(:ids) order by coalesce(check_in, check_out), carer_id"
+        ),
+        {"ids": ids},
+    ).mappings():
+        stays[r["visit_id"]].append(CarerStay.model_validate(dict(r)))
+    anomalies: dict[UUID, list[VisitAnomaly]] = defaultdict(list)
+    for r in conn.execute(
+        text(
+            "select visit_id, code, carer_id, event_id, detail from visit_anomaly "
+            "where visit_id = any(:ids) order by id"
+        ),
+        {"ids": ids},
+    ).mappings():
+        anomalies[r["visit_id"]].append(VisitAnomaly.model_validate(dict(r)))
+    return [
+        Visit.model_validate({**row, "carers": stays[row["id"]], "anomalies": anomalies[row["id"]]})
+        for row in rows
+    ]
+
+
+def summarise_visits(
+    conn: Connection,
+    provider_id: str,
+    *,
+    day: date | None,
+    service_user_id: str | None,
+    carer_id: str | None,
+) -> VisitSummary:
+    condition, params = _condition(provider_id, day, service_user_id, carer_id, None)
+    by_status: dict[str, int] = dict(
+        conn.execute(
+            text(f"select v.status, count(*) from visit v where {condition} group by 1"), params
+        ).all()
     )
-),
-visits as (
-    select
-        carer_id, service_user_id, device_id,
-        device_time as anchor_time,
-        event_id as anchor_event_id,
-        case when event_type = 'check_in' then device_time end as check_in,
-        case when event_type = 'check_in' then event_id end as check_in_event_id,
-        case when event_type = 'check_in' then tag_uid end as check_in_tag_uid,
-        case
-            when event_type = 'check_out' then device_time
-            when next_type = 'check_out' then next_time
-        end as check_out,
-        case
-            when event_type = 'check_out' then event_id
-            when next_type = 'check_out' then next_event_id
-        end as check_out_event_id
-    from paired
-    -- One row per visit: a check_out right after a check_in is carried by the check_in's row.
-    where (event_type = 'check_in' or prev_type is distinct from 'check_in')
-      {anchor_in_window}
-)"""
-
-_LIST = """
-select
-    v.carer_id, v.service_user_id, v.device_id,
-    v.check_in, v.check_out, v.check_in_event_id, v.check_out_event_id,
-    case when v.check_in is not null and v.check_out is not null
-        then 'complete' else 'open' end as status,
-    (extract(epoch from v.check_out - v.check_in) / 60)::float8 as duration_minutes,
-    coalesce(v.check_in_tag_uid = su.home_tag_uid, false) as tag_verified
-from visits v
-left join service_user su on su.id = v.service_user_id
-order by v.anchor_time, v.carer_id, v.service_user_id, v.anchor_event_id
-limit :limit offset :offset"""
-
-_SUMMARY = """
-select
-    count(*) filter (where check_in is not null and check_out is not null) as complete,
-    count(*) filter (where check_in is null or check_out is null) as "open"
-from visits"""
+    stay_filter = " and vc.carer_id = :carer_id" if carer_id is not None else ""
+    complete, open_ = conn.execute(
+        text(
+            "select count(*) filter (where vc.check_in is not null and vc.check_out is not null),"
+            " count(*) filter (where vc.check_in is null or vc.check_out is null) "
+            f"from visit v join visit_carer vc on vc.visit_id = v.id where {condition}"
+            f"{stay_filter}"
+        ),
+        params,
+    ).one()
+    return VisitSummary(complete=complete, open=open_, by_status=by_status)
 
 
-def _with_visits(scope: EventScope) -> tuple[str, dict[str, Any]]:
-    condition, params = scope_condition(scope)
-    window = scope.window
-    ctes = [_SCOPED.format(condition=condition)]
-    if window is None:
-        ctes.append(_ALL_EVENTS)
-        anchor_in_window = ""
-    else:
-        ctes.append(_DAY_AND_NEIGHBOURS)
-        anchor_in_window = "and device_time >= :start and device_time < :end"
-        params.update(start=window.start, end=window.end)
-    ctes.append(_VISITS.format(anchor_in_window=anchor_in_window))
-    return "with " + ",".join(ctes), params
+def list_alerts(conn: Connection, provider_id: str, *, open_only: bool) -> list[Alert]:
+    rows = conn.execute(
+        text(
+            "select id, visit_ref, kind, service_user_id, planned_start, threshold_at, "
+            "raised_at, cleared_at from visit_alert where provider_id = :p "
+            + ("and cleared_at is null " if open_only else "")
+            + "order by raised_at desc, id desc limit 1000"
+        ),
+        {"p": provider_id},
+    ).mappings()
+    return [Alert.model_validate(dict(r)) for r in rows]
 
 
-def list_visits(conn: Connection, scope: EventScope, *, limit: int, offset: int) -> list[Visit]:
-    ctes, params = _with_visits(scope)
-    rows = conn.execute(text(ctes + _LIST), {**params, "limit": limit, "offset": offset}).mappings()
-    return [Visit.model_validate(dict(row)) for row in rows]
+def notifications_after(
+    conn: Connection, provider_id: str, after: int, limit: int = 100
+) -> list[tuple[int, str, str]]:
+    rows = conn.execute(
+        text(
+            "select id, action, payload::text from alert_notification "
+            "where provider_id = :p and id > :after order by id limit :limit"
+        ),
+        {"p": provider_id, "after": after, "limit": limit},
+    ).all()
+    return [(row[0], row[1], row[2]) for row in rows]
 
 
-def summarise_visits(conn: Connection, scope: EventScope) -> VisitSummary:
-    ctes, params = _with_visits(scope)
-    row = conn.execute(text(ctes + _SUMMARY), params).mappings().one()
-    return VisitSummary.model_validate(dict(row))
+def latest_notification(conn: Connection, provider_id: str) -> int:
+    value = conn.execute(
+        text("select coalesce(max(id), 0) from alert_notification where provider_id = :p"),
+        {"p": provider_id},
+    ).scalar_one()
+    return int(value)
+
+
+def visit_council(conn: Connection, visit_id: UUID) -> str | None:
+    value: str | None = conn.execute(
+        text(
+            "select su.council_id from visit v join service_user su on su.id = v.service_user_id"
+            " where v.id = :id"
+        ),
+        {"id": visit_id},
+    ).scalar_one_or_none()
+    return value

@@ -1,23 +1,201 @@
-"""Visit rules: provider must exist; dates are London care days."""
+"""Visit rules for the API: provider must exist; reads fold in new evidence first; corrections,
+approvals and schedule imports map their failures to domain errors."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from datetime import date, time
+from uuid import UUID
 
-from api.events.schemas import EventScope
+from sqlalchemy import Connection, text
+
+from api.deps import Principal
+from api.errors import Conflict, NotFound, Unprocessable
 from api.pagination import split_page
 from api.registry.service import require_provider
 from api.visits import repository
-from api.visits.schemas import VisitPage, VisitSummary
+from api.visits.access import council_scope
+from api.visits.schemas import (
+    Correction,
+    CorrectionRequest,
+    CouncilPolicy,
+    ScheduleImport,
+    ScheduleRowError,
+    Visit,
+    VisitPage,
+    VisitSummary,
+)
+from ecm.settings import Settings
+from visits import builder, corrections, policy
+from visits.schedule import ScheduleFileError, import_schedule
 
 
-def list_visits(conn: Connection, scope: EventScope, *, limit: int, offset: int) -> VisitPage:
-    require_provider(conn, scope.provider_id)
-    rows = repository.list_visits(conn, scope, limit=limit + 1, offset=offset)
+def fresh(conn: Connection, settings: Settings) -> None:
+    """Fold evidence stored since the last build into the visit tables before a read, so the
+    API never shows visits older than the evidence (the `ecm visits` role does the same in
+    the background; both are incremental and serialised by one lock)."""
+    builder.refresh(conn, settings)
+
+
+def list_visits(
+    conn: Connection,
+    settings: Settings,
+    provider_id: str,
+    *,
+    day: date | None,
+    service_user_id: str | None,
+    carer_id: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> VisitPage:
+    require_provider(conn, provider_id)
+    fresh(conn, settings)
+    rows = repository.list_visits(
+        conn,
+        provider_id,
+        day=day,
+        service_user_id=service_user_id,
+        carer_id=carer_id,
+        status=status,
+        limit=limit + 1,
+        offset=offset,
+    )
     items, next_offset = split_page(rows, limit, offset)
     return VisitPage(items=items, next_offset=next_offset)
 
 
-def summarise_visits(conn: Connection, scope: EventScope) -> VisitSummary:
-    require_provider(conn, scope.provider_id)
-    return repository.summarise_visits(conn, scope)
+def summarise_visits(
+    conn: Connection,
+    settings: Settings,
+    provider_id: str,
+    *,
+    day: date | None,
+    service_user_id: str | None,
+    carer_id: str | None,
+) -> VisitSummary:
+    require_provider(conn, provider_id)
+    fresh(conn, settings)
+    return repository.summarise_visits(
+        conn, provider_id, day=day, service_user_id=service_user_id, carer_id=carer_id
+    )
+
+
+def get_visit(conn: Connection, settings: Settings, provider_id: str, visit_id: UUID) -> Visit:
+    require_provider(conn, provider_id)
+    fresh(conn, settings)
+    visit = repository.get_visit(conn, provider_id, visit_id)
+    if visit is None:
+        raise NotFound(f"visit {visit_id} not found")
+    return visit
+
+
+def _correction(record: corrections.CorrectionRecord) -> Correction:
+    return Correction.model_validate({**record.__dict__, "counts": record.counts})
+
+
+def _domain_error(exc: corrections.CorrectionError) -> Exception:
+    if exc.kind == "not_found":
+        return NotFound(str(exc))
+    if exc.kind == "conflict":
+        return Conflict(str(exc))
+    return Unprocessable(str(exc), code="correction_invalid")
+
+
+def request_correction(
+    conn: Connection,
+    settings: Settings,
+    principal: Principal,
+    provider_id: str,
+    visit_id: UUID,
+    request: CorrectionRequest,
+) -> Correction:
+    require_provider(conn, provider_id)
+    fresh(conn, settings)
+    try:
+        record = corrections.request_correction(
+            conn,
+            settings,
+            provider_id=provider_id,
+            visit_id=visit_id,
+            carer_id=request.carer_id,
+            check_in=request.check_in,
+            check_out=request.check_out,
+            reason_code=request.reason_code,
+            note=request.note,
+            requested_by=principal.subject,
+        )
+    except corrections.CorrectionError as exc:
+        raise _domain_error(exc) from exc
+    # Rebuild now so the visit the caller reads next already shows the correction.
+    fresh(conn, settings)
+    return _correction(record)
+
+
+def approve_correction(
+    conn: Connection,
+    settings: Settings,
+    principal: Principal,
+    provider_id: str,
+    visit_id: UUID,
+    correction_id: int,
+) -> Correction:
+    scope = council_scope(principal)
+    owned = [c.id for c in corrections.corrections_for_visit(conn, visit_id)]
+    if correction_id not in owned or repository.get_visit(conn, provider_id, visit_id) is None:
+        raise NotFound(f"correction {correction_id} not found")
+    try:
+        record = corrections.approve_correction(
+            conn, correction_id, approved_by=principal.subject, council_id=scope
+        )
+    except corrections.CorrectionError as exc:
+        raise _domain_error(exc) from exc
+    fresh(conn, settings)
+    return _correction(record)
+
+
+def list_corrections(conn: Connection, provider_id: str, visit_id: UUID) -> list[Correction]:
+    require_provider(conn, provider_id)
+    if repository.get_visit(conn, provider_id, visit_id) is None:
+        raise NotFound(f"visit {visit_id} not found")
+    return [_correction(r) for r in corrections.corrections_for_visit(conn, visit_id)]
+
+
+def import_schedule_file(
+    conn: Connection, principal: Principal, content: str, source: str
+) -> ScheduleImport:
+    council_id = council_scope(principal)
+    try:
+        report = import_schedule(
+            conn, content, source=source, imported_by=principal.subject, council_id=council_id
+        )
+    except ScheduleFileError as exc:
+        raise Unprocessable(str(exc), code="schedule_invalid") from exc
+    return ScheduleImport(
+        import_id=report.import_id,
+        rows_read=report.rows_read,
+        created=report.created,
+        changed=report.changed,
+        cancelled=report.cancelled,
+        unchanged=report.unchanged,
+        rejected=report.rejected,
+        errors=[ScheduleRowError(**e.__dict__) for e in report.errors],
+    )
+
+
+def set_council_policy(
+    conn: Connection, principal: Principal, council_id: str, body: CouncilPolicy
+) -> CouncilPolicy:
+    scope = council_scope(principal)
+    if scope is not None and scope != council_id:
+        raise NotFound(f"council {council_id} not found")
+    exists = conn.execute(text("select 1 from council where id = :c"), {"c": council_id}).first()
+    if exists is None:
+        raise NotFound(f"council {council_id} not found")
+    policy.set_policy(
+        conn,
+        council_id,
+        late_after_minutes=body.late_after_minutes,
+        missed_cutoff=time.fromisoformat(body.missed_cutoff),
+        correction_approval_minutes=body.correction_approval_minutes,
+    )
+    return body

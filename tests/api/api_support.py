@@ -70,6 +70,14 @@ def client_address() -> tuple[str, int]:
     return (f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}", 50000)
 
 
+def administrator(settings: Settings) -> str:
+    """The username of the administrator client_for signs in as by default."""
+    username = _administrators.get(settings.database_url)
+    if username is None:
+        username = _administrators[settings.database_url] = add_user(settings)
+    return username
+
+
 def client_for(
     settings: Settings,
     role: Role | str = Role.ADMINISTRATOR,
@@ -80,9 +88,7 @@ def client_for(
     """A TestClient signed in (bearer token) as an administrator, or as the role and tenant
     given: a new account for each council officer or provider manager."""
     if Role(role) is Role.ADMINISTRATOR and council_id is None and provider_id is None:
-        username = _administrators.get(settings.database_url)
-        if username is None:
-            username = _administrators[settings.database_url] = add_user(settings)
+        username = administrator(settings)
     else:
         username = add_user(settings, role, council_id=council_id, provider_id=provider_id)
     with TestClient(create_app(settings), client=client_address()) as client:

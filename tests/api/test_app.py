@@ -25,6 +25,16 @@ PATHS = {
     "/devices/{device_id}/certificate": {"post"},
     "/devices/{device_id}/revoke": {"post"},
     "/devices/{device_id}/certificates": {"get"},
+    "/providers/{provider_id}/visits/{visit_id}": {"get"},
+    "/providers/{provider_id}/visits/{visit_id}/corrections": {"get", "post"},
+    "/providers/{provider_id}/visits/{visit_id}/corrections/{correction_id}/approve": {"post"},
+    "/providers/{provider_id}/alerts": {"get"},
+    "/providers/{provider_id}/alerts/stream": {"get"},
+    "/providers/{provider_id}/webhooks": {"post"},
+    "/providers/{provider_id}/webhooks/deliveries": {"get"},
+    "/schedules": {"post"},
+    "/councils/{council_id}/policy": {"put"},
+    "/kpis": {"get"},
 }
 
 

@@ -32,6 +32,11 @@ def visits(client: TestClient, provider_id: str, **params: str) -> list[dict[str
     return items
 
 
+def stay(visit: dict[str, Any]) -> dict[str, Any]:
+    [only] = visit["carers"]
+    return dict(only)
+
+
 def test_check_in_then_check_out_is_one_complete_visit(
     client: TestClient, engine: Engine, make_device: Callable[[], TestDevice]
 ) -> None:
@@ -41,30 +46,42 @@ def test_check_in_then_check_out_is_one_complete_visit(
 
     [visit] = visits(client, d.provider_id)
 
-    assert visit == {
-        "carer_id": d.carer_id,
+    # Stored long after their device time, as a backfill would be (not marked late-arriving).
+    assert [(a["code"], a["event_id"]) for a in visit["anomalies"]] == [
+        ("device_clock_skew", str(check_in)),
+        ("device_clock_skew", str(check_out)),
+    ]
+    assert {k: v for k, v in visit.items() if k != "anomalies"} == {
+        "id": str(check_in),
+        "provider_id": d.provider_id,
         "service_user_id": d.service_user_id,
-        "device_id": d.device_id,
+        "london_day": "2026-02-03",
+        "planned_visit_ref": None,
+        "planned_start": None,
+        "planned_minutes": None,
+        "carers_required": None,
         "check_in": "2026-02-03T09:00:00Z",
         "check_out": "2026-02-03T09:45:30Z",
-        "check_in_event_id": str(check_in),
-        "check_out_event_id": str(check_out),
-        "status": "complete",
-        "duration_minutes": 45.5,
-        "tag_verified": True,
+        "minutes": 45,
+        "status": "unplanned",
+        "verification": "none",
+        "corrections_pending": 0,
+        "carers": [
+            {
+                "carer_id": d.carer_id,
+                "device_id": d.device_id,
+                "check_in": "2026-02-03T09:00:00Z",
+                "check_out": "2026-02-03T09:45:30Z",
+                "check_in_event_id": str(check_in),
+                "check_out_event_id": str(check_out),
+                "verification": "none",
+                "correction_id": None,
+            }
+        ],
     }
-
-
-def test_tag_verified_only_for_the_home_tag(
-    client: TestClient, engine: Engine, make_device: Callable[[], TestDevice]
-) -> None:
-    d = make_device()
-    insert_event(engine, d, IN, utc("2026-02-03T09:00:00"), tag_uid="0123456789ABCD")
-    insert_event(engine, d, OUT, utc("2026-02-03T09:30:00"))
-    insert_event(engine, d, IN, utc("2026-02-03T12:00:00"))
-    insert_event(engine, d, OUT, utc("2026-02-03T12:30:00"))
-
-    assert [v["tag_verified"] for v in visits(client, d.provider_id)] == [False, False]
+    response = client.get(f"/providers/{d.provider_id}/visits/{check_in}")
+    assert response.status_code == 200
+    assert response.json() == visit
 
 
 def test_check_in_followed_by_check_in_leaves_the_first_open(
@@ -78,14 +95,16 @@ def test_check_in_followed_by_check_in_leaves_the_first_open(
 
     found = visits(client, d.provider_id)
 
-    assert [(v["check_in_event_id"], v["check_out_event_id"], v["status"]) for v in found] == [
+    assert [
+        (stay(v)["check_in_event_id"], stay(v)["check_out_event_id"], v["status"]) for v in found
+    ] == [
         (str(first), None, "open"),
-        (str(second), str(out), "complete"),
+        (str(second), str(out), "unplanned"),
         (str(last), None, "open"),
     ]
-    assert found[0]["duration_minutes"] is None
+    assert found[0]["minutes"] is None
     assert found[0]["check_out"] is None
-    assert found[1]["duration_minutes"] == 20.0
+    assert found[1]["minutes"] == 20
 
 
 def test_check_out_without_check_in_is_open_with_no_check_in(
@@ -99,17 +118,17 @@ def test_check_out_without_check_in_is_open_with_no_check_in(
 
     found = visits(client, d.provider_id)
 
-    assert [v["status"] for v in found] == ["open", "complete", "open"]
+    assert [v["status"] for v in found] == ["open", "unplanned", "open"]
     for visit, event_id, time in [
         (found[0], orphan, "2026-02-03T08:00:00Z"),
         (found[2], second_orphan, "2026-02-03T09:40:00Z"),
     ]:
+        assert visit["id"] == str(event_id)
         assert visit["check_in"] is None
-        assert visit["check_in_event_id"] is None
-        assert visit["check_out_event_id"] == str(event_id)
-        assert visit["check_out"] == time
-        assert visit["duration_minutes"] is None
-        assert visit["tag_verified"] is False
+        assert stay(visit)["check_in_event_id"] is None
+        assert stay(visit)["check_out_event_id"] == str(event_id)
+        assert stay(visit)["check_out"] == time
+        assert visit["minutes"] is None
 
 
 def test_two_visits_in_a_row(
@@ -123,8 +142,8 @@ def test_two_visits_in_a_row(
     found = visits(client, d.provider_id)
 
     assert [(v["check_in"], v["check_out"], v["status"]) for v in found] == [
-        ("2026-02-03T09:00:00Z", "2026-02-03T09:15:00Z", "complete"),
-        ("2026-02-03T09:30:00Z", "2026-02-03T09:45:00Z", "complete"),
+        ("2026-02-03T09:00:00Z", "2026-02-03T09:15:00Z", "unplanned"),
+        ("2026-02-03T09:30:00Z", "2026-02-03T09:45:00Z", "unplanned"),
     ]
 
 
@@ -138,7 +157,7 @@ def test_equal_device_times_pair_in_sequence_order(
 
     [visit] = visits(client, d.provider_id)
 
-    assert (visit["status"], visit["duration_minutes"]) == ("complete", 0.0)
+    assert (visit["status"], visit["minutes"]) == ("unplanned", 0)
 
 
 def test_visit_across_midnight_belongs_to_its_check_in_day(
@@ -153,25 +172,31 @@ def test_visit_across_midnight_belongs_to_its_check_in_day(
     [late] = visits(client, d.provider_id, date="2026-01-10")
     [morning] = visits(client, d.provider_id, date="2026-01-11")
 
-    assert late["check_out_event_id"] == str(check_out)
-    assert late["status"] == "complete"
-    assert late["duration_minutes"] == 75.0
+    assert stay(late)["check_out_event_id"] == str(check_out)
+    assert late["status"] == "unplanned"
+    assert late["minutes"] == 75
     # The 00:45 check-out is not an orphan on the 11th: it was paired with the 10th's check-in.
-    assert morning["check_in_event_id"] == str(next_morning)
+    assert stay(morning)["check_in_event_id"] == str(next_morning)
     assert morning["status"] == "open"
 
 
-def test_pairing_reaches_beyond_the_requested_day(
+def test_pairing_reaches_to_the_end_of_the_next_day_only(
     client: TestClient, engine: Engine, make_device: Callable[[], TestDevice]
 ) -> None:
     d = make_device()
     insert_event(engine, d, IN, utc("2026-01-05T10:00:00"))
-    insert_event(engine, d, OUT, utc("2026-01-08T10:00:00"))
+    insert_event(engine, d, OUT, utc("2026-01-06T20:00:00"))
+    insert_event(engine, d, IN, utc("2026-01-08T10:00:00"))
+    insert_event(engine, d, OUT, utc("2026-01-10T10:00:00"))
 
-    assert visits(client, d.provider_id, date="2026-01-08") == []
     [visit] = visits(client, d.provider_id, date="2026-01-05")
-    assert visit["status"] == "complete"
-    assert visit["duration_minutes"] == 3 * 24 * 60
+    assert (visit["status"], visit["minutes"]) == ("unplanned", 34 * 60)
+    assert visits(client, d.provider_id, date="2026-01-06") == []
+    # Two days apart: no home-care stay lasts that long, so both ends stay open.
+    [started] = visits(client, d.provider_id, date="2026-01-08")
+    [ended] = visits(client, d.provider_id, date="2026-01-10")
+    assert (started["status"], ended["status"]) == ("open", "open")
+    assert ended["check_in"] is None
 
 
 def test_date_is_the_london_date_in_summer_time(
@@ -185,6 +210,7 @@ def test_date_is_the_london_date_in_summer_time(
     assert visits(client, d.provider_id, date="2026-06-01") == []
     [visit] = visits(client, d.provider_id, date="2026-06-02")
     assert visit["check_in"] == "2026-06-01T23:30:00Z"
+    assert visit["london_day"] == "2026-06-02"
 
 
 def test_check_out_only_visit_is_dated_by_its_check_out(
@@ -195,7 +221,7 @@ def test_check_out_only_visit_is_dated_by_its_check_out(
 
     assert visits(client, d.provider_id, date="2026-06-01") == []
     [visit] = visits(client, d.provider_id, date="2026-06-02")
-    assert (visit["check_in"], visit["check_out"]) == (None, "2026-06-01T23:15:00Z")
+    assert (visit["check_in"], stay(visit)["check_out"]) == (None, "2026-06-01T23:15:00Z")
 
 
 def seed_colleagues(engine: Engine, d: TestDevice) -> tuple[str, str]:
@@ -230,7 +256,8 @@ def test_filters_by_service_user_and_carer(
 
     def pairs(**params: str) -> list[tuple[str, str]]:
         return [
-            (v["carer_id"], v["service_user_id"]) for v in visits(client, d.provider_id, **params)
+            (stay(v)["carer_id"], v["service_user_id"])
+            for v in visits(client, d.provider_id, **params)
         ]
 
     assert pairs(service_user_id=other_user) == [(d.carer_id, other_user)]
@@ -240,9 +267,11 @@ def test_filters_by_service_user_and_carer(
     ]
     assert len(pairs(date="2026-03-04")) == 3
     assert pairs(service_user_id="nobody") == []
+    assert len(pairs(status="unplanned")) == 3
+    assert pairs(status="missed") == []
 
 
-def test_pairing_is_per_carer_and_service_user(
+def test_pairing_is_per_carer_and_another_carers_stay_joins_the_visit(
     client: TestClient, engine: Engine, make_device: Callable[[], TestDevice]
 ) -> None:
     d = make_device()
@@ -252,12 +281,15 @@ def test_pairing_is_per_carer_and_service_user(
     insert_event(engine, d, OUT, utc("2026-03-04T09:10:00"), carer_id=other_carer)
     insert_event(engine, d, OUT, utc("2026-03-04T09:30:00"))
 
-    found = visits(client, d.provider_id)
+    [visit] = visits(client, d.provider_id)
 
-    assert [(v["carer_id"], v["status"]) for v in found] == [
-        (d.carer_id, "complete"),
-        (other_carer, "open"),
+    # Two carers at the home at once are one (double-handed) visit; the other carer's stay
+    # has no check-in, so the visit is open.
+    assert [(c["carer_id"], c["check_in"], c["check_out"]) for c in visit["carers"]] == [
+        (d.carer_id, "2026-03-04T09:00:00Z", "2026-03-04T09:30:00Z"),
+        (other_carer, None, "2026-03-04T09:10:00Z"),
     ]
+    assert visit["status"] == "open"
 
 
 def test_summary_counts_complete_and_open(
@@ -271,22 +303,28 @@ def test_summary_counts_complete_and_open(
     insert_event(engine, d, OUT, utc("2026-04-01T23:20:00"))  # 00:20 BST on the 2nd
     insert_event(engine, d, OUT, utc("2026-04-02T08:00:00"))
 
-    def summary(**params: str) -> dict[str, int]:
+    def summary(**params: str) -> dict[str, Any]:
         response = client.get(f"/providers/{d.provider_id}/visits/summary", params=params)
         assert response.status_code == 200, response.text
-        counts: dict[str, int] = response.json()
+        counts: dict[str, Any] = response.json()
         return counts
 
-    assert summary(date="2026-04-01") == {"complete": 2, "open": 1}
-    assert summary(date="2026-04-02") == {"complete": 0, "open": 1}
-    assert summary(date="2026-04-03") == {"complete": 0, "open": 0}
-    assert summary() == {"complete": 2, "open": 2}
+    assert summary(date="2026-04-01") == {
+        "complete": 2,
+        "open": 1,
+        "by_status": {"unplanned": 2, "open": 1},
+    }
+    assert summary(date="2026-04-02") == {"complete": 0, "open": 1, "by_status": {"open": 1}}
+    assert summary(date="2026-04-03") == {"complete": 0, "open": 0, "by_status": {}}
+    assert summary()["complete"] == 2
+    assert summary()["open"] == 2
 
 
 def test_day_queries_agree_with_pairing_the_whole_history(
     client: TestClient, engine: Engine, make_device: Callable[[], TestDevice]
 ) -> None:
-    """The dated query pairs only the day and its neighbours; it must match full pairing."""
+    """A visit's London day is the day of its first stay's first event, across the spring
+    clock change, and the dated query returns exactly that day's visits."""
     d = make_device()
     other_carer, other_user = seed_colleagues(engine, d)
     rng = random.Random(20260329)  # spans the spring clock change
@@ -302,8 +340,9 @@ def test_day_queries_agree_with_pairing_the_whole_history(
     everything = visits(client, d.provider_id, limit="5000")
     by_day: dict[date, list[dict[str, Any]]] = {}
     for visit in everything:
-        anchor = visit["check_in"] or visit["check_out"]
-        day = utc(anchor.removesuffix("Z")).astimezone(LONDON).date()
+        first = min(stamp for c in visit["carers"] for stamp in (c["check_in"] or c["check_out"],))
+        day = utc(first.removesuffix("Z")).astimezone(LONDON).date()
+        assert visit["london_day"] == day.isoformat()
         by_day.setdefault(day, []).append(visit)
 
     day = date(2026, 3, 26)

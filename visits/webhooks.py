@@ -1,0 +1,177 @@
+"""Signed webhook deliveries of alert notifications, with retries and a delivery log.
+
+Each request carries `X-ECM-Timestamp` (Unix seconds) and `X-ECM-Signature: v1=<hex>`, the
+HMAC-SHA256 of `<timestamp>.<body>` under the endpoint's secret. A receiver recomputes it and
+refuses stale timestamps, so a captured request cannot be replayed later. The secret is derived
+from the master key and the endpoint id, so no webhook secret is stored at rest; it is shown once,
+when the endpoint is registered.
+
+A delivery is retried on any non-2xx answer or network error after `webhook_backoff_s * 2 **
+(attempt - 1)` seconds, up to `webhook_max_attempts` attempts, then marked failed. Every attempt
+is logged in webhook_attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import Connection, Engine, text
+
+from ecm.settings import Settings
+
+SIGNATURE_HEADER = "X-ECM-Signature"
+TIMESTAMP_HEADER = "X-ECM-Timestamp"
+
+
+def endpoint_secret(settings: Settings, endpoint_id: int) -> str:
+    return hmac.new(
+        settings.master_key.encode(), f"ecm-webhook:{endpoint_id}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def verify_signature(
+    secret: str, timestamp: str, body: bytes, header: str, *, now: datetime, tolerance_s: int = 300
+) -> bool:
+    """What a receiver does: constant-time compare, and refuse old or future timestamps."""
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    if abs(now.timestamp() - sent) > tolerance_s:
+        return False
+    return hmac.compare_digest(signature(secret, sent, body), header)
+
+
+def check_url(url: str, *, allow_http: bool) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ValueError("webhook url must be an absolute http(s) URL")
+    if parts.scheme == "http" and not allow_http:
+        raise ValueError("webhook url must use https")
+    return url
+
+
+def register_endpoint(
+    conn: Connection, settings: Settings, provider_id: str, url: str
+) -> tuple[int, str]:
+    # Plain http only outside production: alerts name service users.
+    check_url(url, allow_http=settings.env != "prod")
+    endpoint_id = conn.execute(
+        text("insert into webhook_endpoint (provider_id, url) values (:p, :u) returning id"),
+        {"p": provider_id, "u": url},
+    ).scalar_one()
+    return endpoint_id, endpoint_secret(settings, endpoint_id)
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+
+def deliver_due(
+    engine: Engine,
+    settings: Settings,
+    client: httpx.Client,
+    *,
+    now: datetime | None = None,
+    limit: int = 100,
+) -> DeliveryReport:
+    """Attempt every delivery that is due. No transaction stays open across HTTP: due rows are
+    claimed (leased for twice the timeout, SKIP LOCKED, so several workers share the queue) in
+    one short transaction, and each outcome is recorded in its own."""
+    now = now or datetime.now(UTC)
+    lease = timedelta(seconds=2 * settings.webhook_timeout_s)
+    with engine.begin() as conn:
+        due = [
+            dict(row)
+            for row in conn.execute(
+                text(
+                    "with claimed as (select d.id from webhook_delivery d "
+                    "where d.status = 'pending' and d.next_attempt_at <= :now "
+                    "order by d.next_attempt_at, d.id limit :limit for update skip locked) "
+                    "update webhook_delivery d set next_attempt_at = :leased "
+                    "from claimed, webhook_endpoint e, alert_notification n "
+                    "where d.id = claimed.id and e.id = d.endpoint_id "
+                    "and n.id = d.notification_id returning d.id, d.attempts, "
+                    "e.id as endpoint_id, e.url, n.action, n.payload, n.id as notification_id"
+                ),
+                {"now": now, "limit": limit, "leased": now + lease},
+            ).mappings()
+        ]
+    report = DeliveryReport()
+    for row in sorted(due, key=lambda r: r["id"]):
+        status_code, error = _post(client, settings, row, now)
+        attempts = row["attempts"] + 1
+        if error is None:
+            status, next_at = "delivered", now
+            report.delivered += 1
+        elif attempts >= settings.webhook_max_attempts:
+            status, next_at = "failed", now
+            report.failed += 1
+        else:
+            status = "pending"
+            next_at = now + timedelta(seconds=settings.webhook_backoff_s * 2 ** (attempts - 1))
+            report.retrying += 1
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "insert into webhook_attempt (delivery_id, attempted_at, status_code, error) "
+                    "values (:d, :at, :code, :error)"
+                ),
+                {"d": row["id"], "at": now, "code": status_code, "error": error},
+            )
+            conn.execute(
+                text(
+                    "update webhook_delivery set attempts = :attempts, status = :status, "
+                    "next_attempt_at = :next, delivered_at = case when :status = 'delivered' "
+                    "then cast(:now as timestamptz) end where id = :id"
+                ),
+                {
+                    "attempts": attempts,
+                    "status": status,
+                    "next": next_at,
+                    "now": now,
+                    "id": row["id"],
+                },
+            )
+    return report
+
+
+def _post(
+    client: httpx.Client, settings: Settings, row: dict[str, Any], now: datetime
+) -> tuple[int | None, str | None]:
+    body = json.dumps(row["payload"], sort_keys=True, separators=(",", ":")).encode()
+    timestamp = int(now.timestamp())
+    secret = endpoint_secret(settings, row["endpoint_id"])
+    try:
+        response = client.post(
+            row["url"],
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                TIMESTAMP_HEADER: str(timestamp),
+                SIGNATURE_HEADER: signature(secret, timestamp, body),
+                "X-ECM-Event": f"alert.{row['action']}",
+                "X-ECM-Delivery": str(row["notification_id"]),
+            },
+            timeout=settings.webhook_timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    if 200 <= response.status_code < 300:
+        return response.status_code, None
+    return response.status_code, f"HTTP {response.status_code}"
