@@ -23,6 +23,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ecm.settings import Settings
 from gateway.protocol import events_subscription
+from ingest import metrics
+from ingest.clock import SENT_AT_PROPERTY, parse_sent_at
 from ingest.verify import ReceivedMessage
 
 log = logging.getLogger("ecm.ingest")
@@ -44,6 +46,13 @@ class Consumer:
         self.inbox: queue.Queue[ReceivedMessage] = queue.Queue()
         self.connected = threading.Event()
         self._settings = settings
+        # Bumped on every CONNACK. Packet ids are per connection: after a reconnect the broker
+        # resends what was unacknowledged and may reuse an old id for a new message, so an ack
+        # for a message of an earlier connection is skipped (its redelivery is acked instead).
+        self._connection = 0
+        # Set when the worker is draining: new deliveries are left unacknowledged with the
+        # broker, which redelivers them to the session later.
+        self._intake_closed = threading.Event()
         # A stable client id per worker slot lets a restarted worker resume its persistent
         # session, so messages the broker queued for it while it was down are not stranded.
         self.client_id = f"ecm-ingest-{socket.gethostname()}-{worker_index}"
@@ -66,7 +75,9 @@ class Consumer:
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         # Never more unacknowledged messages in flight than a couple of batches.
-        properties.ReceiveMaximum = max(2 * self._settings.ingest_batch_size, 100)
+        properties.ReceiveMaximum = self._settings.ingest_receive_maximum or max(
+            2 * self._settings.ingest_batch_size, 100
+        )
         self._client.connect_async(
             self._settings.mqtt_host,
             self._settings.mqtt_port,
@@ -76,6 +87,9 @@ class Consumer:
         )
         self._client.loop_start()
 
+    def close_intake(self) -> None:
+        self._intake_closed.set()
+
     def stop(self) -> None:
         info = self._client.publish(
             status_topic(self.client_id), _status("offline"), qos=1, retain=True
@@ -84,9 +98,18 @@ class Consumer:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def ack(self, messages: Iterable[ReceivedMessage]) -> None:
+    def ack(self, messages: Iterable[ReceivedMessage]) -> int:
+        """Acknowledge committed messages; returns how many went to the broker."""
+        acked = skipped = 0
         for message in messages:
-            self._client.ack(message.mid, message.qos)
+            if message.connection == self._connection:
+                self._client.ack(message.mid, message.qos)
+                acked += 1
+            else:
+                skipped += 1
+        metrics.ACKED.inc(acked)
+        metrics.ACKS_OUTSTANDING.dec(acked + skipped)
+        return acked
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
@@ -94,6 +117,7 @@ class Consumer:
         if reason.is_failure:
             log.error("broker refused connection: %s", reason)
             return
+        self._connection += 1
         # Subscribing on every connect is harmless with a resumed session and necessary
         # without one.
         topic = events_subscription(self._settings.ingest_share_group)
@@ -116,12 +140,23 @@ class Consumer:
         log.warning("disconnected from broker: %s", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        received_at = datetime.now(UTC)
+        if self._intake_closed.is_set():
+            return
+        sent_at = None
+        for name, value in getattr(message.properties, "UserProperty", None) or ():
+            if name == SENT_AT_PROPERTY:
+                sent_at = parse_sent_at(value)
+        metrics.RECEIVED.inc()
+        metrics.ACKS_OUTSTANDING.inc()
         self.inbox.put(
             ReceivedMessage(
                 mid=message.mid,
                 topic=message.topic,
                 payload=bytes(message.payload),
-                received_at=datetime.now(UTC),
+                received_at=received_at,
                 qos=message.qos,
+                sent_at=sent_at,
+                connection=self._connection,
             )
         )

@@ -13,7 +13,11 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ingest import sequence
 from ingest.verify import QuarantineEntry, VerifiedEvent
+
+# How far behind a device's highest stored seq an event may be (Settings.ingest_seq_window).
+DEFAULT_SEQ_WINDOW = 1000
 
 EVENT_COLUMNS = (
     "event_id",
@@ -86,6 +90,10 @@ class BatchResult:
     stored: int
     duplicates: int
     quarantined: int
+    # Quarantined here by the sequence rules, on top of the rejects the caller passed in.
+    rejected: tuple[QuarantineEntry, ...] = ()
+    # Stored events that arrived late (the handset was offline), for the operators' counters.
+    late_arriving: int = 0
 
 
 def prepare(conn: psycopg.Connection) -> None:
@@ -103,9 +111,14 @@ def store_batch(
     conn: psycopg.Connection,
     events: Sequence[VerifiedEvent],
     rejects: Sequence[QuarantineEntry],
+    *,
+    seq_window: int = DEFAULT_SEQ_WINDOW,
 ) -> BatchResult:
-    stored = 0
+    stored = late = 0
     with conn.cursor() as cur:
+        admission = sequence.admit(cur, events, seq_window)
+        events = admission.accepted
+        rejects = [*rejects, *admission.rejected]
         if events:
             with cur.copy(f"copy staged_event ({_COLUMNS}) from stdin (format binary)") as copy:
                 copy.set_types(list(EVENT_TYPES))
@@ -113,9 +126,10 @@ def store_batch(
                     copy.write_row(event_row(event))
             cur.execute(
                 f"insert into device_event ({_COLUMNS}) select {_COLUMNS} from staged_event "
-                "on conflict do nothing"
+                "on conflict do nothing returning late_arriving"
             )
             stored = cur.rowcount
+            late = sum(1 for (late_arriving,) in cur.fetchall() if late_arriving)
         if rejects:
             with cur.copy(
                 f"copy quarantined_message ({', '.join(QUARANTINE_COLUMNS)}) "
@@ -124,7 +138,13 @@ def store_batch(
                 copy.set_types(list(QUARANTINE_TYPES))
                 for entry in rejects:
                     copy.write_row(_quarantine_row(entry))
-    return BatchResult(stored=stored, duplicates=len(events) - stored, quarantined=len(rejects))
+    return BatchResult(
+        stored=stored,
+        duplicates=len(events) - stored,
+        quarantined=len(rejects),
+        rejected=tuple(admission.rejected),
+        late_arriving=late,
+    )
 
 
 def event_row(event: VerifiedEvent) -> tuple[object, ...]:

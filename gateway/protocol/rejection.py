@@ -20,6 +20,9 @@ class Rejection(StrEnum):
     UNKNOWN_CARER = "unknown_carer"
     CARER_NOT_WITH_PROVIDER = "carer_not_with_provider"
     UNKNOWN_SERVICE_USER = "unknown_service_user"
+    CLOCK_SKEW = "clock_skew"
+    SEQ_REPLAYED = "seq_replayed"
+    SEQ_TOO_OLD = "seq_too_old"
     STORE_ERROR = "store_error"
 
 
