@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ecm.settings import get_settings
 from firmware_sim.morning import MorningResult, simulate_morning
+from firmware_sim.outbox import Outbox
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import LONDON, World, generate_world
 
@@ -103,6 +104,13 @@ def registry(world_file: Path, out: Path | None) -> None:
 @click.option("--dead-phone-share", type=click.FloatRange(0, 1), default=0.03, show_default=True)
 @click.option("--seed", type=int, default=None, help="Repeat who is late and whose phone dies.")
 @click.option(
+    "--outbox",
+    "outbox_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The handsets' outbox (SQLite) [default: <state dir>/sim/outbox.sqlite].",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0),
     default=60.0,
@@ -115,14 +123,20 @@ def run(
     late_share: float,
     dead_phone_share: float,
     seed: int | None,
+    outbox_path: Path | None,
     timeout: float,
 ) -> None:
-    """Publish the world's morning to the broker (ECM_MQTT_HOST / ECM_MQTT_PORT)."""
+    """Publish the world's morning to the broker (ECM_MQTT_HOST / ECM_MQTT_PORT).
+
+    Events still in the outbox from an earlier run (no PUBACK then) are published again first;
+    sequence numbers continue from the outbox, so a second run is not a replay.
+    """
     world = World.load(world_file)
     settings = get_settings()
     console = Console(stderr=True)
+    outbox = Outbox(outbox_path or settings.state_dir / "sim" / "outbox.sqlite")
     with (
-        Uplink(settings.mqtt_host, settings.mqtt_port) as uplink,
+        Uplink(settings.mqtt_host, settings.mqtt_port, outbox=outbox) as uplink,
         Progress(
             TextColumn("[bold]publishing"),
             BarColumn(),
@@ -131,6 +145,9 @@ def run(
             console=console,
         ) as progress,
     ):
+        resent = uplink.resend_outbox()
+        if resent:
+            console.print(f"resent {resent} events left in the outbox by an earlier run")
         task = progress.add_task("publishing", total=None)
 
         def on_progress(sent: int, total: int) -> None:

@@ -9,17 +9,29 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+if TYPE_CHECKING:
+    from firmware_sim.handset import SignedVisitEvent
+    from firmware_sim.outbox import Outbox
 
 QOS_AT_LEAST_ONCE = 1
 # Unacknowledged publishes paho keeps on the wire at once; more are queued client-side. The
 # broker is configured for the same (gateway.broker.BrokerConfig.max_inflight_messages).
 MAX_INFLIGHT = 1000
+# The handset's clock at transmission, an MQTT v5 user property (docs/protocol.md, clocks).
+SENT_AT_PROPERTY = "sent-at"
+# Acknowledged events leave the outbox in batches: one synced delete per this many PUBACKs.
+CONFIRM_EVERY = 500
 
 
 class UplinkError(RuntimeError):
@@ -41,6 +53,8 @@ class Uplink:
         client_id: str | None = None,
         max_inflight: int = MAX_INFLIGHT,
         keepalive: int = 30,
+        outbox: Outbox | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -58,6 +72,13 @@ class Uplink:
         self._sent = 0
         self._acked = 0
         self._refused = 0
+        self.outbox = outbox
+        # The handset's own clock; a test sets one that is wrong.
+        self.clock = clock or (lambda: datetime.now(UTC))
+        # Packet id -> event id of outbox entries in flight, and those the broker has acked.
+        self._in_flight: dict[int, uuid.UUID | None] = {}
+        self._acked_early: dict[int, bool] = {}
+        self._to_confirm: list[uuid.UUID] = []
 
     @property
     def sent(self) -> int:
@@ -84,13 +105,48 @@ class Uplink:
             raise UplinkError(f"broker refused the connection: {self._connect_refused}")
         return self
 
-    def publish(self, topic: str, payload: str | bytes) -> None:
-        info = self._client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE)
+    def keep(self, events: Sequence[SignedVisitEvent]) -> None:
+        """Write events to the outbox (if any) before they are published."""
+        if self.outbox is not None:
+            self.outbox.keep(events)
+
+    def publish(self, topic: str, payload: str | bytes, event_id: uuid.UUID | None = None) -> None:
+        """Publish at QoS 1; an `event_id` kept in the outbox leaves it once the broker acks."""
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.UserProperty = (SENT_AT_PROPERTY, self.clock().isoformat())
+        info = self._client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE, properties=properties)
         # NO_CONN still queues a QoS 1 message for after the reconnect; anything else is lost.
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise UplinkError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
         with self._lock:
             self._sent += 1
+            # The PUBACK may already have come in on the network thread (paho calls back while
+            # holding its own locks, so publishing under ours could deadlock).
+            early = self._acked_early.pop(info.mid, None)
+            if early is None:
+                self._in_flight[info.mid] = event_id
+            elif early and event_id is not None:
+                self._to_confirm.append(event_id)
+            confirm = len(self._to_confirm) >= CONFIRM_EVERY
+        if confirm:
+            self.confirm_acked()
+
+    def resend_outbox(self) -> int:
+        """Publish again, with the same bytes, everything the outbox still holds."""
+        if self.outbox is None:
+            return 0
+        entries = self.outbox.pending()
+        for entry in entries:
+            self.publish(entry.topic, entry.payload, entry.event_id)
+        return len(entries)
+
+    def confirm_acked(self) -> int:
+        """Remove what the broker acknowledged from the outbox."""
+        with self._lock:
+            acked, self._to_confirm = self._to_confirm, []
+        if self.outbox is None:
+            return 0
+        return self.outbox.confirm(acked)
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until every publish so far has its PUBACK.
@@ -102,9 +158,11 @@ class Uplink:
             while self._acked + self._refused < self._sent:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return False
+                    break
                 self._lock.wait(remaining)
-            return self._refused == 0
+            done = self._acked + self._refused >= self._sent and self._refused == 0
+        self.confirm_acked()
+        return done
 
     def close(self) -> None:
         self._client.disconnect()
@@ -143,6 +201,12 @@ class Uplink:
     ) -> None:
         with self._lock:
             # "No matching subscribers" is a success code: the broker took the message.
+            if mid in self._in_flight:
+                event_id = self._in_flight.pop(mid)
+                if event_id is not None and not reason_code.is_failure:
+                    self._to_confirm.append(event_id)
+            else:
+                self._acked_early[mid] = not reason_code.is_failure
             if reason_code.is_failure:
                 self._refused += 1
             else:

@@ -34,9 +34,7 @@ def worker_client_id(index: int) -> str:
     return f"ecm-ingest-{socket.gethostname()}-{index}"
 
 
-def start_worker(
-    role_env: dict[str, str], index: int, **env: str
-) -> subprocess.Popen[bytes]:
+def start_worker(role_env: dict[str, str], index: int, **env: str) -> subprocess.Popen[bytes]:
     """`ecm ingest --worker-index N`, its JSON log in a file (a pipe nobody reads would fill
     up and stall the worker); `stop_worker` returns the parsed lines."""
     log_file = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the worker)
