@@ -63,7 +63,11 @@ class Uplink:
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5
         )
-        self._client.max_inflight_messages_set(max_inflight)
+        # Flow control is ours (see publish): paho's own in-flight counter double-counts the
+        # messages it resends after a reconnect (paho-mqtt 2.2), and once over the limit it
+        # never publishes a queued message again.
+        self._client.max_inflight_messages_set(0)
+        self._max_inflight = max_inflight
         self._client.on_connect = self._on_connect
         self._client.on_publish = self._on_publish
         self._lock = threading.Condition()
@@ -111,7 +115,14 @@ class Uplink:
             self.outbox.keep(events)
 
     def publish(self, topic: str, payload: str | bytes, event_id: uuid.UUID | None = None) -> None:
-        """Publish at QoS 1; an `event_id` kept in the outbox leaves it once the broker acks."""
+        """Publish at QoS 1; an `event_id` kept in the outbox leaves it once the broker acks.
+
+        Waits while `max_inflight` publishes lack their PUBACK (back-pressure, as the broker's
+        receive window would apply anyway).
+        """
+        with self._lock:
+            while self._sent - self._acked - self._refused >= self._max_inflight:
+                self._lock.wait(1.0)
         properties = Properties(PacketTypes.PUBLISH)
         properties.UserProperty = (SENT_AT_PROPERTY, self.clock().isoformat())
         info = self._client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE, properties=properties)
