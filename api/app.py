@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import metrics
 from api.error_handlers import EXCEPTION_HANDLERS
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
@@ -38,4 +39,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings, "api")
     for router in (health_router, registry_router, events_router, visits_router):
         app.include_router(router)
+    metrics.install(app)
     return app

@@ -22,8 +22,10 @@ def command(host: str | None, port: int | None) -> None:
     import uvicorn
 
     from api.app import create_app
+    from ecm import logs
     from ecm.db import wait_for_database
 
+    logs.setup("api")
     settings = get_settings()
     wait_for_database(settings)
     uvicorn.run(
@@ -32,4 +34,5 @@ def command(host: str | None, port: int | None) -> None:
         port=port or settings.api_port,
         loop="uvloop",
         http=http_implementation(),
+        log_config=None,  # keep the JSON logs of ecm.logs for uvicorn's loggers too
     )

@@ -267,3 +267,9 @@ def test_admission_is_serial_per_device_across_concurrent_transactions(
     assert results["b"].accepted == []
     [entry] = results["b"].rejected
     assert entry.reason is Rejection.SEQ_REPLAYED
+
+
+def test_ingest_database_connections_carry_the_role_name(settings: Settings) -> None:
+    with psycopg.connect(settings.database_url) as conn:
+        names = [row[0] for row in conn.execute("select application_name from pg_stat_activity")]
+    assert names.count("ecm.ingest") >= 2  # the session's worker and the second one
