@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -31,6 +31,27 @@ log = logging.getLogger("ecm.ingest")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 STATUS_TOPICS = "ecm/v1/ingest/+/status"
+
+
+# Packets read per wake-up of paho's network thread before it selects again.
+READ_PACKETS_PER_WAKEUP = 1000
+
+
+class _SubscriberClient(mqtt.Client):
+    """paho-mqtt 2.2 reads one packet per select() when it has nothing of its own in flight,
+    as for a subscriber that acks by hand: a select() and a loop turn per message. Read what
+    the socket already holds instead (it is non-blocking: the loop stops at "would block")."""
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        for _ in range(READ_PACKETS_PER_WAKEUP):
+            if self._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                break
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
 def status_topic(client_id: str) -> str:
@@ -56,7 +77,7 @@ class Consumer:
         # A stable client id per worker slot lets a restarted worker resume its persistent
         # session, so messages the broker queued for it while it was down are not stranded.
         self.client_id = f"ecm-ingest-{socket.gethostname()}-{worker_index}"
-        self._client = mqtt.Client(
+        self._client = _SubscriberClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
