@@ -32,6 +32,7 @@ MAX_INFLIGHT = 1000
 SENT_AT_PROPERTY = "sent-at"
 # Acknowledged events leave the outbox in batches: one synced delete per this many PUBACKs.
 CONFIRM_EVERY = 500
+NO_MATCHING_SUBSCRIBERS = 0x10
 
 
 class UplinkError(RuntimeError):
@@ -76,6 +77,7 @@ class Uplink:
         self._sent = 0
         self._acked = 0
         self._refused = 0
+        self._unrouted = 0
         self.outbox = outbox
         # The handset's own clock; a test sets one that is wrong.
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -92,6 +94,12 @@ class Uplink:
     def acked(self) -> int:
         with self._lock:
             return self._acked
+
+    @property
+    def unrouted(self) -> int:
+        """PUBACKs saying no subscriber took the message (kept in the outbox for a resend)."""
+        with self._lock:
+            return self._unrouted
 
     @property
     def refused(self) -> int:
@@ -210,16 +218,21 @@ class Uplink:
         reason_code: ReasonCode,
         properties: Any,
     ) -> None:
+        # "No matching subscribers" (MQTT 5 reason 0x10) is a success code: the broker took
+        # the message, but no ingest session holds it (ingest not yet resubscribed after a
+        # broker restart, say), so it went nowhere. Counted as acked, kept in the outbox.
+        routed = not reason_code.is_failure and reason_code.value != NO_MATCHING_SUBSCRIBERS
         with self._lock:
-            # "No matching subscribers" is a success code: the broker took the message.
             if mid in self._in_flight:
                 event_id = self._in_flight.pop(mid)
-                if event_id is not None and not reason_code.is_failure:
+                if event_id is not None and routed:
                     self._to_confirm.append(event_id)
             else:
-                self._acked_early[mid] = not reason_code.is_failure
+                self._acked_early[mid] = routed
             if reason_code.is_failure:
                 self._refused += 1
             else:
                 self._acked += 1
+                if not routed:
+                    self._unrouted += 1
             self._lock.notify_all()
