@@ -9,6 +9,7 @@ PUBACK, DISCONNECT: MQTT 3.1.1 sections 3.1-3.4, 3.14).
 from __future__ import annotations
 
 import asyncio
+import ssl
 import struct
 import time
 from collections.abc import Callable, Sequence
@@ -71,12 +72,14 @@ async def publish_over_one_connection(
     max_inflight: int = 500,
     pace: Callable[[], float] | None = None,
     on_ack: Callable[[int], None] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     """Publish (index, topic, payload) messages at QoS 1 and wait for every PUBACK.
 
-    `pace`, when given, returns how long to wait before each publish (a fixed-rate load).
+    `pace`, when given, returns how long to wait before each publish (a fixed-rate load);
+    `tls`, a client context (with its certificate) for a broker that requires one.
     """
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.open_connection(host, port, ssl=tls)
     writer.write(connect_packet(client_id))
     header, body = await _read_packet(reader)
     if header >> 4 != 2 or body[1] != 0:
