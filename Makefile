@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 BIN := .venv/bin
 
-.PHONY: demo test lint pytest bootstrap services-up services-down clean loadtest
+.PHONY: demo test lint pytest bootstrap services-up services-down clean loadtest bench
 
 demo: bootstrap
 	$(BIN)/ecm demo
@@ -33,3 +33,7 @@ services-down: bootstrap
 
 clean: services-down
 	rm -rf .state
+
+# Sim -> Mosquitto -> ingest -> PostgreSQL on a private stack; writes loadtests/results/ingest.*
+bench: bootstrap
+	$(BIN)/python -m loadtests.ingest_bench

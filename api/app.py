@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import openapi
+from api import metrics, openapi
 from api.auth.endpoints import router as auth_router
 from api.devices.endpoints import router as devices_router
 from api.error_handlers import EXCEPTION_HANDLERS
@@ -61,4 +61,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     openapi.install(app)
+    metrics.install(app)
     return app

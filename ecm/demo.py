@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -76,7 +76,9 @@ def command(seed: int, visits: int, tampered: int, api_port: int, hold: bool | N
     shutil.rmtree(state_dir, ignore_errors=True)
     started = time.monotonic()
     with _stack(state_dir, api_port) as (settings, api_url):
-        day = datetime.now(LONDON).date()
+        # A morning already over: ingest quarantines device times in the future as clock skew.
+        now = datetime.now(LONDON)
+        day = now.date() if now.hour >= 15 else now.date() - timedelta(days=1)
         summary = _run_morning(
             settings, api_url, seed=seed, visits=visits, tampered=tampered, day=day
         )

@@ -56,6 +56,22 @@ class Settings(BaseSettings):
     # another tap of its tag before its counter counts as contradicting the time it claims.
     ingest_tag_clock_tolerance_s: float = 120.0
 
+    # Sequence rules: an event whose seq is more than this far behind the highest seq stored for
+    # its device is quarantined as seq_too_old (an outbox backlog is far smaller than this).
+    ingest_seq_window: int = 1000
+    # Clock rules: a device clock more than this far ahead of the receive time (or a handset's
+    # sent-at more than this far from it) is clock_skew; an event older than late_after_s when
+    # received is stored as late-arriving (the handset was offline), not refused.
+    ingest_clock_skew_tolerance_s: float = 300.0
+    ingest_late_after_s: float = 900.0
+    # Prometheus metrics of the ingest role: worker i serves on metrics_port + i; 0 turns it off.
+    ingest_metrics_port: int = 9310
+    # Loopback by default; a container deployment sets 0.0.0.0 so Prometheus can scrape it.
+    ingest_metrics_host: str = "127.0.0.1"
+    # Most unacknowledged messages the broker may have in flight to one worker (MQTT v5
+    # Receive Maximum); 0 means twice the batch size.
+    ingest_receive_maximum: int = 0
+
     # The API connects as its own role (created by migration 0005_accounts_audit), which may
     # only append to the audit trail. Unset: the database URL above with the user swapped for
     # that role.

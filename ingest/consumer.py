@@ -10,13 +10,15 @@ import json
 import logging
 import queue
 import socket
+import struct
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.client import PUBACK
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -24,12 +26,46 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ecm.settings import Settings
 from gateway.pki.identity import service_identity, session_client_id
 from gateway.protocol import events_subscription
+from ingest import metrics
+from ingest.clock import SENT_AT_PROPERTY, parse_sent_at
 from ingest.verify import ReceivedMessage
 
 log = logging.getLogger("ecm.ingest")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 STATUS_TOPICS = "ecm/v1/ingest/+/status"
+
+
+_PUBACK = struct.Struct("!BBH")
+# Packets read per wake-up of paho's network thread before it selects again.
+READ_PACKETS_PER_WAKEUP = 1000
+
+
+class _SubscriberClient(mqtt.Client):
+    """paho-mqtt 2.2 reads one packet per select() when it has nothing of its own in flight,
+    as for a subscriber that acks by hand: a select() and a loop turn per message. Read what
+    the socket already holds instead (it is non-blocking: the loop stops at "would block")."""
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        for _ in range(READ_PACKETS_PER_WAKEUP):
+            if self._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                break
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_all(self, mids: Sequence[int]) -> None:
+        """The PUBACKs of a committed batch as one queued write (MQTT 3.1.1/5 section 3.4).
+
+        paho's ack() queues one packet and wakes the network thread once per message; a batch
+        of 500 would be 500 wake-ups and 500 socket writes.
+        """
+        if mids:
+            data = b"".join(_PUBACK.pack(PUBACK, 2, mid) for mid in mids)
+            self._packet_queue(PUBACK, data, 0, 0)
 
 
 def status_topic(client_id: str) -> str:
@@ -45,12 +81,22 @@ class Consumer:
         self.inbox: queue.Queue[ReceivedMessage] = queue.Queue()
         self.connected = threading.Event()
         self._settings = settings
+        # Bumped on every CONNACK. Packet ids are per connection: after a reconnect the broker
+        # resends what was unacknowledged and may reuse an old id for a new message, so an ack
+        # for a message of an earlier connection is skipped (its redelivery is acked instead).
+        self._connection = 0
+        # Held while acks are queued and while the connection number changes, so a batch's
+        # acks never go out on a connection that did not deliver its messages.
+        self._connection_lock = threading.Lock()
+        # Set when the worker is draining: new deliveries are left unacknowledged with the
+        # broker, which redelivers them to the session later.
+        self._intake_closed = threading.Event()
         # A stable client id per worker slot lets a restarted worker resume its persistent
         # session, so messages the broker queued for it while it was down are not stranded.
         self.client_id = session_client_id(
             settings, f"ingest-{socket.gethostname()}-{worker_index}"
         )
-        self._client = mqtt.Client(
+        self._client = _SubscriberClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
@@ -71,7 +117,9 @@ class Consumer:
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         # Never more unacknowledged messages in flight than a couple of batches.
-        properties.ReceiveMaximum = max(2 * self._settings.ingest_batch_size, 100)
+        properties.ReceiveMaximum = self._settings.ingest_receive_maximum or max(
+            2 * self._settings.ingest_batch_size, 100
+        )
         self._client.connect_async(
             self._settings.mqtt_host,
             self._settings.mqtt_port,
@@ -81,6 +129,9 @@ class Consumer:
         )
         self._client.loop_start()
 
+    def close_intake(self) -> None:
+        self._intake_closed.set()
+
     def stop(self) -> None:
         info = self._client.publish(
             status_topic(self.client_id), _status("offline"), qos=1, retain=True
@@ -89,9 +140,20 @@ class Consumer:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def ack(self, messages: Iterable[ReceivedMessage]) -> None:
-        for message in messages:
-            self._client.ack(message.mid, message.qos)
+    def ack(self, messages: Iterable[ReceivedMessage]) -> int:
+        """Acknowledge committed messages; returns how many went to the broker."""
+        mids = []
+        skipped = 0
+        with self._connection_lock:
+            for message in messages:
+                if message.connection == self._connection and message.qos == 1:
+                    mids.append(message.mid)
+                else:
+                    skipped += 1
+            self._client.ack_all(mids)
+        metrics.ACKED.inc(len(mids))
+        metrics.ACKS_OUTSTANDING.dec(len(mids) + skipped)
+        return len(mids)
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
@@ -99,6 +161,8 @@ class Consumer:
         if reason.is_failure:
             log.error("broker refused connection: %s", reason)
             return
+        with self._connection_lock:
+            self._connection += 1
         # Subscribing on every connect is harmless with a resumed session and necessary
         # without one.
         topic = events_subscription(self._settings.ingest_share_group)
@@ -118,15 +182,29 @@ class Consumer:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
     ) -> None:
         self.connected.clear()
+        with self._connection_lock:
+            # Whatever the lost connection delivered is stale now: the broker resends it.
+            self._connection += 1
         log.warning("disconnected from broker: %s", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        received_at = datetime.now(UTC)
+        if self._intake_closed.is_set():
+            return
+        sent_at = None
+        for name, value in getattr(message.properties, "UserProperty", None) or ():
+            if name == SENT_AT_PROPERTY:
+                sent_at = parse_sent_at(value)
+        metrics.RECEIVED.inc()
+        metrics.ACKS_OUTSTANDING.inc()
         self.inbox.put(
             ReceivedMessage(
                 mid=message.mid,
                 topic=message.topic,
                 payload=bytes(message.payload),
-                received_at=datetime.now(UTC),
+                received_at=received_at,
                 qos=message.qos,
+                sent_at=sent_at,
+                connection=self._connection,
             )
         )

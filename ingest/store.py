@@ -14,8 +14,12 @@ from datetime import timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ingest import sequence
 from ingest.tag_counters import DEFAULT_CLOCK_TOLERANCE, judge_taps
 from ingest.verify import QuarantineEntry, VerifiedEvent
+
+# How far behind a device's highest stored seq an event may be (Settings.ingest_seq_window).
+DEFAULT_SEQ_WINDOW = 1000
 
 EVENT_COLUMNS = (
     "event_id",
@@ -88,8 +92,11 @@ class BatchResult:
     stored: int
     duplicates: int
     quarantined: int
-    # Taps refused in the transaction as replays (tag counter not rising); already in quarantined.
-    replayed: tuple[QuarantineEntry, ...] = ()
+    # Quarantined here by the sequence and tag-counter rules, on top of the rejects the caller
+    # passed in.
+    rejected: tuple[QuarantineEntry, ...] = ()
+    # Stored events that arrived late (the handset was offline), for the operators' counters.
+    late_arriving: int = 0
 
 
 def prepare(conn: psycopg.Connection) -> None:
@@ -107,12 +114,17 @@ def store_batch(
     conn: psycopg.Connection,
     events: Sequence[VerifiedEvent],
     rejects: Sequence[QuarantineEntry],
+    *,
+    seq_window: int = DEFAULT_SEQ_WINDOW,
     tag_clock_tolerance: timedelta = DEFAULT_CLOCK_TOLERANCE,
 ) -> BatchResult:
-    stored = 0
-    events, replayed = judge_taps(conn, events, tag_clock_tolerance)
-    rejects = [*rejects, *replayed]
+    stored = late = 0
     with conn.cursor() as cur:
+        # Sequence rules first; the tag counters then judge only events they admitted.
+        admission = sequence.admit(cur, events, seq_window)
+        events, replayed_taps = judge_taps(conn, admission.accepted, tag_clock_tolerance)
+        ruled = [*admission.rejected, *replayed_taps]
+        rejects = [*rejects, *ruled]
         if events:
             with cur.copy(f"copy staged_event ({_COLUMNS}) from stdin (format binary)") as copy:
                 copy.set_types(list(EVENT_TYPES))
@@ -120,9 +132,10 @@ def store_batch(
                     copy.write_row(event_row(event))
             cur.execute(
                 f"insert into device_event ({_COLUMNS}) select {_COLUMNS} from staged_event "
-                "on conflict do nothing"
+                "on conflict do nothing returning late_arriving"
             )
             stored = cur.rowcount
+            late = sum(1 for (late_arriving,) in cur.fetchall() if late_arriving)
         if rejects:
             with cur.copy(
                 f"copy quarantined_message ({', '.join(QUARANTINE_COLUMNS)}) "
@@ -135,7 +148,8 @@ def store_batch(
         stored=stored,
         duplicates=len(events) - stored,
         quarantined=len(rejects),
-        replayed=tuple(replayed),
+        rejected=tuple(ruled),
+        late_arriving=late,
     )
 
 

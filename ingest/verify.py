@@ -28,6 +28,10 @@ class ReceivedMessage:
     payload: bytes
     received_at: datetime
     qos: int = 1
+    # The handset's clock when it transmitted (MQTT v5 user property `sent-at`), if it sent one.
+    sent_at: datetime | None = None
+    # Which broker connection delivered it: an ack is only valid on that same connection.
+    connection: int = 0
 
 
 @dataclass(frozen=True)

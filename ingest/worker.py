@@ -16,7 +16,8 @@ import psycopg
 from ecm.db import connect, wait_for_database
 from ecm.settings import Settings
 from gateway.protocol import Rejection
-from ingest import store
+from ingest import metrics, store
+from ingest.clock import apply_clock_rules
 from ingest.consumer import Consumer
 from ingest.directory import Directory
 from ingest.verify import QuarantineEntry, ReceivedMessage, VerifiedEvent, verify
@@ -24,6 +25,8 @@ from ingest.verify import QuarantineEntry, ReceivedMessage, VerifiedEvent, verif
 log = logging.getLogger("ecm.ingest")
 
 STATS_EVERY_S = 10.0
+# A graceful stop commits what the worker holds; it does not wait on a database that is away.
+DRAIN_TIMEOUT_S = 20.0
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Counters:
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    late_arriving: int = 0
     batches: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
 
@@ -61,10 +65,7 @@ class Worker:
             if time.monotonic() - last_stats > STATS_EVERY_S:
                 self._log_stats()
                 last_stats = time.monotonic()
-        # Drain while still connected, so the final acknowledgements reach the broker; anything
-        # delivered after this is redelivered to the session later and deduplicated then.
-        while batch := self._take_batch(wait=False):
-            self._commit_then_ack(batch, final=True)
+        self._drain()
         self.consumer.stop()
         self._log_stats()
         if self._conn is not None:
@@ -80,6 +81,20 @@ class Worker:
 
         signal.signal(signal.SIGTERM, _handler)
         signal.signal(signal.SIGINT, _handler)
+
+    def _drain(self) -> None:
+        """Commit and acknowledge what this worker holds, while still connected to the broker.
+
+        Intake closes first, so the drain ends: anything delivered after that stays
+        unacknowledged with the broker and goes to the session (or another worker) later.
+        """
+        self.consumer.close_intake()
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        drained = 0
+        while batch := self._take_batch(wait=False):
+            drained += len(batch)
+            self._commit_then_ack(batch, deadline=deadline)
+        log.info("drained %d messages before stopping", drained, extra={"drained": drained})
 
     def _take_batch(self, wait: bool = True) -> list[ReceivedMessage]:
         inbox = self.consumer.inbox
@@ -97,51 +112,71 @@ class Worker:
                 break
         return batch
 
-    def _commit_then_ack(self, batch: list[ReceivedMessage], final: bool = False) -> None:
+    def _commit_then_ack(self, batch: list[ReceivedMessage], deadline: float | None = None) -> None:
+        verified: tuple[list[VerifiedEvent], list[QuarantineEntry]] | None = None
         delay = 0.5
         while True:
             try:
-                result, rejects = self._store(batch)
+                # Verification needs the registry (one query on a cache miss), so it sits
+                # inside the retry too; once done it is not repeated.
+                verified = verified or self._verify(batch)
+                started = time.perf_counter()
+                result = self._store(*verified)
                 break
             except psycopg.OperationalError as exc:
-                # The database is away: keep the batch unacknowledged (the broker keeps it too)
-                # and retry; on a final drain give up and let the broker redeliver on restart.
+                # The database is away (or a deadlock was broken): keep the batch
+                # unacknowledged, the broker keeps it too, and retry. A drain with a deadline
+                # gives up instead; the broker redelivers to the session after the restart.
+                metrics.DATABASE_RETRIES.inc()
                 log.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
                 self._drop_connection()
-                if final:
+                if deadline is not None and time.monotonic() + delay > deadline:
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(len(batch))
         self.consumer.ack(batch)
-        counters = self.counters
-        counters.batches += 1
-        counters.received += len(batch)
-        counters.stored += result.stored
-        counters.duplicates += result.duplicates
-        counters.quarantined += result.quarantined
-        for entry in rejects:
-            counters.by_reason[entry.reason] = counters.by_reason.get(entry.reason, 0) + 1
-            log.info(
-                "quarantined %s from %s: %s", entry.reason, entry.device_id or "?", entry.detail
-            )
+        self._count(batch, result, [*verified[1], *result.rejected])
 
-    def _store(
+    def _verify(
         self, batch: list[ReceivedMessage]
-    ) -> tuple[store.BatchResult, list[QuarantineEntry]]:
-        if self._conn is None or self._directory is None or self._conn.closed:
+    ) -> tuple[list[VerifiedEvent], list[QuarantineEntry]]:
+        if self._directory is None or self._conn is None or self._conn.closed:
             self._connect_database()
-        assert self._conn is not None and self._directory is not None
+        assert self._directory is not None
+        settings = self.settings
         events: list[VerifiedEvent] = []
         rejects: list[QuarantineEntry] = []
         for message in batch:
             outcome = verify(message, self._directory)
             if isinstance(outcome, VerifiedEvent):
+                outcome = apply_clock_rules(
+                    outcome,
+                    skew_tolerance_s=settings.ingest_clock_skew_tolerance_s,
+                    late_after_s=settings.ingest_late_after_s,
+                )
+            if isinstance(outcome, VerifiedEvent):
                 events.append(outcome)
             else:
                 rejects.append(outcome)
+        return events, rejects
+
+    def _store(
+        self, events: list[VerifiedEvent], rejects: list[QuarantineEntry]
+    ) -> store.BatchResult:
+        if self._conn is None or self._conn.closed:
+            self._connect_database()
+        assert self._conn is not None
         try:
             with self._conn.transaction():
-                result = store.store_batch(self._conn, events, rejects, self._tag_clock_tolerance)
+                return store.store_batch(
+                    self._conn,
+                    events,
+                    rejects,
+                    seq_window=self.settings.ingest_seq_window,
+                    tag_clock_tolerance=self._tag_clock_tolerance,
+                )
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
@@ -149,23 +184,33 @@ class Worker:
             # redelivered and refused again): store the rest, quarantine that one with the error.
             log.error("batch refused (%s); storing one by one", exc)
             return self._store_one_by_one(events, rejects)
-        return result, [*rejects, *result.replayed]  # replays are judged in the transaction
 
     def _store_one_by_one(
         self, events: list[VerifiedEvent], rejects: list[QuarantineEntry]
-    ) -> tuple[store.BatchResult, list[QuarantineEntry]]:
+    ) -> store.BatchResult:
         assert self._conn is not None
-        stored = duplicates = 0
+        stored = duplicates = late = 0
+        refused: list[QuarantineEntry] = []
+        ruled: list[QuarantineEntry] = []
+        window = self.settings.ingest_seq_window
         for event in events:
             try:
                 with self._conn.transaction():
-                    one = store.store_batch(self._conn, [event], [], self._tag_clock_tolerance)
+                    one = store.store_batch(
+                        self._conn,
+                        [event],
+                        [],
+                        seq_window=window,
+                        tag_clock_tolerance=self._tag_clock_tolerance,
+                    )
                 stored += one.stored
                 duplicates += one.duplicates
+                late += one.late_arriving
+                ruled.extend(one.rejected)
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
-                rejects.append(
+                refused.append(
                     QuarantineEntry(
                         event.message,
                         Rejection.STORE_ERROR,
@@ -175,8 +220,46 @@ class Worker:
                     )
                 )
         with self._conn.transaction():
-            store.store_batch(self._conn, [], rejects)
-        return store.BatchResult(stored, duplicates, len(rejects)), rejects
+            store.store_batch(self._conn, [], [*rejects, *refused])
+        return store.BatchResult(
+            stored,
+            duplicates,
+            len(rejects) + len(refused) + len(ruled),
+            rejected=(*refused, *ruled),
+            late_arriving=late,
+        )
+
+    def _count(
+        self,
+        batch: list[ReceivedMessage],
+        result: store.BatchResult,
+        quarantined: list[QuarantineEntry],
+    ) -> None:
+        counters = self.counters
+        counters.batches += 1
+        counters.received += len(batch)
+        counters.stored += result.stored
+        counters.duplicates += result.duplicates
+        counters.quarantined += result.quarantined
+        counters.late_arriving += result.late_arriving
+        metrics.VERIFIED.inc(len(batch) - (result.quarantined - len(result.rejected)))
+        metrics.COMMITTED.inc(result.stored)
+        metrics.DUPLICATES.inc(result.duplicates)
+        metrics.LATE_ARRIVING.inc(result.late_arriving)
+        for entry in quarantined:
+            counters.by_reason[entry.reason] = counters.by_reason.get(entry.reason, 0) + 1
+            metrics.QUARANTINED.labels(reason=entry.reason.value).inc()
+            log.info(
+                "quarantined %s: %s",
+                entry.reason.value,
+                entry.detail,
+                extra={
+                    "reason": entry.reason.value,
+                    "device_id": entry.device_id,
+                    "event_id": entry.event_id,
+                    "topic": entry.message.topic,
+                },
+            )
 
     def _refresh_directory(self) -> None:
         if self._directory is None:
@@ -211,11 +294,20 @@ class Worker:
     def _log_stats(self) -> None:
         c = self.counters
         log.info(
-            "received=%d stored=%d duplicates=%d quarantined=%d batches=%d by_reason=%s",
+            "received=%d stored=%d duplicates=%d quarantined=%d late=%d batches=%d",
             c.received,
             c.stored,
             c.duplicates,
             c.quarantined,
+            c.late_arriving,
             c.batches,
-            c.by_reason,
+            extra={
+                "received": c.received,
+                "stored": c.stored,
+                "duplicates": c.duplicates,
+                "quarantined": c.quarantined,
+                "late_arriving": c.late_arriving,
+                "batches": c.batches,
+                "by_reason": dict(c.by_reason),
+            },
         )

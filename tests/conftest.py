@@ -76,6 +76,8 @@ def role_env(settings: Settings) -> dict[str, str]:
         ECM_MQTT_PORT=str(settings.mqtt_port),
         ECM_STATE_DIR=str(test_state_dir()),
         ECM_INGEST_REGISTRY_REFRESH_S="0.5",
+        # Parallel test sessions on one machine must not fight over the default metrics port.
+        ECM_INGEST_METRICS_PORT="0",
     )
     return env
 

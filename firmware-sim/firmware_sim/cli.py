@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ecm.settings import get_settings
 from firmware_sim.morning import MorningResult, simulate_morning
+from firmware_sim.outbox import Outbox
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import LONDON, World, generate_world
 from gateway.pki.identity import device_identity
@@ -122,6 +123,13 @@ def home_devices(world_file: Path, out: Path | None) -> None:
 @click.option("--dead-phone-share", type=click.FloatRange(0, 1), default=0.03, show_default=True)
 @click.option("--seed", type=int, default=None, help="Repeat who is late and whose phone dies.")
 @click.option(
+    "--outbox",
+    "outbox_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The handsets' outbox (SQLite) [default: <state dir>/sim/outbox.sqlite].",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0),
     default=60.0,
@@ -134,12 +142,16 @@ def run(
     late_share: float,
     dead_phone_share: float,
     seed: int | None,
+    outbox_path: Path | None,
     timeout: float,
 ) -> None:
     """Publish the world's morning to the broker (ECM_MQTT_HOST / ECM_MQTT_PORT).
 
     Each handset connects with its own certificate from <state>/pki/devices, as left there by
     `ecm devices provision --local DEVICE...` after the world's registry was seeded.
+
+    Events still in the outbox from an earlier run (no PUBACK then) are published again first;
+    sequence numbers continue from the outbox, so a second run is not a replay.
     """
     world = World.load(world_file)
     settings = get_settings()
@@ -152,9 +164,13 @@ def run(
             f"{len(missing)} handsets have no certificate; seed the registry, then run "
             f"`ecm devices provision --local {shown}`"
         )
+    outbox = Outbox(outbox_path or settings.state_dir / "sim" / "outbox.sqlite")
     with (
         Uplink(
-            settings.mqtt_host, settings.mqtt_port, device_identity=identities.__getitem__
+            settings.mqtt_host,
+            settings.mqtt_port,
+            device_identity=identities.__getitem__,
+            outbox=outbox,
         ) as uplink,
         Progress(
             TextColumn("[bold]publishing"),
@@ -164,6 +180,9 @@ def run(
             console=console,
         ) as progress,
     ):
+        resent = uplink.resend_outbox()
+        if resent:
+            console.print(f"resent {resent} events left in the outbox by an earlier run")
         task = progress.add_task("publishing", total=None)
 
         def on_progress(sent: int, total: int) -> None:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -15,6 +16,9 @@ from firmware_sim.fob import SimFob
 from firmware_sim.tag import SimTag
 from firmware_sim.world import PlannedVisit, SimServiceUser, World, offset_metres
 from gateway.protocol import EventClaims, EventType, GpsFix, events_topic, sign_compact
+
+if TYPE_CHECKING:
+    from firmware_sim.outbox import Outbox
 
 # A phone's GPS a few metres off the doorstep, reporting an honest 5-20 m accuracy.
 GPS_JITTER_M = 4.0
@@ -97,11 +101,16 @@ class Handset:
         carer_id: str,
         rng: random.Random | None = None,
         devices: HomeDevices | None = None,
+        outbox: Outbox | None = None,
     ) -> Handset:
+        """The carer's handset; with an outbox, seq continues from where the last run ended."""
         record = world.handset_for(carer_id)
         homes = {su.id: su for su in world.service_users}
         devices = devices or HomeDevices.for_world(world, rng)
-        return cls(record.device_id, carer_id, record.key(), homes, devices=devices, rng=rng)
+        seq = outbox.next_seq(record.device_id) if outbox is not None else 0
+        return cls(
+            record.device_id, carer_id, record.key(), homes, devices=devices, seq=seq, rng=rng
+        )
 
     @property
     def seq(self) -> int:

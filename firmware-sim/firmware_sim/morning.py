@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from firmware_sim.handset import Handset, HomeDevices, SignedVisitEvent
+from firmware_sim.outbox import Outbox
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import PlannedVisit, World
 from gateway.protocol import EventType
@@ -104,6 +105,7 @@ def simulate_morning(
         dead_phone_share=dead_phone_share,
         tampered=tampered,
         rng=random.Random(seed),
+        outbox=uplink.outbox,
     )
     return publish_morning(world, morning, uplink, on_progress, flush_timeout)
 
@@ -115,6 +117,7 @@ def prepare_morning(
     dead_phone_share: float = 0.03,
     tampered: int = 0,
     rng: random.Random | None = None,
+    outbox: Outbox | None = None,
 ) -> Morning:
     """Everything the handsets will send, signed and in device-time order, without sending."""
     if not 0 <= late_share <= 1 or not 0 <= dead_phone_share <= 1:
@@ -127,7 +130,7 @@ def prepare_morning(
         for carer in world.carers
         for cv in work_round(world.visits_of(carer.id), carer.id, rng, late_share, dead_phone_share)
     ]
-    events = sign_events(world, carer_visits, rng)
+    events = sign_events(world, carer_visits, rng, outbox)
     return Morning(carer_visits, events, tamper_some(events, tampered, rng))
 
 
@@ -156,7 +159,10 @@ def work_round(
 
 
 def sign_events(
-    world: World, carer_visits: Sequence[CarerVisit], rng: random.Random
+    world: World,
+    carer_visits: Sequence[CarerVisit],
+    rng: random.Random,
+    outbox: Outbox | None = None,
 ) -> list[SignedVisitEvent]:
     """Sign in device-time order so each handset's seq rises with its clock."""
     due: list[tuple[datetime, EventType, CarerVisit]] = []
@@ -167,7 +173,8 @@ def sign_events(
     due.sort(key=lambda d: (d[0], d[1] != EventType.CHECK_IN, d[2].carer_id))
     devices = HomeDevices.for_world(world, rng)
     handsets = {
-        c.id: Handset.for_carer(world, c.id, rng=rng, devices=devices) for c in world.carers
+        c.id: Handset.for_carer(world, c.id, rng=rng, devices=devices, outbox=outbox)
+        for c in world.carers
     }
     events = []
     for at, type, cv in due:
@@ -216,13 +223,15 @@ def publish_morning(
 ) -> MorningResult:
     total = len(morning.events) + len(morning.tampered)
     acked_before = uplink.acked
+    # On disk before the first publish; each leaves the outbox once the broker has it.
+    uplink.keep(morning.events)
     sent = 0
     tampered = iter(morning.tampered)
     pending = next(tampered, None)
     if on_progress:
         on_progress(0, total)
     for index, event in enumerate(morning.events):
-        uplink.publish(event.topic, event.payload)
+        uplink.publish(event.topic, event.payload, event.event_id)
         sent += 1
         while pending is not None and pending.after == index:
             uplink.publish(pending.topic, pending.token)

@@ -10,21 +10,33 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.pki.identity import CLIENT_ID_PREFIX, TlsIdentity
 from gateway.protocol import device_from_topic
 
+if TYPE_CHECKING:
+    from firmware_sim.handset import SignedVisitEvent
+    from firmware_sim.outbox import Outbox
+
 QOS_AT_LEAST_ONCE = 1
 # Unacknowledged publishes paho keeps on the wire at once; more are queued client-side. The
 # broker is configured for the same (gateway.broker.BrokerConfig.max_inflight_messages).
 MAX_INFLIGHT = 1000
+# The handset's clock at transmission, an MQTT v5 user property (docs/protocol.md, clocks).
+SENT_AT_PROPERTY = "sent-at"
+# Acknowledged events leave the outbox in batches: one synced delete per this many PUBACKs.
+CONFIRM_EVERY = 500
+NO_MATCHING_SUBSCRIBERS = 0x10
 
 
 class UplinkError(RuntimeError):
@@ -51,6 +63,8 @@ class Uplink:
         keepalive: int = 30,
         tls: TlsIdentity | None = None,
         device_identity: Callable[[str], TlsIdentity] | None = None,
+        outbox: Outbox | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -66,10 +80,22 @@ class Uplink:
         self._sent = 0
         self._acked = 0
         self._refused = 0
+        self._unrouted = 0
+        self.outbox = outbox
+        # The handset's own clock; a test sets one that is wrong.
+        self.clock = clock or (lambda: datetime.now(UTC))
+        # (connection, packet id) -> event id of outbox entries in flight, and those the broker
+        # has acked (packet ids are per connection).
+        self._in_flight: dict[tuple[int, int], uuid.UUID | None] = {}
+        self._acked_early: dict[tuple[int, int], bool] = {}
+        self._to_confirm: list[uuid.UUID] = []
 
     def _new_client(self, client_id: str, tls: TlsIdentity | None) -> mqtt.Client:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        client.max_inflight_messages_set(self._max_inflight)
+        # Flow control is ours (see publish): paho's own in-flight counter double-counts the
+        # messages it resends after a reconnect (paho-mqtt 2.2), and once over the limit it
+        # never publishes a queued message again.
+        client.max_inflight_messages_set(0)
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
         if tls is not None:
@@ -84,6 +110,12 @@ class Uplink:
     def acked(self) -> int:
         with self._lock:
             return self._acked
+
+    @property
+    def unrouted(self) -> int:
+        """PUBACKs saying no subscriber took the message (kept in the outbox for a resend)."""
+        with self._lock:
+            return self._unrouted
 
     @property
     def refused(self) -> int:
@@ -119,13 +151,57 @@ class Uplink:
             self._connect(client, 10.0)
         return client
 
-    def publish(self, topic: str, payload: str | bytes) -> None:
-        info = self._client_for(topic).publish(topic, payload, qos=QOS_AT_LEAST_ONCE)
+    def keep(self, events: Sequence[SignedVisitEvent]) -> None:
+        """Write events to the outbox (if any) before they are published."""
+        if self.outbox is not None:
+            self.outbox.keep(events)
+
+    def publish(self, topic: str, payload: str | bytes, event_id: uuid.UUID | None = None) -> None:
+        """Publish at QoS 1; an `event_id` kept in the outbox leaves it once the broker acks.
+
+        Waits while `max_inflight` publishes lack their PUBACK (back-pressure, as the broker's
+        receive window would apply anyway).
+        """
+        with self._lock:
+            while self._sent - self._acked - self._refused >= self._max_inflight:
+                self._lock.wait(1.0)
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.UserProperty = (SENT_AT_PROPERTY, self.clock().isoformat())
+        client = self._client_for(topic)
+        info = client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE, properties=properties)
         # NO_CONN still queues a QoS 1 message for after the reconnect; anything else is lost.
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise UplinkError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
         with self._lock:
             self._sent += 1
+            # The PUBACK may already have come in on the network thread (paho calls back while
+            # holding its own locks, so publishing under ours could deadlock).
+            key = (id(client), info.mid)
+            early = self._acked_early.pop(key, None)
+            if early is None:
+                self._in_flight[key] = event_id
+            elif early and event_id is not None:
+                self._to_confirm.append(event_id)
+            confirm = len(self._to_confirm) >= CONFIRM_EVERY
+        if confirm:
+            self.confirm_acked()
+
+    def resend_outbox(self) -> int:
+        """Publish again, with the same bytes, everything the outbox still holds."""
+        if self.outbox is None:
+            return 0
+        entries = self.outbox.pending()
+        for entry in entries:
+            self.publish(entry.topic, entry.payload, entry.event_id)
+        return len(entries)
+
+    def confirm_acked(self) -> int:
+        """Remove what the broker acknowledged from the outbox."""
+        with self._lock:
+            acked, self._to_confirm = self._to_confirm, []
+        if self.outbox is None:
+            return 0
+        return self.outbox.confirm(acked)
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until every publish so far has its PUBACK.
@@ -137,9 +213,11 @@ class Uplink:
             while self._acked + self._refused < self._sent:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return False
+                    break
                 self._lock.wait(remaining)
-            return self._refused == 0
+            done = self._acked + self._refused >= self._sent and self._refused == 0
+        self.confirm_acked()
+        return done
 
     def close(self) -> None:
         for client in [self._client, *self._per_device.values()]:
@@ -177,10 +255,22 @@ class Uplink:
         reason_code: ReasonCode,
         properties: Any,
     ) -> None:
+        # "No matching subscribers" (MQTT 5 reason 0x10) is a success code: the broker took
+        # the message, but no ingest session holds it (ingest not yet resubscribed after a
+        # broker restart, say), so it went nowhere. Counted as acked, kept in the outbox.
+        routed = not reason_code.is_failure and reason_code.value != NO_MATCHING_SUBSCRIBERS
+        key = (id(client), mid)
         with self._lock:
-            # "No matching subscribers" is a success code: the broker took the message.
+            if key in self._in_flight:
+                event_id = self._in_flight.pop(key)
+                if event_id is not None and routed:
+                    self._to_confirm.append(event_id)
+            else:
+                self._acked_early[key] = routed
             if reason_code.is_failure:
                 self._refused += 1
             else:
                 self._acked += 1
+                if not routed:
+                    self._unrouted += 1
             self._lock.notify_all()

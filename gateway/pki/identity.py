@@ -34,6 +34,12 @@ class TlsIdentity:
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
 
+    def ssl_context(self) -> ssl.SSLContext:
+        """The same checks for clients that are not paho (asyncio load generators)."""
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_file))
+        context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        return context
+
 
 def session_client_id(settings: Settings, name: str) -> str:
     """A stable client id for a service's persistent session that no device can guess.

@@ -27,6 +27,9 @@ class Rejection(StrEnum):
     TAG_COUNTER_REPLAYED = "tag_counter_replayed"
     TAG_COUNTER_OUT_OF_ORDER = "tag_counter_out_of_order"
     CODE_INVALID = "code_invalid"
+    CLOCK_SKEW = "clock_skew"
+    SEQ_REPLAYED = "seq_replayed"
+    SEQ_TOO_OLD = "seq_too_old"
     STORE_ERROR = "store_error"
 
 

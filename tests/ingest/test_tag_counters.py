@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from collections.abc import Iterator
@@ -28,12 +29,15 @@ def workers(settings: Settings) -> Iterator[tuple[psycopg.Connection, psycopg.Co
     second.close()
 
 
+_SEQ = itertools.count(1)
+
+
 def tap_event(uid: str, counter: int, device_id: str = "D-counter") -> VerifiedEvent:
     claims = EventClaims.build(
         event_id=uuid.uuid4(),
         device_id=device_id,
         carer_id="C-counter",
-        seq=counter,
+        seq=next(_SEQ),  # a new event each time: only the tag's counter repeats
         type=EventType.CHECK_IN,
         device_time=datetime.now(UTC),
     )
@@ -58,7 +62,7 @@ def test_taps_in_one_batch_are_judged_in_counter_order(
     with conn.transaction():
         result = store.store_batch(conn, batch, [])
     assert result.stored == 3
-    assert [e.reason for e in result.replayed] == ["tag_counter_replayed"]
+    assert [e.reason for e in result.rejected] == ["tag_counter_replayed"]
     assert stored_counters(conn, uid) == [5, 6, 7]
 
 
@@ -85,7 +89,7 @@ def test_two_workers_cannot_both_accept_one_counter(
         assert thread.is_alive(), "worker two did not wait for worker one's lock"
     thread.join(timeout=10)
     [result] = outcome
-    assert result.stored == 0 and len(result.replayed) == 1
+    assert result.stored == 0 and len(result.rejected) == 1
     assert stored_counters(first, uid) == [1, 2]
 
 
@@ -103,4 +107,4 @@ def test_a_rolled_back_batch_leaves_the_counter_where_it_was(
         raise Abort
     with conn.transaction():
         result = store.store_batch(conn, [tap_event(uid, 9)], [])
-    assert result.stored == 1 and result.replayed == ()
+    assert result.stored == 1 and result.rejected == ()

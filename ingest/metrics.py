@@ -1,0 +1,83 @@
+"""Prometheus metrics of an ingest worker, served on its own port (metrics_port + worker index).
+
+Each worker is a separate process with its own registry; Prometheus scrapes every port and sums,
+which needs no shared state between workers (unlike prometheus-client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger("ecm.ingest")
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+RECEIVED = Counter(
+    "ecm_ingest_events_received", "Messages received from the broker.", registry=REGISTRY
+)
+VERIFIED = Counter(
+    "ecm_ingest_events_verified",
+    "Messages whose signature and claims verified (before the sequence rules).",
+    registry=REGISTRY,
+)
+QUARANTINED = Counter(
+    "ecm_ingest_events_quarantined",
+    "Messages quarantined, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+COMMITTED = Counter(
+    "ecm_ingest_events_committed", "Events newly stored as evidence.", registry=REGISTRY
+)
+DUPLICATES = Counter(
+    "ecm_ingest_events_duplicate",
+    "Redelivered events already stored (counted, not stored again).",
+    registry=REGISTRY,
+)
+LATE_ARRIVING = Counter(
+    "ecm_ingest_events_late_arriving",
+    "Stored events that reached the server long after their device time.",
+    registry=REGISTRY,
+)
+ACKED = Counter(
+    "ecm_ingest_messages_acked", "Messages acknowledged to the broker.", registry=REGISTRY
+)
+ACKS_OUTSTANDING = Gauge(
+    "ecm_ingest_acks_outstanding",
+    "Messages received but not yet acknowledged (queued, verifying or committing).",
+    registry=REGISTRY,
+)
+BATCH_SIZE = Histogram(
+    "ecm_ingest_batch_size",
+    "Messages per committed batch.",
+    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000),
+    registry=REGISTRY,
+)
+COMMIT_SECONDS = Histogram(
+    "ecm_ingest_commit_seconds",
+    "Time to store and commit one batch.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+DATABASE_RETRIES = Counter(
+    "ecm_ingest_database_retries",
+    "Batches retried because the database was unavailable.",
+    registry=REGISTRY,
+)
+
+
+def serve(host: str, port: int) -> bool:
+    """Serve /metrics over HTTP (port 0 = off). Metrics carry counts, never ids or secrets.
+
+    A port already taken is logged, not fatal: evidence keeps flowing without its dashboard.
+    """
+    if not port:
+        return False
+    try:
+        start_http_server(port, addr=host, registry=REGISTRY)
+    except OSError as exc:
+        log.error("cannot serve metrics on %s:%d: %s", host, port, exc)
+        return False
+    return True

@@ -1,0 +1,357 @@
+"""Fault-test harness: a private stack whose servers the tests may stop, and Jepsen-style counts.
+
+Each fault test owns its servers (PostgreSQL and Mosquitto under .state/faults-<pid>), so
+stopping the database or restarting the broker never disturbs the rest of the suite. Devices
+are handsets with a real outbox (firmware_sim): an event leaves it only on PUBACK, and what is
+left is published again, as on a phone.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine
+
+from ecm.migrate import upgrade
+from ecm.services.mosquitto import LocalMosquitto
+from ecm.services.postgres import LocalPostgres
+from ecm.services.process import free_port
+from ecm.services.stack import stop_child
+from ecm.settings import Settings, to_sqlalchemy_url
+from firmware_sim.handset import SignedVisitEvent
+from firmware_sim.outbox import Outbox
+from firmware_sim.publisher import Uplink
+from gateway.pki.identity import service_identity
+from gateway.protocol import EventClaims, EventType, events_topic, public_key_to_b64, sign_compact
+from gateway.registry import Carer, Device, Provider, RegistryDocument, ServiceUser, seed
+from ingest.readiness import wait_for_ingest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FaultStack:
+    """PostgreSQL and Mosquitto as children of the test process, each stoppable on its own.
+
+    Start them from the main thread only: a child gets the parent-death signal when the
+    *thread* that started it ends (PR_SET_PDEATHSIG), so a server started from a helper
+    thread would be stopped when that thread returns.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.pg = LocalPostgres(state_dir)
+        self.mqtt = LocalMosquitto(state_dir)
+        self.pg_port = free_port()
+        self.mqtt_port = free_port()
+        self.pg.initialise()
+        self._pg_child: subprocess.Popen[bytes] | None = None
+        self._mqtt_child: subprocess.Popen[bytes] | None = None
+        self.start_database()
+        self.start_broker()
+        self.settings = Settings(
+            env="test",
+            database_url=self.pg.url(self.pg_port),
+            mqtt_host="127.0.0.1",
+            mqtt_port=self.mqtt_port,
+            state_dir=state_dir,
+        )
+        upgrade(self.settings)
+
+    def start_database(self) -> None:
+        self._pg_child = self.pg.start_child(self.pg_port)
+        self.pg.wait_ready(self.pg_port)
+
+    def stop_database(self) -> None:
+        if self._pg_child is not None:
+            stop_child(self._pg_child)
+
+    def start_broker(self) -> None:
+        self._mqtt_child = self.mqtt.start_child(self.mqtt_port)
+        self.mqtt.wait_ready(self.mqtt_port)
+
+    def stop_broker(self) -> None:
+        if self._mqtt_child is not None:
+            stop_child(self._mqtt_child)  # SIGINT: Mosquitto saves its persistence file
+
+    def close(self) -> None:
+        self.stop_broker()
+        self.stop_database()
+
+    def role_env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ECM_")}
+        env.update(
+            ECM_ENV="test",
+            ECM_STATE_DIR=str(self.state_dir),
+            ECM_DATABASE_URL=self.settings.database_url,
+            ECM_MQTT_HOST="127.0.0.1",
+            ECM_MQTT_PORT=str(self.mqtt_port),
+            ECM_INGEST_METRICS_PORT="0",
+            ECM_LOG_LEVEL="WARNING",
+        )
+        env.update(extra)
+        return env
+
+
+@contextmanager
+def fault_stack() -> Iterator[FaultStack]:
+    state_dir = ROOT / ".state" / f"faults-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    shutil.rmtree(state_dir, ignore_errors=True)
+    stack = FaultStack(state_dir)
+    try:
+        yield stack
+    finally:
+        stack.close()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+class IngestRole:
+    """`ecm ingest --workers N` (its supervisor restarts a worker that dies)."""
+
+    def __init__(self, stack: FaultStack, workers: int) -> None:
+        self.stack = stack
+        self.log = (stack.state_dir / "ingest.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ecm", "ingest", "--workers", str(workers)],
+            env=stack.role_env(),
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=self.log,
+        )
+        assert wait_for_ingest(stack.settings, timeout_s=60), "ingest did not come online"
+
+    def workers(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def kill_one_worker(self, rng: random.Random) -> int:
+        pid = rng.choice(self.workers())
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()  # its workers get SIGTERM from the kernel (parent death)
+                self.process.wait()
+        self.log.close()
+
+    def __enter__(self) -> IngestRole:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class Fleet:
+    """Registered handsets, each with its key and its seq counter."""
+
+    run: str
+    ids: list[str]
+    keys: list[Ed25519PrivateKey]
+    carers: list[str]
+    homes: list[str]
+    seqs: list[int] = field(default_factory=list)
+
+    def sign(self, count: int) -> list[SignedVisitEvent]:
+        events = []
+        for n in range(count):
+            i = n % len(self.ids)
+            claims = EventClaims.build(
+                event_id=uuid.uuid4(),
+                device_id=self.ids[i],
+                carer_id=self.carers[i],
+                seq=self.seqs[i],
+                type=EventType.CHECK_IN,
+                device_time=datetime.now(UTC),
+                service_user_id=self.homes[i],
+            )
+            self.seqs[i] += 1
+            token = sign_compact(claims.to_json(), self.keys[i], kid=self.ids[i])
+            events.append(
+                SignedVisitEvent(claims.event_id, events_topic(self.ids[i]), token, claims)
+            )
+        return events
+
+
+def register_fleet(stack: FaultStack, devices: int) -> Fleet:
+    run = f"F{uuid.uuid4().hex[:6]}"
+    fleet = Fleet(run, [], [], [], [])
+    document = RegistryDocument(providers=[Provider(id=f"{run}P", name="Fault Care Ltd")])
+    for i in range(devices):
+        key = Ed25519PrivateKey.generate()
+        fleet.ids.append(f"{run}D{i:03d}")
+        fleet.keys.append(key)
+        fleet.carers.append(f"{run}C{i:03d}")
+        fleet.homes.append(f"{run}SU{i:03d}")
+        fleet.seqs.append(0)
+        document.carers.append(Carer(id=fleet.carers[-1], provider_id=f"{run}P", name="Carer"))
+        document.devices.append(
+            Device(
+                id=fleet.ids[-1],
+                provider_id=f"{run}P",
+                public_key=public_key_to_b64(key.public_key()),
+            )
+        )
+        document.service_users.append(
+            ServiceUser(id=fleet.homes[-1], name="Home", home_lat=52.6, home_lon=1.3)
+        )
+    engine = create_engine(to_sqlalchemy_url(stack.settings.database_url))
+    with engine.begin() as conn:
+        seed(conn, document)
+    engine.dispose()
+    return fleet
+
+
+@dataclass
+class Counts:
+    """Jepsen-style: what the devices sent, what the broker confirmed, what the store holds."""
+
+    scenario: str
+    sent: int
+    confirmed: int
+    stored: int
+    lost: int
+    duplicated: int
+    unexpected: int
+
+    def show(self) -> None:
+        table = Table(title=f"fault: {self.scenario}")
+        for name in ("sent", "confirmed", "stored", "lost", "duplicated", "unexpected"):
+            table.add_column(name, justify="right")
+        table.add_row(
+            *(
+                str(v)
+                for v in (
+                    self.sent,
+                    self.confirmed,
+                    self.stored,
+                    self.lost,
+                    self.duplicated,
+                    self.unexpected,
+                )
+            )
+        )
+        Console(stderr=True).print(table)
+
+
+class Devices:
+    """The fleet's handsets publishing through one uplink, with a durable outbox."""
+
+    def __init__(self, stack: FaultStack, outbox_path: Path, port: int | None = None) -> None:
+        self.outbox = Outbox(outbox_path)
+        # The dev/test operator identity may publish as any device (tests/conftest.py).
+        self.uplink = Uplink(
+            "127.0.0.1",
+            port or stack.mqtt_port,
+            outbox=self.outbox,
+            tls=service_identity(stack.settings, "operator"),
+        )
+        self.uplink._client.reconnect_delay_set(min_delay=1, max_delay=2)
+        self.sent: dict[uuid.UUID, SignedVisitEvent] = {}
+
+    def __enter__(self) -> Devices:
+        self.uplink.connect(timeout=30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.uplink.close()
+
+    def publish(self, events: list[SignedVisitEvent]) -> None:
+        self.uplink.keep(events)
+        for event in events:
+            self.sent[event.event_id] = event
+            self.uplink.publish(event.topic, event.payload, event.event_id)
+
+    def deliver_everything(self, timeout_s: float) -> None:
+        """Flush; whatever still lacks a PUBACK is published again from the outbox."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.uplink.flush(timeout=5)
+            if len(self.outbox) == 0:
+                return
+            self.uplink.resend_outbox()
+        raise AssertionError(f"{len(self.outbox)} events never got a PUBACK")
+
+    @property
+    def confirmed(self) -> int:
+        pending = {entry.event_id for entry in self.outbox.pending()}
+        return len(set(self.sent) - pending)
+
+
+def settle_and_count(
+    stack: FaultStack, fleet: Fleet, devices: Devices, scenario: str, timeout_s: float = 60
+) -> Counts:
+    """Wait until every confirmed event is stored (or the timeout), then count."""
+    ids = list(devices.sent)
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(stack.settings.database_url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "select count(distinct event_id) from device_event where event_id = any(%s)",
+                (ids,),
+            ).fetchone()
+            stored = int(row[0]) if row else 0
+            if stored >= devices.confirmed or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)  # anything still in flight would show as a duplicate now
+        total, distinct, seq_doubles = conn.execute(
+            "select count(*), count(distinct event_id), "
+            "count(*) - count(distinct (device_id, seq)) "
+            "from device_event where device_id like %s",
+            (f"{fleet.run}%",),
+        ).fetchone() or (0, 0, 0)
+        stored_ids = {
+            r[0]
+            for r in conn.execute(
+                "select event_id from device_event where device_id like %s", (f"{fleet.run}%",)
+            ).fetchall()
+        }
+        quarantined = conn.execute(
+            "select count(*) from quarantined_message where device_id like %s",
+            (f"{fleet.run}%",),
+        ).fetchone()
+    confirmed_ids = set(ids) - {e.event_id for e in devices.outbox.pending()}
+    counts = Counts(
+        scenario=scenario,
+        sent=len(ids),
+        confirmed=len(confirmed_ids),
+        stored=len(stored_ids & set(ids)),
+        lost=len(confirmed_ids - stored_ids),
+        duplicated=max(total - distinct, seq_doubles),
+        unexpected=len(stored_ids - set(ids)) + int(quarantined[0] if quarantined else 0),
+    )
+    counts.show()
+    return counts
+
+
+def publish_paced(devices: Devices, fleet: Fleet, total: int, seconds: float) -> None:
+    """Publish `total` events evenly over `seconds`, in 20 slices."""
+    slices = 20
+    per_slice = total // slices
+    events = fleet.sign(per_slice * slices)
+    started = time.monotonic()
+    for k in range(slices):
+        devices.publish(events[k * per_slice : (k + 1) * per_slice])
+        due = started + (k + 1) * seconds / slices
+        time.sleep(max(0.0, due - time.monotonic()))
