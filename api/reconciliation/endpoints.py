@@ -44,7 +44,7 @@ async def _read_text(request: Request, what: str) -> str:
     "/councils/{council_id}/contract",
     response_model=schemas.ContractVersion,
     responses=COUNCILS_ONLY,
-    openapi_extra=_text_body("application/toml"),
+    openapi_extra=_text_body("text/plain"),
 )
 async def put_contract(
     council_id: str, request: Request, conn: ConnDep, principal: PrincipalDep

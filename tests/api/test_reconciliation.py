@@ -92,7 +92,7 @@ def _put_contract(client: TestClient, scene: Scene) -> None:
     response = client.put(
         f"/councils/{scene.world.council_id}/contract",
         content=scene.contract.encode(),
-        headers={"Content-Type": "application/toml"},
+        headers={"Content-Type": "text/plain"},
     )
     assert response.status_code == 200, response.text
 
@@ -268,3 +268,63 @@ def test_a_contract_is_versioned_and_a_bad_one_refused(officer: TestClient, scen
     refused = officer.put(path, content=b"[rules]\nbilling_unit_minutes = 'x'\n")
     assert refused.status_code == 422
     assert refused.json()["error"]["code"] == "contract_invalid"
+
+
+def test_the_council_pages_upload_run_drill_down_compare_and_pay(
+    settings: Settings, engine: Engine, officer: TestClient, scene: Scene
+) -> None:
+    w = scene.world
+    base = f"/portal/councils/{w.council_id}/reconciliation"
+    home = officer.get("/portal/reconciliation", follow_redirects=False)
+    assert home.status_code == 303 and home.headers["location"] == base
+    empty = officer.get(base)
+    assert empty.status_code == 200 and "No contract yet" in empty.text
+    assert 'href="/portal/reconciliation"' in empty.text  # the navigation link
+
+    posted = officer.post(
+        f"{base}/contract",
+        files={"file": ("contract.toml", scene.contract.encode(), "text/plain")},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 303
+    line = f"{w.provider_id},{scene.home},2026-03-02,09:00,09:30,30,1,12.00"
+    invoice = scene.invoice("INV-P", f"1,{line}", f"2,{line}")
+    posted = officer.post(
+        f"{base}/invoices",
+        files={"file": ("inv-p.csv", invoice.encode(), "text/csv")},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 303
+    page = officer.get(posted.headers["location"])
+    assert "invoice inv-p.csv: 2 lines read, 0 problems" in page.text
+    invoice_id = officer.get(f"/councils/{w.council_id}/invoices").json()[0]["id"]
+
+    first = officer.post(f"{base}/runs", data={"invoice_ids": [invoice_id]}, follow_redirects=False)
+    assert first.status_code == 303
+    run_page = officer.get(first.headers["location"])
+    assert run_page.status_code == 200
+    assert "Per provider" in run_page.text and "Per lot" in run_page.text and w.lot in run_page.text
+    assert "DUPLICATE_CLAIM" in run_page.text and scene.planned_ref in run_page.text
+    assert "report.csv" in run_page.text
+    line_page = officer.get(f"{first.headers['location']}/lines/1")
+    assert line_page.status_code == 200
+    assert all(str(event_id) in line_page.text for event_id in scene.event_ids)
+
+    assert (
+        officer.post(f"{first.headers['location']}/paid", follow_redirects=False).status_code == 303
+    )
+    second = officer.post(
+        f"{base}/runs", data={"invoice_ids": [invoice_id]}, follow_redirects=False
+    )
+    first_id = first.headers["location"].rsplit("/", 1)[1]
+    second_id = second.headers["location"].rsplit("/", 1)[1]
+    compared = officer.get(f"{base}/runs/{first_id}/compare", params={"other": second_id})
+    assert compared.status_code == 200
+    assert "approved, 30 min, 12.00" in compared.text
+    assert "rejected (DUPLICATE_CLAIM), 0 min, 0.00" in compared.text
+    assert "Paid" in officer.get(first.headers["location"]).text
+
+    other = care_world(engine)
+    for foreign in client_for(settings, Role.COUNCIL_OFFICER, council_id=other.council_id):
+        assert foreign.get(first.headers["location"]).status_code == 404
+        assert foreign.get(f"{first.headers['location']}/lines/1").status_code == 404
