@@ -585,6 +585,8 @@ def report_csv(conn: Connection, council_id: str, run_id: int) -> bytes:
 
 
 def mark_paid(conn: Connection, principal: Principal, council_id: str, run_id: int) -> schemas.Run:
+    # The runs' lock: a run that has started either sees this payment or finished before it.
+    conn.execute(text("select pg_advisory_xact_lock(hashtext(:key))"), {"key": council_id})
     run = get_run(conn, council_id, run_id)
     if run.paid_at is not None:
         raise Conflict(f"reconciliation run {run_id} was already paid", code="already_paid")
