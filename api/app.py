@@ -14,6 +14,8 @@ from api.error_handlers import EXCEPTION_HANDLERS
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.portal.endpoints import router as portal_router
+from api.portal.reconciliation import router as portal_reconciliation_router
+from api.reconciliation.endpoints import router as reconciliation_router
 from api.registry.endpoints import router as registry_router
 from api.request_id import RequestIdMiddleware
 from api.visits.endpoints import router as visits_router
@@ -56,7 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry_router,
         events_router,
         visits_router,
+        reconciliation_router,
         portal_router,
+        portal_reconciliation_router,
         devices_router,
     ):
         app.include_router(router)

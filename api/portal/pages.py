@@ -19,8 +19,14 @@ templates = Jinja2Templates(directory=HERE / "templates")
 
 # What each role finds in the navigation bar. Pages added later register here.
 NAVIGATION: dict[str, list[tuple[str, str]]] = {
-    Role.ADMINISTRATOR.value: [("Providers", f"{PORTAL_PREFIX}/providers")],
-    Role.COUNCIL_OFFICER.value: [("Providers", f"{PORTAL_PREFIX}/providers")],
+    Role.ADMINISTRATOR.value: [
+        ("Providers", f"{PORTAL_PREFIX}/providers"),
+        ("Reconciliation", f"{PORTAL_PREFIX}/reconciliation"),
+    ],
+    Role.COUNCIL_OFFICER.value: [
+        ("Providers", f"{PORTAL_PREFIX}/providers"),
+        ("Reconciliation", f"{PORTAL_PREFIX}/reconciliation"),
+    ],
     Role.PROVIDER_MANAGER.value: [("My provider", f"{PORTAL_PREFIX}/providers")],
 }
 ROLE_NAMES = {

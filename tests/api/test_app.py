@@ -35,6 +35,16 @@ PATHS = {
     "/schedules": {"post"},
     "/councils/{council_id}/policy": {"put"},
     "/kpis": {"get"},
+    "/councils/{council_id}/contract": {"get", "put"},
+    "/councils/{council_id}/invoices": {"get", "post"},
+    "/councils/{council_id}/reconciliation/runs": {"get", "post"},
+    "/councils/{council_id}/reconciliation/runs/{run_id}": {"get"},
+    "/councils/{council_id}/reconciliation/runs/{run_id}/lines": {"get"},
+    "/councils/{council_id}/reconciliation/runs/{run_id}/lines/{position}": {"get"},
+    "/councils/{council_id}/reconciliation/runs/{run_id}/unbilled": {"get"},
+    "/councils/{council_id}/reconciliation/runs/{run_id}/report.csv": {"get"},
+    "/councils/{council_id}/reconciliation/runs/{run_id}/compare/{other_run_id}": {"get"},
+    "/councils/{council_id}/reconciliation/runs/{run_id}/paid": {"post"},
 }
 
 

@@ -1,0 +1,244 @@
+"""Reconciliation of a council's invoices: contract, invoices, runs, and what each run decided.
+
+Council officers of the council and administrators only (api.reconciliation.access)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import Response
+
+from api.deps import ConnDep, PrincipalDep
+from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, Unprocessable, error_response
+from api.pagination import Limit, Offset
+from api.reconciliation import schemas, service
+from api.reconciliation.access import ensure_council
+
+router = APIRouter(tags=["reconciliation"], responses={**ERROR_RESPONSES, **NOT_FOUND_RESPONSES})
+COUNCILS_ONLY: dict[int | str, dict[str, Any]] = {
+    403: error_response("Council officers and administrators only.")
+}
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+RUNS = "/councils/{council_id}/reconciliation/runs"
+Outcome = Annotated[schemas.Outcome | None, Query(description="Only lines with this outcome.")]
+
+
+def _text_body(content_type: str) -> dict[str, Any]:
+    return {
+        "requestBody": {"content": {content_type: {"schema": {"type": "string"}}}, "required": True}
+    }
+
+
+async def _read_text(request: Request, what: str) -> str:
+    raw = await request.body()
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise Unprocessable(f"{what} larger than 50 MiB", code=f"{what}_invalid")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Unprocessable(f"{what} is not UTF-8", code=f"{what}_invalid") from exc
+
+
+@router.put(
+    "/councils/{council_id}/contract",
+    response_model=schemas.ContractVersion,
+    responses=COUNCILS_ONLY,
+    openapi_extra=_text_body("text/plain"),
+)
+async def put_contract(
+    council_id: str, request: Request, conn: ConnDep, principal: PrincipalDep
+) -> schemas.ContractVersion:
+    """Upload the council's contract.toml (the request body). A changed text becomes a new
+    version; runs record the version and checksum they used."""
+    ensure_council(conn, principal, council_id)
+    content = await _read_text(request, "contract")
+    return service.put_contract(conn, principal, council_id, content)
+
+
+@router.get(
+    "/councils/{council_id}/contract",
+    response_model=schemas.ContractVersion,
+    responses=COUNCILS_ONLY,
+)
+def get_contract(
+    council_id: str, conn: ConnDep, principal: PrincipalDep
+) -> schemas.ContractVersion:
+    """The council's current contract version and its text."""
+    ensure_council(conn, principal, council_id)
+    return service.get_contract(conn, council_id)
+
+
+@router.post(
+    "/councils/{council_id}/invoices",
+    response_model=schemas.Invoice,
+    status_code=201,
+    responses=COUNCILS_ONLY,
+    openapi_extra=_text_body("text/csv"),
+)
+async def upload_invoice(
+    council_id: str,
+    request: Request,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    name: Annotated[str, Query(min_length=1, max_length=service.MAX_NAME)] = "invoice.csv",
+) -> schemas.Invoice:
+    """Upload a provider's invoice.csv (the request body, text/csv). Bad rows come back with
+    their line numbers and reasons; a run takes the other lines."""
+    ensure_council(conn, principal, council_id)
+    content = await _read_text(request, "invoice")
+    return service.upload_invoice(conn, principal, council_id, name, content)
+
+
+@router.get(
+    "/councils/{council_id}/invoices",
+    response_model=list[schemas.Invoice],
+    responses=COUNCILS_ONLY,
+)
+def list_invoices(
+    council_id: str, conn: ConnDep, principal: PrincipalDep, limit: Limit = 100, offset: Offset = 0
+) -> list[schemas.Invoice]:
+    """The council's uploaded invoices, newest first."""
+    ensure_council(conn, principal, council_id)
+    return service.list_invoices(conn, council_id, limit, offset)
+
+
+@router.post(
+    RUNS,
+    response_model=schemas.Run,
+    status_code=201,
+    responses=COUNCILS_ONLY,
+)
+def start_run(
+    council_id: str,
+    body: Annotated[schemas.RunRequest, Body()],
+    conn: ConnDep,
+    principal: PrincipalDep,
+) -> schemas.Run:
+    """Reconcile the invoices named against the council's contract and the store's planned
+    visits and verified visits. Lines on visits claimed in paid runs are DUPLICATE_CLAIM."""
+    ensure_council(conn, principal, council_id)
+    return service.start_run(conn, principal, council_id, body)
+
+
+@router.get(RUNS, response_model=schemas.RunList, responses=COUNCILS_ONLY)
+def list_runs(
+    council_id: str, conn: ConnDep, principal: PrincipalDep, limit: Limit = 100, offset: Offset = 0
+) -> schemas.RunList:
+    """The council's runs, newest first, with their totals."""
+    ensure_council(conn, principal, council_id)
+    return service.list_runs(conn, council_id, limit, offset)
+
+
+@router.get(RUNS + "/{run_id}", response_model=schemas.Run, responses=COUNCILS_ONLY)
+def get_run(council_id: str, run_id: int, conn: ConnDep, principal: PrincipalDep) -> schemas.Run:
+    """One run: its inputs' checksums, rules version, period, who ran it, whether it was paid,
+    and totals overall, per provider and per lot."""
+    ensure_council(conn, principal, council_id)
+    return service.get_run(conn, council_id, run_id)
+
+
+@router.get(RUNS + "/{run_id}/lines", response_model=schemas.RunLinePage, responses=COUNCILS_ONLY)
+def list_lines(
+    council_id: str,
+    run_id: int,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    outcome: Outcome = None,
+    provider_ref: Annotated[str | None, Query(max_length=200)] = None,
+    uncommissioned: bool | None = None,
+    limit: Limit = 500,
+    offset: Offset = 0,
+) -> schemas.RunLinePage:
+    """The run's lines in report order. `uncommissioned=true`: lines for service users the
+    provider was not commissioned for."""
+    ensure_council(conn, principal, council_id)
+    return service.list_lines(
+        conn,
+        council_id,
+        run_id,
+        outcome=outcome,
+        provider_ref=provider_ref,
+        uncommissioned=uncommissioned,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get(
+    RUNS + "/{run_id}/lines/{position}",
+    response_model=schemas.RunLineDetail,
+    responses=COUNCILS_ONLY,
+)
+def get_line(
+    council_id: str, run_id: int, position: int, conn: ConnDep, principal: PrincipalDep
+) -> schemas.RunLineDetail:
+    """One line (its row in report.csv, from 1) with the visits, carers' stays and event ids
+    behind it."""
+    ensure_council(conn, principal, council_id)
+    return service.get_line(conn, council_id, run_id, position)
+
+
+@router.get(
+    RUNS + "/{run_id}/unbilled",
+    response_model=list[schemas.UnbilledVisit],
+    responses=COUNCILS_ONLY,
+)
+def list_unbilled(
+    council_id: str,
+    run_id: int,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    limit: Limit = 500,
+    offset: Offset = 0,
+) -> list[schemas.UnbilledVisit]:
+    """Verified visits in the run's period that no invoice line claimed."""
+    ensure_council(conn, principal, council_id)
+    return service.list_unbilled(conn, council_id, run_id, limit, offset)
+
+
+@router.get(
+    RUNS + "/{run_id}/report.csv",
+    response_class=Response,
+    responses={
+        **COUNCILS_ONLY,
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "report.csv, byte for byte as `ecm reconcile` writes it.",
+        },
+    },
+)
+def export_report(council_id: str, run_id: int, conn: ConnDep, principal: PrincipalDep) -> Response:
+    """The run's report.csv."""
+    ensure_council(conn, principal, council_id)
+    return Response(
+        service.report_csv(conn, council_id, run_id),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="run-{run_id}-report.csv"'},
+    )
+
+
+@router.get(
+    RUNS + "/{run_id}/compare/{other_run_id}",
+    response_model=schemas.RunComparison,
+    responses=COUNCILS_ONLY,
+)
+def compare_runs(
+    council_id: str, run_id: int, other_run_id: int, conn: ConnDep, principal: PrincipalDep
+) -> schemas.RunComparison:
+    """Lines whose outcome, reason or payable amount changed from run_id to other_run_id, and
+    lines in only one of them (matched by invoice_ref and line_no)."""
+    ensure_council(conn, principal, council_id)
+    return service.compare(conn, council_id, run_id, other_run_id)
+
+
+@router.post(
+    RUNS + "/{run_id}/paid",
+    response_model=schemas.Run,
+    responses={**COUNCILS_ONLY, 409: error_response("The run was already paid.")},
+)
+def mark_paid(council_id: str, run_id: int, conn: ConnDep, principal: PrincipalDep) -> schemas.Run:
+    """Mark the run paid. Visits its lines used are then already claimed: a later run pays no
+    line on them again (DUPLICATE_CLAIM)."""
+    ensure_council(conn, principal, council_id)
+    return service.mark_paid(conn, principal, council_id, run_id)
