@@ -18,8 +18,10 @@ from typing import Any
 
 from locust import HttpUser, User, between, events, task
 
+from ecm.settings import Settings
 from firmware_sim.handset import Handset
 from firmware_sim.world import World
+from gateway.pki.identity import device_identity
 from loadtests.mqtt_handset import HandsetConnection, connect_handset
 
 # The request name the goal is judged on: one provider's week of visits, one page.
@@ -144,7 +146,12 @@ class HandsetUser(User):
         self.handset = Handset.for_carer(world, carer.id)
         self.visits = world.visits_of(carer.id)
         host, port = ACCOUNTS["mqtt_host"], int(ACCOUNTS["mqtt_port"])
-        self.connection: HandsetConnection = connect_handset(host, port, self.handset.device_id)
+        identity = device_identity(
+            Settings(state_dir=Path(ACCOUNTS["state_dir"])), self.handset.device_id
+        )
+        self.connection: HandsetConnection = connect_handset(
+            host, port, self.handset.device_id, identity
+        )
 
     def on_stop(self) -> None:
         self.connection.close()

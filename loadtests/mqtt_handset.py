@@ -1,7 +1,7 @@
 """MQTT as a handset speaks it, for the load tests: one connection per simulated phone.
 
-All connection setup is in `connect_handset`, so client certificates and TLS (the device
-identity work) change this one function.
+All connection setup is in `connect_handset`: TLS with the handset's own client certificate,
+as the broker requires (docs/identity.md).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import uuid
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.pki.identity import CLIENT_ID_PREFIX, TlsIdentity
 
 QOS_AT_LEAST_ONCE = 1
 
@@ -52,14 +54,15 @@ class HandsetConnection:
 
 
 def connect_handset(
-    host: str, port: int, device_id: str, timeout_s: float = 10.0
+    host: str, port: int, device_id: str, identity: TlsIdentity, timeout_s: float = 10.0
 ) -> HandsetConnection:
-    """Connect as the handset `device_id` (MQTT v5, clean start, plain TCP for now)."""
+    """Connect as the handset `device_id` (MQTT v5, clean start, its own certificate)."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
-        client_id=f"{device_id}-load-{uuid.uuid4().hex[:6]}",
+        client_id=f"{CLIENT_ID_PREFIX}{device_id}-load-{uuid.uuid4().hex[:6]}",
         protocol=mqtt.MQTTv5,
     )
+    identity.apply(client)
     connected = threading.Event()
     client.on_connect = lambda *args: connected.set()
     connection = HandsetConnection(client)

@@ -43,6 +43,10 @@ from ecm.settings import Settings
 from firmware_sim.morning import simulate_morning
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import World, generate_world
+from gateway.evidence.keys import KeyRing
+from gateway.homes import import_devices
+from gateway.pki.devices import DeviceCertificates
+from gateway.pki.identity import TlsIdentity, device_identity
 from gateway.registry import Commission, Council
 from ingest.readiness import wait_for_ingest
 from loadtests.locustfile import WEEK_OF_VISITS
@@ -159,6 +163,20 @@ def add_user(settings: Settings, username: str, role: Role, **tenant: str) -> st
     return password
 
 
+def provision_handsets(settings: Settings, device_ids: list[str]) -> dict[str, TlsIdentity]:
+    """Device certificates as `ecm devices provision --local` issues them, under <state>/pki."""
+    certificates = DeviceCertificates(settings)
+    engine = make_engine(settings, "loadtest", pool_size=1)
+    try:
+        with engine.begin() as conn:
+            issued = certificates.provision_many(conn, device_ids)
+    finally:
+        engine.dispose()
+    for device_id, certificate in issued.items():
+        certificate.write(*certificates.layout.device_cert(device_id))
+    return {device_id: device_identity(settings, device_id) for device_id in device_ids}
+
+
 def load_week(
     settings: Settings, api_url: str, days: list[date], visits: int, seed: int
 ) -> tuple[World, int]:
@@ -183,8 +201,21 @@ def load_week(
         headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
         timeout=60,
     ).raise_for_status()
+    identities = provision_handsets(settings, [d.id for d in document.devices])
+    engine = make_engine(settings, "loadtest", pool_size=1)
+    try:
+        with engine.begin() as conn:
+            # Every day's world has the same homes: their tags and fobs are imported once.
+            import_devices(conn, KeyRing(settings.master_key), worlds[0].home_devices_document())
+    finally:
+        engine.dispose()
     acked = 0
-    with Uplink(settings.mqtt_host, settings.mqtt_port) as uplink, Progress() as progress:
+    with (
+        Uplink(
+            settings.mqtt_host, settings.mqtt_port, device_identity=identities.__getitem__
+        ) as uplink,
+        Progress() as progress,
+    ):
         task = progress.add_task("publishing a week of visits", total=len(worlds))
         for world in worlds:
             acked += simulate_morning(world, uplink, seed=seed).events_acked
@@ -238,6 +269,8 @@ def make_accounts(
         "days": [day.isoformat() for day in days],
         "mqtt_host": settings.mqtt_host,
         "mqtt_port": settings.mqtt_port,
+        # Handset users connect with their device certificates from <state>/pki.
+        "state_dir": str(settings.state_dir),
     }
 
 

@@ -133,7 +133,9 @@ def test_a_simulated_visit_is_visible_through_the_api_as_complete(
             {"su": visit.service_user_id},
         ).all()
     engine.dispose()
-    assert [tuple(row) for row in rows] == [("tag", 1), ("tag", 2)]
+    [(level_in, counter_in), (level_out, counter_out)] = [tuple(row) for row in rows]
+    assert (level_in, level_out) == ("tag", "tag")
+    assert counter_out == counter_in + 1
 
 
 def test_the_demo_runs_a_care_morning_and_prints_its_summary() -> None:

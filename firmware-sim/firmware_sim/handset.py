@@ -6,7 +6,7 @@ import random
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -41,6 +41,10 @@ class SignedVisitEvent:
         return self.token.encode("ascii")
 
 
+COUNTER_EPOCH = date(2024, 1, 1)
+TAPS_PER_DAY = 100
+
+
 @dataclass
 class HomeDevices:
     """The tags and fobs in the world's homes, shared by every handset: a tag's counter counts
@@ -52,6 +56,10 @@ class HomeDevices:
     @classmethod
     def for_world(cls, world: World, rng: random.Random | None = None) -> HomeDevices:
         rng = rng or random.Random()
+        # A real tag's read counter only ever rises, across days. The simulator starts each
+        # day's tags where that many days of taps (fewer than TAPS_PER_DAY a day) left them, so
+        # worlds of successive days (the load test's week) do not replay each other's counters.
+        counter = max((world.day - COUNTER_EPOCH).days, 0) * TAPS_PER_DAY
         tags, fobs = {}, {}
         for su in world.service_users:
             if su.tag_uid and su.tag_meta_read_key and su.tag_file_read_key:
@@ -59,6 +67,7 @@ class HomeDevices:
                     su.tag_uid,
                     bytes.fromhex(su.tag_meta_read_key),
                     bytes.fromhex(su.tag_file_read_key),
+                    counter=counter,
                     rng=rng,
                 )
             if su.fob_secret:

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from firmware_sim.handset import Handset, HomeDevices
+from firmware_sim.handset import TAPS_PER_DAY, Handset, HomeDevices
 from firmware_sim.morning import tamper
 from firmware_sim.world import SimServiceUser, World, generate_world
 from gateway.evidence import sun, totp
@@ -76,7 +76,17 @@ def test_taps_of_one_home_count_up_across_handsets(world: World) -> None:
         )
         meta, file = bytes.fromhex(home.tag_meta_read_key), bytes.fromhex(home.tag_file_read_key)
         counters.append(sun.verify(meta, file, message).counter)
-    assert counters == [1, 2, 3]
+    start = devices.tags[home.id].counter - 3  # where this day's taps began
+    assert counters == [start + 1, start + 2, start + 3]
+
+
+def test_each_day_starts_where_the_tags_left_off(world: World) -> None:
+    """A tag's counter never goes back, so a later day's world starts its tags higher."""
+    home = next(su for su in world.service_users if su.home_device == "tag")
+    later = world.model_copy(update={"day": world.day + timedelta(days=1)})
+    today = HomeDevices.for_world(world).tags[home.id].counter
+    tomorrow = HomeDevices.for_world(later).tags[home.id].counter
+    assert tomorrow == today + TAPS_PER_DAY
 
 
 def test_check_in_and_out_carry_the_visit_and_home(world: World) -> None:
