@@ -83,3 +83,14 @@ def page(
         status_code=status_code,
         headers=SECURITY_HEADERS,
     )
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    """A refused or failed portal request as a page a person can read and leave."""
+    return page(
+        request,
+        "error.html",
+        status_code=status_code,
+        message=message,
+        status_code_shown=status_code,
+    )
