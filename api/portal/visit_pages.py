@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from api.deps import ConnDep, Principal, PrincipalDep, SettingsDep, ensure_can_read_provider
 from api.errors import DomainError, Unprocessable
-from api.portal import evidence
+from api.portal import evidence, planned
 from api.portal.evidence_map import Fix, evidence_map
 from api.portal.pages import page
 from api.portal.paths import PORTAL_PREFIX
@@ -74,6 +74,10 @@ def today_page(
         conn, settings, provider_id, day=today, service_user_id=None, carer_id=None
     )
     attention = [v for v in visits if v.status in ATTENTION]
+    started = {v.planned_visit_ref for v in visits if v.planned_visit_ref is not None}
+    to_come = [
+        p for p in planned.planned_on(conn, provider_id, today) if p.visit_ref not in started
+    ]
     return page(
         request,
         "provider_today.html",
@@ -82,6 +86,7 @@ def today_page(
         day=today,
         visits=visits,
         attention=attention,
+        to_come=to_come,
         summary=summary,
         refresh_seconds=REFRESH_SECONDS,
         now=datetime.now(LONDON),

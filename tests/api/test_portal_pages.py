@@ -195,6 +195,8 @@ def test_today_page_shows_today_and_refreshes_itself(settings: Settings, engine:
     # Missed once the home's next visit started; that next visit is not missed yet.
     assert rows(page.text, "missed") == 2  # once in the attention box, once in the day's list
     assert rows(page.text, "late") == 2 and rows(page.text, "on_time") == 1
+    # The home's last visit, due 10 minutes ago, is neither started nor missed yet.
+    assert page.text.count('class="planned-row"') == 1
 
 
 def test_another_providers_pages_are_not_found(
