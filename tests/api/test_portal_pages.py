@@ -168,9 +168,22 @@ def test_a_correction_requested_in_the_form_awaits_and_gets_council_approval(
         )
         assert refused.status_code == 422
         assert "unknown reason code" in refused.text and "Request a correction" in refused.text
+        pending = re.search(r"<tr class=\"correction\">", shown)
+        assert pending is not None
+        # A provider cannot approve its own correction, even by posting the form by hand.
+        correction_id = provider.get(
+            f"/providers/{care_day.world.provider_id}/visits/{care_day.on_time_visit}/corrections"
+        ).json()[0]["id"]
+        self_approval = provider.post(f"{url}/corrections/{correction_id}/approve")
+        assert self_approval.status_code == 403
+        assert "awaiting council approval" in self_approval.text
     with signed_in(settings, Role.COUNCIL_OFFICER, council_id=care_day.world.council_id) as council:
         page = council.get(url).text
-        assert "Approve correction" in page
+        assert "Approve correction" in page and "Request a correction" not in page
+        refused = council.post(
+            f"{url}/corrections", data={"reason_code": "phone_dead", "note": "x"}
+        )
+        assert refused.status_code == 403 and "Only the provider" in refused.text
         action = re.search(r'action="([^"]+/approve)"', page)
         assert action is not None
         approved = council.post(action.group(1), follow_redirects=False)
