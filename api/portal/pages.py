@@ -25,7 +25,18 @@ def london_time(moment: datetime | None, form: str = "%H:%M") -> str:
     return "" if moment is None else moment.astimezone(LONDON).strftime(form)
 
 
+def london_iso(value: str | None, form: str = "%H:%M") -> str:
+    """A time stored as ISO 8601 text (a correction's before and after), in London time."""
+    if not value:
+        return "-"
+    try:
+        return london_time(datetime.fromisoformat(value), form)
+    except ValueError:
+        return value
+
+
 templates.env.filters["london"] = london_time
+templates.env.filters["london_iso"] = london_iso
 
 # What each role finds in the navigation bar. Pages added later register here.
 NAVIGATION: dict[str, list[tuple[str, str]]] = {

@@ -230,6 +230,12 @@ def _london_input(value: str | None, field: str) -> datetime | None:
     return moment.replace(tzinfo=LONDON) if moment.tzinfo is None else moment
 
 
+def _changed(submitted: datetime | None, recorded: datetime | None) -> datetime | None:
+    if submitted is None or recorded is None:
+        return submitted
+    return None if submitted == recorded.replace(second=0, microsecond=0) else submitted
+
+
 @router.post("/providers/{provider_id}/visits/{visit_id}/corrections", response_model=None)
 def request_correction(
     request: Request,
@@ -257,10 +263,13 @@ def request_correction(
             status_code=403,
         )
     try:
+        # The form is filled in with the recorded times: a field left as it was corrects nothing
+        # (it shows whole minutes, so sending it back would move the time by its seconds).
+        shown = service.get_visit(conn, settings, provider_id, visit_id)
         body = CorrectionRequest(
             carer_id=optional(carer_id),
-            check_in=_london_input(check_in, "check-in"),
-            check_out=_london_input(check_out, "check-out"),
+            check_in=_changed(_london_input(check_in, "check-in"), shown.check_in),
+            check_out=_changed(_london_input(check_out, "check-out"), shown.check_out),
             reason_code=reason_code,
             note=note.strip() or "-",
         )

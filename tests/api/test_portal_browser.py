@@ -6,6 +6,7 @@ Screenshots: .state/artefacts/portal/*.png (paths printed; run with -s to see th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,6 +97,10 @@ def test_a_provider_manager_and_a_council_officer_use_the_portal(
     assert "counts once the council approves it" in notice.text
     assert "awaiting council approval" in portal.find("table.corrections").text
     assert not portal.find_all("button.approve")
+    # Before -> after: the check-in moved, the check-out left as shown did not.
+    times = portal.find("table.corrections tr.correction td:nth-child(4)").text
+    before_in, before_out, after_in, after_out = re.findall(r"\d\d:\d\d", times)
+    assert before_out == after_out and before_in != after_in
     portal.screenshot("04-correction-requested")
     visit_url = portal.driver.current_url.split("?")[0]
     portal.sign_out()

@@ -146,11 +146,17 @@ def test_a_correction_requested_in_the_form_awaits_and_gets_council_approval(
         check_out = (ANCHOR - timedelta(days=1, minutes=29) + timedelta(minutes=45)).astimezone(
             LONDON
         )
+        form = provider.get(url).text
+        prefilled = re.search(
+            r'id="check_in" name="check_in" type="datetime-local" value="([^"]+)"', form
+        )
+        assert prefilled is not None
         response = provider.post(
             f"{url}/corrections",
             data={
                 "carer_id": care_day.carer_id,
-                "check_in": "",
+                # Sent back as shown: whole minutes of the recorded check-in.
+                "check_in": prefilled.group(1),
                 "check_out": check_out.strftime("%Y-%m-%dT%H:%M"),
                 "reason_code": "forgot_check_out",
                 "note": "Carer stayed to help with a fall; left without checking out.",
@@ -168,12 +174,15 @@ def test_a_correction_requested_in_the_form_awaits_and_gets_council_approval(
         )
         assert refused.status_code == 422
         assert "unknown reason code" in refused.text and "Request a correction" in refused.text
-        pending = re.search(r"<tr class=\"correction\">", shown)
-        assert pending is not None
+        assert '<tr class="correction">' in shown
         # A provider cannot approve its own correction, even by posting the form by hand.
-        correction_id = provider.get(
+        [recorded] = provider.get(
             f"/providers/{care_day.world.provider_id}/visits/{care_day.on_time_visit}/corrections"
-        ).json()[0]["id"]
+        ).json()
+        # The untouched check-in kept its seconds: only the check-out moved.
+        assert recorded["after"]["check_in"] == recorded["before"]["check_in"]
+        assert recorded["minutes_moved"] == 45
+        correction_id = recorded["id"]
         self_approval = provider.post(f"{url}/corrections/{correction_id}/approve")
         assert self_approval.status_code == 403
         assert "awaiting council approval" in self_approval.text
