@@ -32,6 +32,10 @@ async def _domain(request: Request, exc: DomainError) -> Response:
     if isinstance(exc, Unauthorized) and request.url.path.startswith(PORTAL_PREFIX):
         # A person in a browser is sent to the sign-in page, not shown a JSON error.
         return RedirectResponse(SIGN_IN_PATH, status_code=303)
+    if request.url.path.startswith(PORTAL_PREFIX):
+        from api.portal.pages import error_page  # the portal imports the API, not the reverse
+
+        return error_page(request, exc.status_code, exc.message)
     return error_json(
         exc.status_code, ErrorDetail(code=exc.code, message=exc.message), headers=exc.headers
     )

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from api.auth.service import sign_in
 from api.deps import ConnDep, PrincipalDep, SettingsDep, client_address, get_engine
 from api.errors import TooManyRequests, Unauthorized
+from api.portal import kpi_pages, visit_pages
 from api.portal.pages import HERE, page
 from api.portal.paths import PORTAL_PREFIX, SESSION_COOKIE, SIGN_IN_PATH
 from api.registry import service as registry
@@ -83,3 +84,7 @@ def providers_page(request: Request, conn: ConnDep, principal: PrincipalDep) -> 
 @router.get("/static/portal.css")
 def stylesheet() -> FileResponse:
     return FileResponse(HERE / "static" / "portal.css", media_type="text/css")
+
+
+router.include_router(visit_pages.router)
+router.include_router(kpi_pages.router)

@@ -3,6 +3,7 @@ and the security headers every page carries. No external assets: the CSS is serv
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,29 @@ from fastapi.templating import Jinja2Templates
 from api.auth.roles import Role
 from api.deps import Principal
 from api.portal.paths import PORTAL_PREFIX
+from api.times import LONDON
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def london_time(moment: datetime | None, form: str = "%H:%M") -> str:
+    """Times are shown as people in England read them: London wall-clock time."""
+    return "" if moment is None else moment.astimezone(LONDON).strftime(form)
+
+
+def london_iso(value: str | None, form: str = "%H:%M") -> str:
+    """A time stored as ISO 8601 text (a correction's before and after), in London time."""
+    if not value:
+        return "-"
+    try:
+        return london_time(datetime.fromisoformat(value), form)
+    except ValueError:
+        return value
+
+
+templates.env.filters["london"] = london_time
+templates.env.filters["london_iso"] = london_iso
 
 # What each role finds in the navigation bar. Pages added later register here.
 NAVIGATION: dict[str, list[tuple[str, str]]] = {
@@ -47,6 +68,16 @@ SECURITY_HEADERS = {
 }
 
 
+def navigation(principal: Principal) -> list[tuple[str, str]]:
+    nav = list(NAVIGATION.get(principal.role, []))
+    if principal.provider_id is not None:
+        base = f"{PORTAL_PREFIX}/providers/{principal.provider_id}"
+        nav += [("Today's visits", f"{base}/today"), ("Visit log", f"{base}/visits")]
+    if principal.is_admin or principal.council_id is not None:
+        nav.append(("KPIs", f"{PORTAL_PREFIX}/kpis"))
+    return nav
+
+
 def page(
     request: Request,
     template: str,
@@ -55,7 +86,7 @@ def page(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    nav = NAVIGATION.get(principal.role, []) if principal else []
+    nav = navigation(principal) if principal else []
     return templates.TemplateResponse(
         request,
         template,
@@ -68,4 +99,15 @@ def page(
         },
         status_code=status_code,
         headers=SECURITY_HEADERS,
+    )
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    """A refused or failed portal request as a page a person can read and leave."""
+    return page(
+        request,
+        "error.html",
+        status_code=status_code,
+        message=message,
+        status_code_shown=status_code,
     )

@@ -7,10 +7,12 @@ administrators pass these checks.
 
 from __future__ import annotations
 
+from api.auth.roles import Role
 from api.deps import Principal
 from api.errors import Forbidden, NotFound
 
-COUNCIL = "council"
+# The role sign-in gives a council's staff (the placeholder "council" matched no account).
+COUNCIL = Role.COUNCIL_OFFICER.value
 
 
 def principal_council(principal: Principal) -> str | None:

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
+from api.auth.roles import Role
 from api.deps import Principal, current_principal
 from ecm.settings import Settings
 from tests.conftest import unique
@@ -77,7 +78,7 @@ def test_a_council_imports_and_reads_its_own_council_only(
     ours, elsewhere = care_world(engine), care_world(engine)
     our_home, their_home = ours.add_home(), elsewhere.add_home()
     council = CouncilPrincipal(
-        subject="c", roles=frozenset({"council"}), council_id=ours.council_id
+        subject="c", roles=frozenset({Role.COUNCIL_OFFICER.value}), council_id=ours.council_id
     )
     content = (
         f"{HEADER}\n"

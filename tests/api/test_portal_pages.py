@@ -1,0 +1,312 @@
+"""Portal pages over plain HTTP: provider visit pages, the evidence map, corrections, the
+council's KPI dashboard, tenant isolation and the audit trail."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from math import hypot
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from api.auth.roles import Role
+from api.times import LONDON
+from ecm.settings import Settings
+from tests.api.api_support import client_for
+from tests.api.portal_world import PortalDay, portal_day
+
+# A past day: every planned visit's missed deadline (23:00 London) has passed.
+ANCHOR = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
+SVG = "{http://www.w3.org/2000/svg}"
+
+signed_in = contextmanager(client_for)
+
+
+@pytest.fixture(scope="module")
+def care_day(engine: Engine) -> PortalDay:
+    return portal_day(engine, ANCHOR)
+
+
+@pytest.fixture(scope="module")
+def manager(settings: Settings, care_day: PortalDay) -> Iterator[TestClient]:
+    with signed_in(
+        settings, Role.PROVIDER_MANAGER, provider_id=care_day.world.provider_id
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def officer(settings: Settings, care_day: PortalDay) -> Iterator[TestClient]:
+    with signed_in(settings, Role.COUNCIL_OFFICER, council_id=care_day.world.council_id) as client:
+        yield client
+
+
+def rows(html: str, status: str) -> int:
+    return html.count(f'data-status="{status}"')
+
+
+def log_url(care_day: PortalDay) -> str:
+    return f"/portal/providers/{care_day.world.provider_id}/visits"
+
+
+def visit_url(care_day: PortalDay) -> str:
+    return f"{log_url(care_day)}/{care_day.on_time_visit}"
+
+
+def test_the_visit_log_shows_the_day_with_late_and_missed_rows_highlighted(
+    manager: TestClient, care_day: PortalDay
+) -> None:
+    page = manager.get(log_url(care_day), params={"date": care_day.day.isoformat()})
+    assert page.status_code == 200, page.text
+    assert rows(page.text, "on_time") == 1
+    assert rows(page.text, "late") == 1
+    assert rows(page.text, "missed") == 2
+    assert 'class="visit-row attention attention-late"' in page.text
+    assert 'class="visit-row attention attention-missed"' in page.text
+    assert 'class="visit-row"' in page.text  # the on-time visit is not highlighted
+    assert f'href="{visit_url(care_day)}"' in page.text
+
+
+def test_the_visit_log_filters_by_status_carer_and_service_user(
+    manager: TestClient, care_day: PortalDay
+) -> None:
+    day = care_day.day.isoformat()
+    missed = manager.get(log_url(care_day), params={"date": day, "status": "missed"}).text
+    assert rows(missed, "missed") == 2 and rows(missed, "on_time") == rows(missed, "late") == 0
+    # The filter form keeps what was chosen.
+    assert '<option value="missed" selected>' in missed
+    by_carer = manager.get(log_url(care_day), params={"date": day, "carer_id": care_day.carer_id})
+    assert rows(by_carer.text, "on_time") == 1 and rows(by_carer.text, "late") == 1
+    assert rows(by_carer.text, "missed") == 0  # nobody went
+    by_home = manager.get(log_url(care_day), params={"service_user_id": care_day.home}).text
+    assert rows(by_home, "on_time") == 1 and rows(by_home, "late") == 0
+    # Empty fields from the GET form mean "any".
+    empty = manager.get(
+        log_url(care_day), params={"date": day, "carer_id": "", "service_user_id": "", "status": ""}
+    )
+    assert rows(empty.text, "missed") == 2
+    bad = manager.get(log_url(care_day), params={"date": "10/02/2026"})
+    assert bad.status_code == 422 and "YYYY-MM-DD" in bad.text
+    assert bad.headers["content-type"].startswith("text/html")
+
+
+def test_the_visit_page_draws_positions_against_the_home_and_its_geofence(
+    manager: TestClient, care_day: PortalDay
+) -> None:
+    page = manager.get(visit_url(care_day))
+    assert page.status_code == 200, page.text
+    svg_text = re.search(r'<svg class="evidence-map".*?</svg>', page.text, re.S)
+    assert svg_text is not None
+    svg = ET.fromstring(svg_text.group(0))
+    size = float(svg.attrib["width"])
+    [fence] = svg.iterfind(f".//{SVG}circle[@class='geofence']")
+    centre = (float(fence.attrib["cx"]), float(fence.attrib["cy"]))
+    assert centre == (size / 2, size / 2)
+    fence_r = float(fence.attrib["r"])
+    fixes = list(svg.iterfind(f".//{SVG}circle[@class='fix fix-check_in']")) + list(
+        svg.iterfind(f".//{SVG}circle[@class='fix fix-check_out']")
+    )
+    assert len(fixes) == 2
+    for fix in fixes:
+        x, y = float(fix.attrib["cx"]), float(fix.attrib["cy"])
+        # About 40 m north-east of a home with a 150 m fence: inside, up and to the right.
+        assert 0 < hypot(x - centre[0], y - centre[1]) < fence_r * 40 / 150 * 1.2
+        assert x > centre[0] and y < centre[1]
+    accuracy = {c.attrib["class"]: float(c.attrib["r"]) for c in svg.iterfind(f".//{SVG}circle")}
+    # 12 m and 30 m accuracy circles, drawn to the fence's scale.
+    assert accuracy["accuracy accuracy-check_in"] == pytest.approx(fence_r * 12 / 150, abs=0.2)
+    assert accuracy["accuracy accuracy-check_out"] == pytest.approx(fence_r * 30 / 150, abs=0.2)
+    assert svg.find(f".//{SVG}g[@class='scale-bar']") is not None
+    assert "150 m" in page.text  # the fence in the legend
+    # Tag verified with uid and counter; device time against receive time.
+    assert care_day.tag_uid in page.text and "counter 41" in page.text and "counter 42" in page.text
+    assert "95 s later" in page.text
+    check_in_local = (ANCHOR - timedelta(minutes=58)).astimezone(LONDON).strftime("%H:%M:%S")
+    assert check_in_local in page.text
+    assert "inside fence" in page.text
+    # The form to request a correction, offered with the reason codes; no approval for a provider.
+    assert 'name="reason_code"' in page.text and "forgot_check_out" in page.text
+    assert "Approve correction" not in page.text
+
+
+def test_a_correction_requested_in_the_form_awaits_and_gets_council_approval(
+    settings: Settings, engine: Engine, manager: TestClient, officer: TestClient
+) -> None:
+    care_day = portal_day(engine, ANCHOR - timedelta(days=1))
+    with signed_in(
+        settings, Role.PROVIDER_MANAGER, provider_id=care_day.world.provider_id
+    ) as provider:
+        url = visit_url(care_day)
+        # 45 minutes later than recorded: beyond the default 30-minute threshold.
+        check_out = (ANCHOR - timedelta(days=1, minutes=29) + timedelta(minutes=45)).astimezone(
+            LONDON
+        )
+        form = provider.get(url).text
+        prefilled = re.search(
+            r'id="check_in" name="check_in" type="datetime-local" value="([^"]+)"', form
+        )
+        assert prefilled is not None
+        response = provider.post(
+            f"{url}/corrections",
+            data={
+                "carer_id": care_day.carer_id,
+                # Sent back as shown: whole minutes of the recorded check-in.
+                "check_in": prefilled.group(1),
+                "check_out": check_out.strftime("%Y-%m-%dT%H:%M"),
+                "reason_code": "forgot_check_out",
+                "note": "Carer stayed to help with a fall; left without checking out.",
+            },
+            follow_redirects=False,
+        )
+        assert response.status_code == 303, response.text
+        assert response.headers["location"] == f"{url}?notice=correction-awaits-approval"
+        shown = provider.get(response.headers["location"]).text
+        assert "awaiting council approval" in shown and "Approve correction" not in shown
+        assert "Carer stayed to help with a fall" in shown
+        refused = provider.post(
+            f"{url}/corrections",
+            data={"reason_code": "not_a_reason", "note": "x", "check_in": "2026-02-09T11:00"},
+        )
+        assert refused.status_code == 422
+        assert "unknown reason code" in refused.text and "Request a correction" in refused.text
+        assert '<tr class="correction">' in shown
+        # A provider cannot approve its own correction, even by posting the form by hand.
+        [recorded] = provider.get(
+            f"/providers/{care_day.world.provider_id}/visits/{care_day.on_time_visit}/corrections"
+        ).json()
+        # The untouched check-in kept its seconds: only the check-out moved.
+        assert recorded["after"]["check_in"] == recorded["before"]["check_in"]
+        assert recorded["minutes_moved"] == 45
+        correction_id = recorded["id"]
+        self_approval = provider.post(f"{url}/corrections/{correction_id}/approve")
+        assert self_approval.status_code == 403
+        assert "awaiting council approval" in self_approval.text
+    with signed_in(settings, Role.COUNCIL_OFFICER, council_id=care_day.world.council_id) as council:
+        page = council.get(url).text
+        assert "Approve correction" in page and "Request a correction" not in page
+        refused = council.post(
+            f"{url}/corrections", data={"reason_code": "phone_dead", "note": "x"}
+        )
+        assert refused.status_code == 403 and "Only the provider" in refused.text
+        action = re.search(r'action="([^"]+/approve)"', page)
+        assert action is not None
+        approved = council.post(action.group(1), follow_redirects=False)
+        assert approved.status_code == 303
+        after = council.get(approved.headers["location"]).text
+    assert "Correction approved." in after and "approved by user-" in after
+    assert "Approve correction" not in after
+
+
+def test_today_page_shows_today_and_refreshes_itself(settings: Settings, engine: Engine) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    if now.astimezone(LONDON).hour < 2:
+        pytest.skip("today's visits start an hour before now: not before 02:00 London")
+    care_day = portal_day(engine, now)
+    with signed_in(
+        settings, Role.PROVIDER_MANAGER, provider_id=care_day.world.provider_id
+    ) as provider:
+        page = provider.get(f"/portal/providers/{care_day.world.provider_id}/today")
+    assert page.status_code == 200
+    assert '<meta http-equiv="refresh" content="30">' in page.text
+    assert "Needs attention: 2 late or missed" in page.text
+    # Missed once the home's next visit started; that next visit is not missed yet.
+    assert rows(page.text, "missed") == 2  # once in the attention box, once in the day's list
+    assert rows(page.text, "late") == 2 and rows(page.text, "on_time") == 1
+    # The home's last visit, due 10 minutes ago, is neither started nor missed yet.
+    assert page.text.count('class="planned-row"') == 1
+
+
+def test_another_providers_pages_are_not_found(
+    settings: Settings, engine: Engine, care_day: PortalDay
+) -> None:
+    other = portal_day(engine, ANCHOR)
+    with signed_in(settings, Role.PROVIDER_MANAGER, provider_id=other.world.provider_id) as them:
+        base = f"/portal/providers/{care_day.world.provider_id}"
+        responses = [
+            them.get(f"{base}/today"),
+            them.get(f"{base}/visits"),
+            them.get(visit_url(care_day)),
+            them.post(
+                f"{visit_url(care_day)}/corrections",
+                data={"reason_code": "phone_dead", "note": "x", "check_in": "2026-02-10T11:00"},
+            ),
+            them.get("/portal/kpis"),
+        ]
+        own = them.get(f"/portal/providers/{other.world.provider_id}/visits")
+    assert [r.status_code for r in responses] == [404, 404, 404, 404, 403]
+    for response in responses:
+        assert (
+            care_day.home not in response.text and str(care_day.on_time_visit) not in response.text
+        )
+        assert response.headers["content-type"].startswith("text/html")
+    assert own.status_code == 200
+
+
+def test_a_council_officer_sees_kpis_as_charts_and_the_same_numbers_as_the_api(
+    officer: TestClient, care_day: PortalDay, settings: Settings, engine: Engine
+) -> None:
+    day = care_day.day.isoformat()
+    page = officer.get("/portal/kpis", params={"from": day, "to": day})
+    assert page.status_code == 200, page.text
+    assert page.text.count('<svg class="bar-chart"') == 4
+    api = officer.get(
+        "/kpis", params={"council_id": care_day.world.council_id, "from": day, "to": day}
+    ).json()
+    [entry] = api["providers"]
+    assert entry["planned"] == 4 and entry["missed"] == 2 and entry["on_time_15"] == 1
+    row = re.search(r'<tr class="kpi-row".*?</tr>', page.text, re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.S)
+    assert cells[0] == care_day.world.provider_id
+    assert cells[2:4] == [str(entry["planned"]), str(entry["delivered"])]
+    assert cells[4] == f"{entry['on_time_15']} ({entry['on_time_15_share'] * 100:.0f} %)"
+    assert cells[6] == str(entry["missed"])
+    assert cells[8] == str(entry["planned_minutes"])
+    assert f'href="{log_url(care_day)}"' in row.group(0)
+    # The missed-visits chart: one bar, the longest possible since it is the only row.
+    assert "<title>Missed visits: 2</title>" in page.text
+    # Another council's officer sees none of it.
+    other = portal_day(engine, ANCHOR)
+    with signed_in(settings, Role.COUNCIL_OFFICER, council_id=other.world.council_id) as them:
+        theirs = them.get("/portal/kpis", params={"from": day, "to": day}).text
+        log = them.get(log_url(care_day))
+    assert care_day.world.provider_id not in theirs
+    assert log.status_code == 404
+
+
+def test_an_administrator_chooses_the_council(settings: Settings, care_day: PortalDay) -> None:
+    day = care_day.day.isoformat()
+    with signed_in(settings) as admin:
+        page = admin.get(
+            "/portal/kpis", params={"council_id": care_day.world.council_id, "from": day, "to": day}
+        )
+    assert page.status_code == 200
+    assert f'<option value="{care_day.world.council_id}" selected>' in page.text
+    assert care_day.world.provider_id in page.text
+
+
+def test_portal_page_reads_are_in_the_audit_trail(
+    manager: TestClient, care_day: PortalDay, engine: Engine
+) -> None:
+    url = visit_url(care_day)
+    assert manager.get(url).status_code == 200
+    with engine.connect() as conn:
+        entry = conn.execute(
+            text(
+                "select actor, role, tenant, action, method from audit_log "
+                "where path = :path order by id desc limit 1"
+            ),
+            {"path": url},
+        ).one()
+    assert entry.actor.startswith("user-")
+    assert (entry.role, entry.tenant, entry.action, entry.method) == (
+        Role.PROVIDER_MANAGER.value,
+        care_day.world.provider_id,
+        "read",
+        "GET",
+    )
