@@ -55,6 +55,7 @@ DEMO_ANOMALIES = (
     "cloned_tag",
     "dead_phone",
     "no_signal",
+    "two_homes",
 )
 # The demo's simulated clock steps through the morning, evaluating alerts as it goes.
 ALERT_STEP = timedelta(minutes=5)

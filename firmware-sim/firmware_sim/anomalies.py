@@ -8,6 +8,7 @@ each is in docs/simulator.md.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ class AnomalyKind(StrEnum):
     CLONED_TAG = "cloned_tag"
     DEAD_PHONE = "dead_phone"
     NO_SIGNAL = "no_signal"
+    TWO_HOMES = "two_homes"
 
 
 # How far behind a handset whose clock was set back is, and how long a handset without signal
@@ -34,6 +36,9 @@ NO_SIGNAL_FOR = timedelta(hours=1)
 # A buddy punch is only worth playing where the handset is shared within the window the visits
 # rules look at (ECM_VISITS_SHARED_HANDSET_MINUTES, 30).
 BUDDY_WITHIN = timedelta(minutes=20)
+# One carer in two homes: the check-out comes this long after the check-in at the next home.
+OVERSTAY = timedelta(minutes=5)
+LONGEST_OVERSTAY = timedelta(minutes=30)
 PER_KIND = 2
 
 
@@ -58,6 +63,8 @@ class Fault:
     handset_carer: str | None = None
     # Cloned tag: the check-in carries the tap of this earlier check-in (carer, visit_ref).
     tap_copied_from: tuple[str, str] | None = None
+    # One carer in two homes: the check-out is sent at this time, after the next check-in.
+    checks_out_at: datetime | None = None
 
 
 def parse_kinds(names: Sequence[str]) -> list[AnomalyKind]:
@@ -82,6 +89,9 @@ class HasVisit(Protocol):
 
     @property
     def arrived(self) -> datetime: ...
+
+    @property
+    def left(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,14 @@ def choose_faults(
         if cv.visit.carers_required == 1
     ]
     rng.shuffle(single)
+    # Each carer's next visit, whatever its kind: a carer in two homes overlaps into it.
+    following: dict[int, int] = {}
+    rounds: dict[str, list[int]] = {}
+    for i, cv in enumerate(carer_visits):
+        rounds.setdefault(cv.carer_id, []).append(i)
+    for indices in rounds.values():
+        ordered = sorted(indices, key=lambda i: carer_visits[i].arrived)
+        following.update(itertools.pairwise(ordered))
     faults: dict[int, Fault] = {}
     # Visits that must stay honest because another anomaly leans on them.
     reserved: set[int] = set()
@@ -168,6 +186,28 @@ def choose_faults(
                     continue
                 reserved.add(earlier.index)
                 faults[c.index] = Fault(kind, tap_copied_from=(earlier.carer_id, earlier.visit_ref))
+            elif kind is AnomalyKind.TWO_HOMES:
+                after = following.get(c.index)
+                if after is None or after in faults or after in reserved:
+                    continue
+                this, nxt = carer_visits[c.index], carer_visits[after]
+                leaves = nxt.arrived + OVERSTAY
+                # A short overstay at another home, into no other carer's visit at this one
+                # (that would make it one double-handed visit instead).
+                if (
+                    nxt.visit.service_user_id == this.visit.service_user_id
+                    or leaves - this.left > LONGEST_OVERSTAY
+                    or any(
+                        o.visit.service_user_id == this.visit.service_user_id
+                        and o.visit.visit_ref != this.visit.visit_ref
+                        and o.arrived <= leaves + OVERSTAY
+                        and o.left >= this.arrived
+                        for o in carer_visits
+                    )
+                ):
+                    continue
+                reserved.add(after)
+                faults[c.index] = Fault(kind, checks_out_at=leaves)
             else:
                 faults[c.index] = Fault(kind)
             placed += 1

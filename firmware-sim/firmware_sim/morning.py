@@ -179,6 +179,8 @@ def prepare_morning(
                 played.append(_played(fault, cv, None, "planned visit with no events"))
             elif fault.kind is AnomalyKind.DEAD_PHONE:
                 worked.append(replace(cv, dead_phone=True, fault=fault))
+            elif fault.checks_out_at is not None:
+                worked.append(replace(cv, left=fault.checks_out_at, fault=fault))
             else:
                 worked.append(replace(cv, fault=fault))
         carer_visits = worked
@@ -288,6 +290,8 @@ def sign_events(
             detail = f"check-in carries the tag tap of {fault.tap_copied_from[1]}"
         elif kind is AnomalyKind.DEAD_PHONE:
             detail = "phone died after check-in"
+        elif kind is AnomalyKind.TWO_HOMES:
+            detail = "checked out only after checking in at the next home"
         if type is EventType.CHECK_IN:
             event = handset.check_in(cv.visit, device_time, tag=tag, gps=gps, carer_id=cv.carer_id)
             if event.claims.tag is not None:
@@ -379,7 +383,8 @@ def publish_morning(
             on_progress(sent, total)
 
     for index, event in enumerate(morning.events):
-        now = event.claims.device_time
+        # The morning's clock (a handset set back has the wrong one).
+        now = event.claims.device_time + morning.clock_behind.get(str(event.event_id), timedelta(0))
         back = [w for w in waiting if morning.held_until[str(w.event_id)] <= now]
         for held in back:
             waiting.remove(held)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from ecm.settings import Settings
 from firmware_sim.anomalies import AnomalyKind, PlayedAnomaly, parse_kinds
-from firmware_sim.morning import prepare_morning, simulate_morning
+from firmware_sim.morning import prepare_morning, publish_morning, simulate_morning
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import World, generate_world
 from gateway.evidence.keys import KeyRing
@@ -76,6 +76,69 @@ def test_each_kind_is_played_on_a_few_visits_and_recorded() -> None:
         assert [sent[e].claims.type for e in p.event_ids] == [EventType.CHECK_IN]
     for p in played[AnomalyKind.NO_SIGNAL]:
         assert p.event_ids and all(e in morning.held_until for e in p.event_ids)
+    by_carer = {(cv.carer_id, cv.visit.visit_ref): cv for cv in morning.carer_visits}
+    for p in played[AnomalyKind.TWO_HOMES]:
+        cv = by_carer[(p.carer_id, p.visit_ref)]
+        later = [
+            o for o in morning.carer_visits if o.carer_id == p.carer_id and o.arrived > cv.arrived
+        ]
+        assert later and min(o.arrived for o in later) < cv.left
+
+
+class RecordingUplink:
+    """Stands in for the MQTT uplink (the network boundary): records what is published."""
+
+    outbox = None
+    acked = 0
+
+    def __init__(self) -> None:
+        self.published: list[tuple[bytes, timedelta | None]] = []
+
+    def keep(self, events: object) -> None:
+        pass
+
+    def publish(
+        self,
+        topic: str,
+        payload: str | bytes,
+        event_id: object = None,
+        clock_behind: timedelta | None = None,
+    ) -> None:
+        self.published.append(
+            (payload if isinstance(payload, bytes) else payload.encode(), clock_behind)
+        )
+        self.acked += 1
+
+    def flush(self, timeout: float) -> bool:
+        return True
+
+
+def test_held_events_go_out_when_the_signal_returns() -> None:
+    world = _world()
+    morning = prepare_morning(
+        world, late_share=0, dead_phone_share=0, anomalies=ALL, rng=random.Random(3)
+    )
+    assert morning.held_until
+    uplink = RecordingUplink()
+    result = publish_morning(world, morning, uplink)  # type: ignore[arg-type]
+    assert result.anomalies == morning.played and result.all_acked
+    order = {payload: i for i, (payload, _) in enumerate(uplink.published)}
+    assert len(order) == len(morning.events)
+    for event in morning.events:
+        held_until = morning.held_until.get(str(event.event_id))
+        if held_until is None:
+            continue
+        # Published after every event signed before the signal came back, none held excepted.
+        before = [
+            e
+            for e in morning.events
+            if e.claims.device_time < held_until
+            and str(e.event_id) not in morning.held_until
+            and str(e.event_id) not in morning.clock_behind
+        ]
+        assert all(order[event.payload] > order[e.payload] for e in before)
+    behind = [c for _, c in uplink.published if c is not None]
+    assert behind == [timedelta(hours=3)] * len(morning.clock_behind)
 
 
 @pytest.mark.integration
@@ -179,7 +242,14 @@ def test_the_system_detects_exactly_the_anomalies_played(
     }
     assert shared == {p.carer_id for p in played[AnomalyKind.BUDDY_PUNCHING]} | buddies
 
-    # No signal: stored, marked late-arriving, received at least the hour after device time.
+    # One carer in two homes: those carers' overlapping visits, and no other carer's.
+    assert {carer for code, carer in flagged if code == "carer_in_two_homes"} == {
+        p.carer_id for p in played[AnomalyKind.TWO_HOMES]
+    }
+
+    # No signal: stored and marked late-arriving, received over an hour after signing. This
+    # morning is in the past, so every event here is late-arriving: that the outbox held these
+    # back is shown by the publish order (test_held_events_go_out_when_the_signal_returns).
     for p in played[AnomalyKind.NO_SIGNAL]:
         for event_id in p.event_ids:
             row = stored[event_id]
