@@ -525,10 +525,12 @@ def _anomalies_table(conn: Connection, played: list[PlayedAnomaly]) -> Table:
             found.append(f"stored late-arriving x{late}")
         visit = conn.execute(
             text(
-                "select v.id, v.status from visit v where v.planned_visit_ref = :ref "
-                "union all select v.id, v.status from visit v join visit_carer c "
+                # The visit holding the played events, else (nothing stored) the planned one.
+                "select v.id, v.status, 0 as rank from visit v join visit_carer c "
                 "on c.visit_id = v.id where c.check_in_event_id = any(cast(:ids as uuid[])) "
-                "or c.check_out_event_id = any(cast(:ids as uuid[])) limit 1"
+                "or c.check_out_event_id = any(cast(:ids as uuid[])) "
+                "union all select v.id, v.status, 1 from visit v "
+                "where v.planned_visit_ref = :ref order by rank limit 1"
             ),
             {"ref": p.visit_ref, "ids": p.event_ids},
         ).first()
