@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -29,6 +30,7 @@ import psycopg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import Connection, text
 
 from ecm import services
 from ecm.migrate import upgrade
@@ -38,10 +40,25 @@ from gateway.pki.authority import write_secret
 from gateway.pki.identity import TlsIdentity
 
 if TYPE_CHECKING:
+    from firmware_sim.anomalies import PlayedAnomaly
     from firmware_sim.world import World
+    from visits.kpis import ProviderKpis
 
 LONDON = ZoneInfo("Europe/London")
 console = Console()
+DEMO_COUNCIL = "LA1"
+# Played on a few visits each; dead phones also happen at random (docs/simulator.md).
+DEMO_ANOMALIES = (
+    "ghost_visit",
+    "buddy_punching",
+    "clock_set_back",
+    "cloned_tag",
+    "dead_phone",
+    "no_signal",
+    "two_homes",
+)
+# The demo's simulated clock steps through the morning, evaluating alerts as it goes.
+ALERT_STEP = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,7 @@ def command(seed: int, visits: int, tampered: int, api_port: int, hold: bool | N
             settings, api_url, seed=seed, visits=visits, tampered=tampered, day=day
         )
         _print_summary(summary, time.monotonic() - started)
+        _replay_alerts_and_kpis(settings, day, summary.anomalies)
         console.print(f"\nAPI: [bold]{api_url}[/]  (OpenAPI: {api_url}/docs)")
         console.print(
             f"Portal: {api_url}/portal/sign-in as [bold]{DEMO_ADMIN}[/] "
@@ -177,6 +195,7 @@ class MorningSummary:
     open: int
     per_provider: list[tuple[str, int, int]]
     admin_password: str
+    anomalies: list[PlayedAnomaly]
 
 
 DEMO_ADMIN = "demo-admin"
@@ -205,12 +224,13 @@ def _sign_in_as_admin(settings: Settings, api_url: str) -> tuple[str, dict[str, 
 def _run_morning(
     settings: Settings, api_url: str, *, seed: int, visits: int, tampered: int, day: date
 ) -> MorningSummary:
+    from firmware_sim.anomalies import parse_kinds
     from firmware_sim.morning import simulate_morning
     from firmware_sim.publisher import Uplink
     from firmware_sim.world import generate_world
 
     world = generate_world(seed, visits=visits, day=day)
-    document = world.registry_document()
+    document = world.registry_document(DEMO_COUNCIL)
     admin_password, auth = _sign_in_as_admin(settings, api_url)
     response = httpx.post(
         f"{api_url}/registry/seed",
@@ -224,6 +244,14 @@ def _run_morning(
     console.print(f"home tags and fobs provisioned, keys sealed: {homes}")
     identities = _provision_handsets(settings, api_url, auth, [d.id for d in document.devices])
     console.print(f"{len(identities)} handsets provisioned with client certificates")
+    imported = httpx.post(
+        f"{api_url}/schedules",
+        content=world.schedule_csv(),
+        timeout=30,
+        headers={"content-type": "text/csv", **auth},
+    )
+    imported.raise_for_status()
+    console.print(f"schedule imported through the API: {imported.json()['created']} planned visits")
 
     with (
         Uplink(
@@ -238,7 +266,12 @@ def _run_morning(
             progress.update(sending, completed=sent, total=total)
 
         result = simulate_morning(
-            world, uplink, tampered=tampered, on_progress=on_progress, seed=seed
+            world,
+            uplink,
+            tampered=tampered,
+            anomalies=parse_kinds(DEMO_ANOMALIES),
+            on_progress=on_progress,
+            seed=seed,
         )
         storing = progress.add_task("ingest storing", total=result.events_acked)
         deadline = time.monotonic() + 120
@@ -273,6 +306,7 @@ def _run_morning(
         open=sum(row[2] for row in per_provider),
         per_provider=per_provider,
         admin_password=admin_password,
+        anomalies=result.anomalies,
     )
 
 
@@ -391,6 +425,157 @@ def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
     for provider_id, complete, open_ in summary.per_provider:
         providers.add_row(provider_id, str(complete), str(open_))
     console.print(providers)
+
+
+def _replay_alerts_and_kpis(settings: Settings, day: date, played: list[PlayedAnomaly]) -> None:
+    """Drive the visits role's alert evaluator with a simulated clock through the morning, as
+    `ecm visits run` would have run it live, then build the day's visits and print what was
+    detected and the KPIs."""
+    from ecm.db import make_engine
+    from visits.alerts import evaluate
+    from visits.builder import build_day
+    from visits.days import day_start
+    from visits.kpis import council_kpis
+
+    engine = make_engine(settings, "demo", pool_size=1)
+    try:
+        console.print("\n[bold]Live alerts[/] (simulated clock, evaluated every 5 minutes)")
+        clock = datetime.combine(day, MORNING_FROM, LONDON)
+        last_seen = 0
+        raised = cleared = 0
+        end = datetime.combine(day, MORNING_TO, LONDON)
+        cutoff = datetime.combine(day, time_of(settings.visits_missed_cutoff), LONDON)
+        moments = []
+        while clock <= end:
+            moments.append(clock)
+            clock += ALERT_STEP
+        # The missed deadline of a home's last visit is the daily cut-off (23:00 by default).
+        moments.append(cutoff + timedelta(minutes=1))
+        for moment in moments:
+            with engine.begin() as conn:
+                evaluate(conn, settings, now=moment)
+                rows = conn.execute(
+                    text(
+                        "select n.id, n.action, a.kind, a.visit_ref, a.provider_id, "
+                        "a.service_user_id, a.planned_start from alert_notification n "
+                        "join visit_alert a on a.id = n.alert_id where n.id > :after order by n.id"
+                    ),
+                    {"after": last_seen},
+                ).all()
+            for row in rows:
+                last_seen = row.id
+                if row.action == "cleared":
+                    cleared += 1
+                    continue
+                raised += 1
+                planned = row.planned_start.astimezone(LONDON).strftime("%H:%M")
+                console.print(
+                    f"  {moment.astimezone(LONDON):%H:%M} alert raised: {row.kind:<6} "
+                    f"{row.visit_ref} ({row.provider_id}, home {row.service_user_id}, "
+                    f"planned {planned})"
+                )
+        console.print(f"alerts: {raised} raised, {cleared} cleared when the carer arrived")
+
+        with engine.begin() as conn:
+            built = build_day(conn, settings, day, now=day_start(day + timedelta(days=1)))
+            console.print(
+                f"visits built: {built.visits} visits, {built.missed} missed, "
+                f"{built.anomalies} anomalies flagged"
+            )
+            console.print(_anomalies_table(conn, played))
+            kpis = council_kpis(conn, DEMO_COUNCIL, day, day)
+        console.print(_kpi_table(kpis, day))
+    finally:
+        engine.dispose()
+
+
+MORNING_FROM = dt_time(6, 30)
+MORNING_TO = dt_time(13, 0)
+
+
+def time_of(hh_mm: str) -> dt_time:
+    hours, minutes = hh_mm.split(":")
+    return dt_time(int(hours), int(minutes))
+
+
+def _anomalies_table(conn: Connection, played: list[PlayedAnomaly]) -> Table:
+    """Each anomaly played, and what the system made of it: ingest's quarantine reason, the
+    visit's status and the anomaly codes flagged on it."""
+    table = Table(title="Anomalies played and detected")
+    for column in ("anomaly", "visit", "carer", "what was played", "detected"):
+        table.add_column(column)
+    for p in played:
+        found: list[str] = []
+        reasons = conn.execute(
+            text(
+                "select reason, count(*) from quarantined_message "
+                "where event_id = any(cast(:ids as uuid[])) group by reason order by reason"
+            ),
+            {"ids": p.event_ids},
+        ).all()
+        found += [f"quarantined {reason} x{count}" for reason, count in reasons]
+        late = conn.execute(
+            text(
+                "select count(*) from device_event where event_id = any(cast(:ids as uuid[])) "
+                "and late_arriving"
+            ),
+            {"ids": p.event_ids},
+        ).scalar_one()
+        if late and p.kind == "no_signal":
+            found.append(f"stored late-arriving x{late}")
+        visit = conn.execute(
+            text(
+                # The visit holding the played events, else (nothing stored) the planned one.
+                "select v.id, v.status, 0 as rank from visit v join visit_carer c "
+                "on c.visit_id = v.id where c.check_in_event_id = any(cast(:ids as uuid[])) "
+                "or c.check_out_event_id = any(cast(:ids as uuid[])) "
+                "union all select v.id, v.status, 1 from visit v "
+                "where v.planned_visit_ref = :ref order by rank limit 1"
+            ),
+            {"ref": p.visit_ref, "ids": p.event_ids},
+        ).first()
+        if visit is not None:
+            found.append(f"visit {visit.status}")
+            codes = conn.execute(
+                text(
+                    "select distinct code from visit_anomaly where visit_id = :v "
+                    "and (carer_id = :carer or carer_id is null) order by code"
+                ),
+                {"v": visit.id, "carer": p.carer_id},
+            ).scalars()
+            found += list(codes)
+        table.add_row(p.kind, p.visit_ref, p.carer_id, p.detail, ", ".join(found) or "-")
+    return table
+
+
+def _kpi_table(kpis: list[ProviderKpis], day: date) -> Table:
+    table = Table(title=f"KPIs per provider, {day.isoformat()} (council {DEMO_COUNCIL})")
+    for column in (
+        "provider",
+        "planned",
+        "on time ≤15",
+        "on time ≤30",
+        "minutes delivered / planned",
+        "missed",
+        "tag or code verified",
+    ):
+        table.add_column(column, justify="left" if column == "provider" else "right")
+    for k in kpis:
+        table.add_row(
+            k.provider_id,
+            str(k.planned),
+            _percent(k.on_time_15_share),
+            _percent(k.on_time_30_share),
+            f"{k.delivered_planned_minutes} / {k.planned_minutes} "
+            f"({_percent(k.planned_minutes_delivered_share)})",
+            str(k.missed),
+            _percent(k.tag_or_code_verified_share),
+        )
+    return table
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
 
 
 def _terminate(signum: int, frame: object) -> None:

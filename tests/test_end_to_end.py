@@ -174,10 +174,30 @@ def test_the_demo_runs_a_care_morning_and_prints_its_summary() -> None:
     }
     count = {name: int(value) for name, (value, _) in rows.items() if value.isdigit()}
     assert count["events lost"] == 0
-    assert count["events quarantined"] == 3  # the forged ones
-    assert count["events stored as evidence"] == count["events acknowledged by broker"] - 3
+    # The forged ones, and the anomalies ingest refuses (clock set back, cloned tag).
+    reasons = dict(
+        part.split(": ") for part in rows["events quarantined"][1].split(", ") if ": " in part
+    )
+    assert reasons.pop("bad_signature") == "3"
+    assert set(reasons) <= {"clock_skew", "tag_counter_replayed", "tag_counter_out_of_order"}
+    assert int(reasons["clock_skew"]) >= 2
+    assert count["events stored as evidence"] == (
+        count["events acknowledged by broker"] - count["events quarantined"]
+    )
     assert count["events stored as evidence"] >= 40  # every planned visit checked in at least
     for visits in ("carer visits complete (API)", "carer visits open (API)"):
         expected = rows[visits][1].split()[1]
         assert count[visits] == int(expected), rows[visits]
     assert "API: http://127.0.0.1:" in result.stdout
+    # Live alerts on the simulated clock: at least one late and one missed visit.
+    assert "alert raised: late" in result.stdout
+    assert "alert raised: missed" in result.stdout
+    # Anomalies played are listed with what detected them.
+    ghosts = [line for line in result.stdout.splitlines() if line.startswith("│ ghost_visit")]
+    assert ghosts and all("visit missed" in line for line in ghosts)
+    assert "handset_shared" in result.stdout
+    assert "quarantined clock_skew" in result.stdout
+    # The KPI table, one row per provider.
+    assert "KPIs per provider" in result.stdout
+    kpi_rows = [line for line in result.stdout.splitlines() if line.count("│") == 8]
+    assert {line.split("│")[1].strip() for line in kpi_rows} >= {"P001", "P002", "P003", "P004"}

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ecm.settings import get_settings
+from firmware_sim.anomalies import AnomalyKind, parse_kinds
 from firmware_sim.morning import MorningResult, simulate_morning
 from firmware_sim.outbox import Outbox
 from firmware_sim.publisher import Uplink
@@ -121,6 +122,13 @@ def home_devices(world_file: Path, out: Path | None) -> None:
 )
 @click.option("--late-share", type=click.FloatRange(0, 1), default=0.1, show_default=True)
 @click.option("--dead-phone-share", type=click.FloatRange(0, 1), default=0.03, show_default=True)
+@click.option(
+    "--anomaly",
+    "anomalies",
+    multiple=True,
+    type=click.Choice([k.value for k in AnomalyKind]),
+    help="Play this anomaly on a few visits (repeatable; docs/simulator.md).",
+)
 @click.option("--seed", type=int, default=None, help="Repeat who is late and whose phone dies.")
 @click.option(
     "--outbox",
@@ -141,6 +149,7 @@ def run(
     tampered: int,
     late_share: float,
     dead_phone_share: float,
+    anomalies: tuple[str, ...],
     seed: int | None,
     outbox_path: Path | None,
     timeout: float,
@@ -194,11 +203,14 @@ def run(
             late_share=late_share,
             dead_phone_share=dead_phone_share,
             tampered=tampered,
+            anomalies=parse_kinds(anomalies),
             on_progress=on_progress,
             seed=seed,
             flush_timeout=timeout,
         )
     Console().print(result_table(result))
+    if result.anomalies:
+        Console().print(anomalies_table(result))
     if not result.all_acked:
         click.echo("the broker did not acknowledge every event", err=True)
         sys.exit(1)
@@ -214,4 +226,20 @@ def result_table(result: MorningResult) -> Table:
     table.add_row("acknowledged", str(result.events_acked))
     table.add_row("carer-visits expected complete", str(result.expected_complete))
     table.add_row("carer-visits expected open", str(result.expected_open))
+    return table
+
+
+def anomalies_table(result: MorningResult) -> Table:
+    table = Table(title="Anomalies played")
+    for column in ("anomaly", "visit", "carer", "handset", "events", "what"):
+        table.add_column(column)
+    for played in result.anomalies:
+        table.add_row(
+            played.kind.value,
+            played.visit_ref,
+            played.carer_id,
+            played.device_id or "-",
+            str(len(played.event_ids)),
+            played.detail,
+        )
     return table

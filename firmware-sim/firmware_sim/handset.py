@@ -15,7 +15,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from firmware_sim.fob import SimFob
 from firmware_sim.tag import SimTag
 from firmware_sim.world import PlannedVisit, SimServiceUser, World, offset_metres
-from gateway.protocol import EventClaims, EventType, GpsFix, events_topic, sign_compact
+from gateway.protocol import (
+    EventClaims,
+    EventType,
+    GpsFix,
+    TagReading,
+    events_topic,
+    sign_compact,
+)
 
 if TYPE_CHECKING:
     from firmware_sim.outbox import Outbox
@@ -126,15 +133,27 @@ class Handset:
         return self._seq
 
     def check_in(
-        self, visit: PlannedVisit, at: datetime, tag: bool = True, gps: GpsFix | bool = True
+        self,
+        visit: PlannedVisit,
+        at: datetime,
+        tag: bool | TagReading = True,
+        gps: GpsFix | bool = True,
+        carer_id: str | None = None,
     ) -> SignedVisitEvent:
-        """`tag`: use the home's evidence device, tapping its tag or typing its fob's code."""
-        return self._sign(EventType.CHECK_IN, visit, at, tag, gps)
+        """`tag`: use the home's evidence device, tapping its tag or typing its fob's code; a
+        `TagReading` is sent as given (a copied tap). `carer_id`: whom the handset checks in
+        (its own carer unless someone is buddy punching)."""
+        return self._sign(EventType.CHECK_IN, visit, at, tag, gps, carer_id)
 
     def check_out(
-        self, visit: PlannedVisit, at: datetime, tag: bool = True, gps: GpsFix | bool = True
+        self,
+        visit: PlannedVisit,
+        at: datetime,
+        tag: bool | TagReading = True,
+        gps: GpsFix | bool = True,
+        carer_id: str | None = None,
     ) -> SignedVisitEvent:
-        return self._sign(EventType.CHECK_OUT, visit, at, tag, gps)
+        return self._sign(EventType.CHECK_OUT, visit, at, tag, gps, carer_id)
 
     def gps_fix_at_home(self, service_user_id: str, at: datetime) -> GpsFix:
         home = self._homes[service_user_id]
@@ -151,26 +170,33 @@ class Handset:
         )
 
     def _sign(
-        self, type: EventType, visit: PlannedVisit, at: datetime, tag: bool, gps: GpsFix | bool
+        self,
+        type: EventType,
+        visit: PlannedVisit,
+        at: datetime,
+        tag: bool | TagReading,
+        gps: GpsFix | bool,
+        carer_id: str | None = None,
     ) -> SignedVisitEvent:
         home = self._homes[visit.service_user_id]
         if isinstance(gps, GpsFix):
             fix: GpsFix | None = gps
         else:
             fix = self.gps_fix_at_home(home.id, at) if gps else None
-        home_tag = self._devices.tags.get(home.id) if tag else None
-        home_fob = self._devices.fobs.get(home.id) if tag else None
+        copied = tag if isinstance(tag, TagReading) else None
+        home_tag = self._devices.tags.get(home.id) if tag is True else None
+        home_fob = self._devices.fobs.get(home.id) if tag is True else None
         claims = EventClaims.build(
             # Fresh ids even for a re-run of the same world: a second run is a second morning to
             # the server, not duplicates for it to drop.
             event_id=uuid.uuid4(),
             device_id=self.device_id,
-            carer_id=self.carer_id,
+            carer_id=carer_id or self.carer_id,
             seq=self._seq,
             type=type,
             device_time=_utc(at),
             service_user_id=home.id,
-            tag=home_tag.tap() if home_tag else None,
+            tag=copied or (home_tag.tap() if home_tag else None),
             code=home_fob.code_at(at) if home_fob else None,
             gps=fix,
         )

@@ -9,14 +9,22 @@ from __future__ import annotations
 import random
 import string
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from firmware_sim.anomalies import (
+    CLOCK_BEHIND,
+    NO_SIGNAL_FOR,
+    AnomalyKind,
+    Fault,
+    PlayedAnomaly,
+    choose_faults,
+)
 from firmware_sim.handset import Handset, HomeDevices, SignedVisitEvent
 from firmware_sim.outbox import Outbox
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import PlannedVisit, World
-from gateway.protocol import EventType
+from gateway.protocol import EventType, TagReading
 
 Progress = Callable[[int, int], None]
 
@@ -42,6 +50,7 @@ class CarerVisit:
     left: datetime
     late: bool
     dead_phone: bool  # the phone died during the visit: no check-out reaches the server
+    fault: Fault | None = None  # an anomaly played on purpose (firmware_sim.anomalies)
 
 
 @dataclass(frozen=True)
@@ -53,19 +62,40 @@ class TamperedCopy:
     token: str
 
 
+# Anomalies whose events ingest refuses: their carer visits leave no stay (clock set back) or
+# only a check-out (cloned tag at check-in).
+_REFUSED_ENTIRELY = (AnomalyKind.CLOCK_SET_BACK,)
+_REFUSED_CHECK_IN = (AnomalyKind.CLONED_TAG,)
+
+
 @dataclass(frozen=True)
 class Morning:
     carer_visits: list[CarerVisit]
     events: list[SignedVisitEvent]
     tampered: list[TamperedCopy]
+    played: list[PlayedAnomaly] = field(default_factory=list)
+    # Events whose handset clock is behind at transmission (their sent-at is wrong by this).
+    clock_behind: dict[str, timedelta] = field(default_factory=dict)
+    # Events a handset without signal keeps in its outbox until this device time has passed.
+    held_until: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def expected_complete(self) -> int:
-        return sum(1 for cv in self.carer_visits if not cv.dead_phone)
+        return sum(
+            1
+            for cv in self.carer_visits
+            if not cv.dead_phone
+            and not (cv.fault and cv.fault.kind in (*_REFUSED_ENTIRELY, *_REFUSED_CHECK_IN))
+        )
 
     @property
     def expected_open(self) -> int:
-        return sum(1 for cv in self.carer_visits if cv.dead_phone)
+        return sum(
+            1
+            for cv in self.carer_visits
+            if not (cv.fault and cv.fault.kind in _REFUSED_ENTIRELY)
+            and (cv.dead_phone or (cv.fault is not None and cv.fault.kind in _REFUSED_CHECK_IN))
+        )
 
 
 @dataclass(frozen=True)
@@ -77,6 +107,7 @@ class MorningResult:
     visits_planned: int
     expected_complete: int
     expected_open: int
+    anomalies: list[PlayedAnomaly] = field(default_factory=list)
 
     @property
     def all_acked(self) -> bool:
@@ -90,20 +121,23 @@ def simulate_morning(
     late_share: float = 0.1,
     dead_phone_share: float = 0.03,
     tampered: int = 0,
+    anomalies: Sequence[AnomalyKind] = (),
     on_progress: Progress | None = None,
     seed: int | None = None,
     flush_timeout: float = 60.0,
 ) -> MorningResult:
     """Work the world's morning and publish every handset's events through `uplink`.
 
-    `seed` makes who is late, whose phone dies and the GPS jitter repeatable; event ids are
-    always fresh. Returns once the broker has acknowledged everything or `flush_timeout` passed.
+    `seed` makes who is late, whose phone dies, who plays which anomaly and the GPS jitter
+    repeatable; event ids are always fresh. Returns once the broker has acknowledged everything
+    or `flush_timeout` passed.
     """
     morning = prepare_morning(
         world,
         late_share=late_share,
         dead_phone_share=dead_phone_share,
         tampered=tampered,
+        anomalies=anomalies,
         rng=random.Random(seed),
         outbox=uplink.outbox,
     )
@@ -116,6 +150,7 @@ def prepare_morning(
     late_share: float = 0.1,
     dead_phone_share: float = 0.03,
     tampered: int = 0,
+    anomalies: Sequence[AnomalyKind] = (),
     rng: random.Random | None = None,
     outbox: Outbox | None = None,
 ) -> Morning:
@@ -130,8 +165,49 @@ def prepare_morning(
         for carer in world.carers
         for cv in work_round(world.visits_of(carer.id), carer.id, rng, late_share, dead_phone_share)
     ]
-    events = sign_events(world, carer_visits, rng, outbox)
-    return Morning(carer_visits, events, tamper_some(events, tampered, rng))
+    played: list[PlayedAnomaly] = []
+    if anomalies:
+        # Its own generator: asking for anomalies does not change the rest of the morning.
+        faults = choose_faults(world, carer_visits, anomalies, random.Random(rng.random()))
+        worked = []
+        for index, cv in enumerate(carer_visits):
+            fault = faults.get(index)
+            if fault is None:
+                worked.append(cv)
+            elif fault.kind is AnomalyKind.GHOST_VISIT:
+                # Billed, never happened: the carer does not go, the handset sends nothing.
+                played.append(_played(fault, cv, None, "planned visit with no events"))
+            elif fault.kind is AnomalyKind.DEAD_PHONE:
+                worked.append(replace(cv, dead_phone=True, fault=fault))
+            elif fault.checks_out_at is not None:
+                worked.append(replace(cv, left=fault.checks_out_at, fault=fault))
+            else:
+                worked.append(replace(cv, fault=fault))
+        carer_visits = worked
+    signed = sign_events(world, carer_visits, rng, outbox)
+    played.extend(signed.played)
+    return Morning(
+        carer_visits,
+        signed.events,
+        tamper_some(signed.events, tampered, rng),
+        played=played,
+        clock_behind=signed.clock_behind,
+        held_until=signed.held_until,
+    )
+
+
+def _played(
+    fault: Fault, cv: CarerVisit, device_id: str | None, detail: str, event_ids: Sequence[str] = ()
+) -> PlayedAnomaly:
+    return PlayedAnomaly(
+        fault.kind,
+        cv.visit.visit_ref,
+        cv.visit.service_user_id,
+        cv.carer_id,
+        device_id,
+        detail,
+        list(event_ids),
+    )
 
 
 def work_round(
@@ -158,12 +234,20 @@ def work_round(
     return done
 
 
+@dataclass
+class SignedMorning:
+    events: list[SignedVisitEvent]
+    played: list[PlayedAnomaly]
+    clock_behind: dict[str, timedelta]
+    held_until: dict[str, datetime]
+
+
 def sign_events(
     world: World,
     carer_visits: Sequence[CarerVisit],
     rng: random.Random,
     outbox: Outbox | None = None,
-) -> list[SignedVisitEvent]:
+) -> SignedMorning:
     """Sign in device-time order so each handset's seq rises with its clock."""
     due: list[tuple[datetime, EventType, CarerVisit]] = []
     for cv in carer_visits:
@@ -176,14 +260,69 @@ def sign_events(
         c.id: Handset.for_carer(world, c.id, rng=rng, devices=devices, outbox=outbox)
         for c in world.carers
     }
-    events = []
+    events: list[SignedVisitEvent] = []
+    # Check-in taps by (carer, visit_ref): a cloned tag replays one of them.
+    taps: dict[tuple[str, str], TagReading] = {}
+    clock_behind: dict[str, timedelta] = {}
+    held_until: dict[str, datetime] = {}
+    # Handsets without signal: device id -> the device time their signal comes back.
+    offline: dict[str, datetime] = {}
+    played: dict[tuple[AnomalyKind, str, str], PlayedAnomaly] = {}
     for at, type, cv in due:
-        handset = handsets[cv.carer_id]
+        fault = cv.fault
+        kind = fault.kind if fault else None
+        signer = fault.handset_carer if fault and fault.handset_carer else cv.carer_id
+        handset = handsets[signer]
+        tag: bool | TagReading = True
+        gps = True
+        device_time = at
+        detail = ""
+        if kind is AnomalyKind.BUDDY_PUNCHING:
+            # The colleague is at another home: no tap, no fix at this one.
+            tag, gps = False, False
+            detail = f"checked in and out by {signer}'s handset"
+        elif kind is AnomalyKind.CLOCK_SET_BACK:
+            device_time = at - CLOCK_BEHIND
+            detail = f"handset clock {CLOCK_BEHIND} behind"
+        elif kind is AnomalyKind.CLONED_TAG and type is EventType.CHECK_IN:
+            assert fault is not None and fault.tap_copied_from is not None
+            tag = taps[fault.tap_copied_from]
+            detail = f"check-in carries the tag tap of {fault.tap_copied_from[1]}"
+        elif kind is AnomalyKind.DEAD_PHONE:
+            detail = "phone died after check-in"
+        elif kind is AnomalyKind.TWO_HOMES:
+            detail = "checked out only after checking in at the next home"
         if type is EventType.CHECK_IN:
-            events.append(handset.check_in(cv.visit, at))
+            event = handset.check_in(cv.visit, device_time, tag=tag, gps=gps, carer_id=cv.carer_id)
+            if event.claims.tag is not None:
+                taps[(cv.carer_id, cv.visit.visit_ref)] = event.claims.tag
         else:
-            events.append(handset.check_out(cv.visit, at))
-    return events
+            event = handset.check_out(cv.visit, device_time, tag=tag, gps=gps, carer_id=cv.carer_id)
+        events.append(event)
+        event_id = str(event.event_id)
+        if kind is AnomalyKind.CLOCK_SET_BACK:
+            clock_behind[event_id] = CLOCK_BEHIND
+        if kind is AnomalyKind.NO_SIGNAL and handset.device_id not in offline:
+            offline[handset.device_id] = at + NO_SIGNAL_FOR
+        back = offline.get(handset.device_id)
+        if back is not None and at < back:
+            # Everything this handset signs while it has no signal waits in its outbox.
+            held_until[event_id] = back
+            if kind is AnomalyKind.NO_SIGNAL:
+                detail = f"no signal for {NO_SIGNAL_FOR}: sent when it returned"
+        if kind is None or fault is None or kind is AnomalyKind.GHOST_VISIT:
+            continue
+        if kind is AnomalyKind.NO_SIGNAL and event_id not in held_until:
+            continue
+        if kind is AnomalyKind.CLONED_TAG and type is not EventType.CHECK_IN:
+            continue
+        key = (kind, cv.carer_id, cv.visit.visit_ref)
+        known = played.get(key)
+        if known is None:
+            played[key] = _played(fault, cv, handset.device_id, detail, [event_id])
+        else:
+            played[key] = replace(known, event_ids=[*known.event_ids, event_id])
+    return SignedMorning(events, list(played.values()), clock_behind, held_until)
 
 
 def tamper_some(
@@ -228,17 +367,40 @@ def publish_morning(
     sent = 0
     tampered = iter(morning.tampered)
     pending = next(tampered, None)
+    # A handset without signal keeps its events until the morning's clock passes its return.
+    waiting: list[SignedVisitEvent] = []
     if on_progress:
         on_progress(0, total)
-    for index, event in enumerate(morning.events):
-        uplink.publish(event.topic, event.payload, event.event_id)
+
+    def send(event: SignedVisitEvent) -> None:
+        nonlocal sent
+        event_id = str(event.event_id)
+        uplink.publish(
+            event.topic, event.payload, event.event_id, morning.clock_behind.get(event_id)
+        )
         sent += 1
+        if on_progress:
+            on_progress(sent, total)
+
+    for index, event in enumerate(morning.events):
+        # The morning's clock (a handset set back has the wrong one).
+        now = event.claims.device_time + morning.clock_behind.get(str(event.event_id), timedelta(0))
+        back = [w for w in waiting if morning.held_until[str(w.event_id)] <= now]
+        for held in back:
+            waiting.remove(held)
+            send(held)
+        if str(event.event_id) in morning.held_until:
+            waiting.append(event)
+        else:
+            send(event)
         while pending is not None and pending.after == index:
             uplink.publish(pending.topic, pending.token)
             sent += 1
             pending = next(tampered, None)
-        if on_progress:
-            on_progress(sent, total)
+            if on_progress:
+                on_progress(sent, total)
+    for held in waiting:
+        send(held)
     uplink.flush(flush_timeout)
     return MorningResult(
         events_sent=len(morning.events),
@@ -247,6 +409,7 @@ def publish_morning(
         visits_planned=len(world.visits),
         expected_complete=morning.expected_complete,
         expected_open=morning.expected_open,
+        anomalies=morning.played,
     )
 
 

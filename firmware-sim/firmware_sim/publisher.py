@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -156,8 +156,15 @@ class Uplink:
         if self.outbox is not None:
             self.outbox.keep(events)
 
-    def publish(self, topic: str, payload: str | bytes, event_id: uuid.UUID | None = None) -> None:
+    def publish(
+        self,
+        topic: str,
+        payload: str | bytes,
+        event_id: uuid.UUID | None = None,
+        clock_behind: timedelta | None = None,
+    ) -> None:
         """Publish at QoS 1; an `event_id` kept in the outbox leaves it once the broker acks.
+        `clock_behind`: this handset's clock is that far behind the uplink's (its sent-at says so).
 
         Waits while `max_inflight` publishes lack their PUBACK (back-pressure, as the broker's
         receive window would apply anyway).
@@ -166,7 +173,8 @@ class Uplink:
             while self._sent - self._acked - self._refused >= self._max_inflight:
                 self._lock.wait(1.0)
         properties = Properties(PacketTypes.PUBLISH)
-        properties.UserProperty = (SENT_AT_PROPERTY, self.clock().isoformat())
+        sent_at = self.clock() - (clock_behind or timedelta(0))
+        properties.UserProperty = (SENT_AT_PROPERTY, sent_at.isoformat())
         client = self._client_for(topic)
         info = client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE, properties=properties)
         # NO_CONN still queues a QoS 1 message for after the reconnect; anything else is lost.

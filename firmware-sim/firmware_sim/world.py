@@ -22,7 +22,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from firmware_sim.rota import RotaSlot, VisitMinutes, plan_rounds
 from gateway.homes.schemas import HomeDevicesDocument, ProgrammedFob, ProgrammedTag
 from gateway.protocol import b64url_decode, b64url_encode, public_key_to_b64
-from gateway.registry.schemas import Carer, Device, Provider, RegistryDocument, ServiceUser
+from gateway.registry.schemas import (
+    Carer,
+    Commission,
+    Council,
+    Device,
+    Provider,
+    RegistryDocument,
+    ServiceUser,
+)
 
 NORWICH = (52.6309, 1.2974)
 LONDON = ZoneInfo("Europe/London")
@@ -201,9 +209,30 @@ class World(_Record):
     def load(cls, path: Path | str) -> World:
         return cls.model_validate_json(Path(path).read_text())
 
-    def registry_document(self) -> RegistryDocument:
-        """What the server's registry needs to know: public keys only."""
+    def schedule_csv(self) -> str:
+        """The morning's planned visits as the council's `schedule.csv` (docs/visits.md)."""
+        rows = [
+            "visit_ref,service_user_ref,provider_ref,planned_start,planned_minutes,"
+            "carers_required,service_type"
+        ]
+        rows.extend(
+            f"{v.visit_ref},{v.service_user_id},{v.provider_id},{v.planned_start.isoformat()},"
+            f"{v.planned_minutes},{v.carers_required},personal_care"
+            for v in self.visits
+        )
+        return "\n".join(rows) + "\n"
+
+    def registry_document(self, council_id: str | None = None) -> RegistryDocument:
+        """What the server's registry needs to know: public keys only. With `council_id`, one
+        council commissions every provider and has every service user."""
+        councils = [Council(id=council_id, name="Simulated council")] if council_id else []
         return RegistryDocument(
+            councils=councils,
+            commissions=[
+                Commission(council_id=council_id, provider_id=p.id) for p in self.providers
+            ]
+            if council_id
+            else [],
             providers=[Provider(id=p.id, name=p.name) for p in self.providers],
             carers=[Carer(id=c.id, provider_id=c.provider_id, name=c.name) for c in self.carers],
             devices=[
@@ -218,6 +247,7 @@ class World(_Record):
                     home_lon=su.home_lon,
                     geofence_m=su.geofence_m,
                     home_tag_uid=su.tag_uid,
+                    council_id=council_id,
                 )
                 for su in self.service_users
             ],

@@ -158,3 +158,58 @@ def test_run_publishes_the_morning(
     assert table["tampered sent"] == "2"
     assert table["acknowledged"] == str(2 * carer_visits + 2)
     assert table["carer-visits expected open"] == "0"
+
+
+def test_run_refuses_an_unknown_anomaly(tmp_path: Path) -> None:
+    world = generate_world(
+        9, providers=1, carers=2, service_users=3, visits=5, day=date(2026, 3, 3)
+    )
+    world.save(tmp_path / "world.json")
+    result = CliRunner().invoke(
+        cli, ["sim", "run", str(tmp_path / "world.json"), "--anomaly", "teleport"]
+    )
+    assert result.exit_code == 2
+    assert "ghost_visit" in result.output  # the choices are listed
+
+
+@pytest.mark.integration
+def test_run_plays_the_anomalies_asked_for(
+    settings: Settings,
+    engine: Engine,
+    provision: Callable[[list[str]], dict[str, TlsIdentity]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = generate_world(
+        9,
+        providers=1,
+        carers=2,
+        service_users=3,
+        visits=6,
+        day=date(2026, 3, 3),
+        id_prefix=unique("RA") + "-",
+    )
+    world.save(tmp_path / "world.json")
+    monkeypatch.setattr(sim_cli, "get_settings", lambda: settings)
+    document = world.registry_document()
+    with engine.begin() as conn:
+        seed(conn, document)
+    provision([device.id for device in document.devices])
+    args = ["sim", "run", str(tmp_path / "world.json"), "--seed", "1", "--dead-phone-share", "0"]
+    args += ["--anomaly", "ghost_visit", "--anomaly", "dead_phone"]
+    args += ["--outbox", str(tmp_path / "outbox.sqlite")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "Anomalies played" in result.output
+    cells = [line.split("│") for line in result.output.splitlines() if line.count("│") == 7]
+    played = [row[1].strip() for row in cells if row[1].strip()]  # not a wrapped line
+    ghosts, dead = played.count("ghost_visit"), played.count("dead_phone")
+    assert ghosts >= 1 and dead >= 1 and set(played) == {"ghost_visit", "dead_phone"}
+    table = {
+        line.strip("│ ").rsplit("│", 1)[0].strip(): line.strip("│ ").rsplit("│", 1)[-1].strip()
+        for line in result.output.splitlines()
+        if line.count("│") == 3
+    }
+    carer_visits = sum(v.carers_required for v in world.visits)
+    assert table["events sent"] == str(2 * (carer_visits - ghosts) - dead)
+    assert table["carer-visits expected open"] == str(dead)
