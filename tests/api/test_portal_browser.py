@@ -1,6 +1,7 @@
 """The portal in a real browser: headless Chromium against the real `ecm api` process on the
 test stack. A provider manager follows today's visits, opens a visit's evidence and requests a
-correction; a council officer reads the KPI dashboard and approves the correction.
+correction; a council officer reads the KPI dashboard, approves the correction, uploads a
+contract and an invoice, runs the reconciliation and follows a payable line to its visit.
 
 Screenshots: .state/artefacts/portal/*.png (paths printed; run with -s to see them)."""
 
@@ -162,6 +163,9 @@ def test_a_provider_manager_and_a_council_officer_use_the_portal(
             f"{local:%H:%M},{end:%H:%M},30,1,{half_hour}\n"
         )
 
+    # Line 1: the new visit, approved at the contract price. Line 2: the visit whose check-in
+    # the officer's approved correction moved, a manual time now, so held UNVERIFIED. Line 3:
+    # the missed visit, rejected NO_VISIT.
     invoice = tmp_path / "invoice.csv"
     invoice.write_text(
         "invoice_ref,line_no,provider_ref,service_user_ref,visit_date,start,end,"
