@@ -30,10 +30,8 @@ class PortalDay:
     on_time_visit: UUID  # a visit id is the event id of its first check-in
     late_visit: UUID
     tag_uid: str
-    on_time_plan: str  # the planned visits' refs
-    late_home: str
-    missed_home: str
-    missed_plan: str  # the first missed visit
+    on_time_plan: str  # the on-time visit's planned visit ref
+    missed_home: str  # both its planned visits were missed
 
 
 def gps(at: datetime, accuracy_m: float = 12.0) -> GpsFix:
@@ -63,7 +61,7 @@ def portal_day(engine: Engine, anchor: datetime) -> PortalDay:
     tag_uid = "04A1B2C3D4E5F6"
     on_time_start = anchor - timedelta(minutes=60)
     late_start = anchor - timedelta(minutes=45)
-    on_time_plan, _, missed_plan, _ = [
+    on_time_plan, *_ = [
         plan(engine, world, where, start.isoformat(), minutes)
         for start, minutes, where in (
             (on_time_start, 30, home),
@@ -117,7 +115,5 @@ def portal_day(engine: Engine, anchor: datetime) -> PortalDay:
         late_visit=late,
         tag_uid=tag_uid,
         on_time_plan=on_time_plan,
-        late_home=late_home,
         missed_home=missed_home,
-        missed_plan=missed_plan,
     )

@@ -165,14 +165,15 @@ def test_a_provider_manager_and_a_council_officer_use_the_portal(
 
     # Line 1: the new visit, approved at the contract price. Line 2: the visit whose check-in
     # the officer's approved correction moved, a manual time now, so held UNVERIFIED. Line 3:
-    # the missed visit, rejected NO_VISIT.
+    # a visit to the home whose visits were missed, at a time nobody was there: rejected
+    # NO_VISIT. (Every claim ends well before midnight, whenever the test runs.)
     invoice = tmp_path / "invoice.csv"
     invoice.write_text(
         "invoice_ref,line_no,provider_ref,service_user_ref,visit_date,start,end,"
         "minutes_claimed,carers,amount_claimed\n"
         + claim(1, visited_home, visit_start)
         + claim(2, care_day.home, care_day.anchor - timedelta(minutes=60))
-        + claim(3, care_day.missed_home, care_day.anchor - timedelta(minutes=20))
+        + claim(3, care_day.missed_home, visit_start)
     )
 
     portal.click_link("Reconciliation")
