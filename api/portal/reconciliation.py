@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import text
 
-from api.deps import ConnDep, PrincipalDep
+from api.deps import ConnDep, PrincipalDep, SettingsDep
 from api.errors import Forbidden, NotFound, Unprocessable
 from api.pagination import Offset
 from api.portal.pages import page
@@ -112,12 +112,13 @@ async def upload_invoice(
 def start_run(
     council_id: str,
     conn: ConnDep,
+    settings: SettingsDep,
     principal: PrincipalDep,
     invoice_ids: Annotated[list[int], Form(min_length=1, max_length=100)],
 ) -> RedirectResponse:
     ensure_council(conn, principal, council_id)
     run = service.start_run(
-        conn, principal, council_id, schemas.RunRequest(invoice_ids=invoice_ids)
+        conn, settings, principal, council_id, schemas.RunRequest(invoice_ids=invoice_ids)
     )
     return RedirectResponse(f"{council_home(council_id)}/runs/{run.id}", status_code=303)
 

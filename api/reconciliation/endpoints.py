@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 
-from api.deps import ConnDep, PrincipalDep
+from api.deps import ConnDep, PrincipalDep, SettingsDep
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, Unprocessable, error_response
 from api.pagination import Limit, Offset
 from api.reconciliation import schemas, service
@@ -113,12 +113,13 @@ def start_run(
     council_id: str,
     body: Annotated[schemas.RunRequest, Body()],
     conn: ConnDep,
+    settings: SettingsDep,
     principal: PrincipalDep,
 ) -> schemas.Run:
     """Reconcile the invoices named against the council's contract and the store's planned
     visits and verified visits. Lines on visits claimed in paid runs are DUPLICATE_CLAIM."""
     ensure_council(conn, principal, council_id)
-    return service.start_run(conn, principal, council_id, body)
+    return service.start_run(conn, settings, principal, council_id, body)
 
 
 @router.get(RUNS, response_model=schemas.RunList, responses=COUNCILS_ONLY)

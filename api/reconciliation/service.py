@@ -23,6 +23,8 @@ from api.deps import Principal
 from api.errors import Conflict, NotFound, Unprocessable
 from api.reconciliation import schemas
 from api.reconciliation.sources import load, nothing
+from api.visits.service import fresh
+from ecm.settings import Settings
 from reconciliation.contract import Contract, ContractError, Period
 from reconciliation.contract_toml import parse_contract
 from reconciliation.engine import reconcile
@@ -241,7 +243,11 @@ def _period(
 
 
 def start_run(
-    conn: Connection, principal: Principal, council_id: str, request: schemas.RunRequest
+    conn: Connection,
+    settings: Settings,
+    principal: Principal,
+    council_id: str,
+    request: schemas.RunRequest,
 ) -> schemas.Run:
     stored = _contract(conn, council_id)
     contract = parse_contract(stored["content"])
@@ -277,6 +283,9 @@ def start_run(
     if period is not None:
         contract = replace(contract, period=period)
         days = [period.start, period.end, *(line.visit_date for line in lines)]
+        # Visits are derived data: fold in evidence stored since the last build first, as every
+        # visit read does, or a run could miss visits the events already show.
+        fresh(conn, settings)
         sources = load(conn, council_id, min(days), max(days))
     else:
         sources = nothing()  # no lines and no period: no day to read visits for

@@ -26,9 +26,12 @@ class PortalDay:
     home: str
     carer_id: str
     day: date
+    anchor: datetime  # every visit is over by then
     on_time_visit: UUID  # a visit id is the event id of its first check-in
     late_visit: UUID
     tag_uid: str
+    on_time_plan: str  # the on-time visit's planned visit ref
+    missed_home: str  # both its planned visits were missed
 
 
 def gps(at: datetime, accuracy_m: float = 12.0) -> GpsFix:
@@ -58,13 +61,15 @@ def portal_day(engine: Engine, anchor: datetime) -> PortalDay:
     tag_uid = "04A1B2C3D4E5F6"
     on_time_start = anchor - timedelta(minutes=60)
     late_start = anchor - timedelta(minutes=45)
-    for start, minutes, where in (
-        (on_time_start, 30, home),
-        (late_start, 10, late_home),
-        (anchor - timedelta(minutes=20), 30, missed_home),
-        (anchor - timedelta(minutes=10), 30, missed_home),
-    ):
+    on_time_plan, *_ = [
         plan(engine, world, where, start.isoformat(), minutes)
+        for start, minutes, where in (
+            (on_time_start, 30, home),
+            (late_start, 10, late_home),
+            (anchor - timedelta(minutes=20), 30, missed_home),
+            (anchor - timedelta(minutes=10), 30, missed_home),
+        )
+    ]
     tapped = Evidence(
         level="tag", tag_uid=tag_uid, tag_counter=41, gps_distance_m=40.0, gps_within_fence=True
     )
@@ -105,7 +110,10 @@ def portal_day(engine: Engine, anchor: datetime) -> PortalDay:
         home=home,
         carer_id=handset.carer_id,
         day=london_date(anchor),
+        anchor=anchor,
         on_time_visit=on_time,
         late_visit=late,
         tag_uid=tag_uid,
+        on_time_plan=on_time_plan,
+        missed_home=missed_home,
     )

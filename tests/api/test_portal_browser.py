@@ -1,6 +1,7 @@
 """The portal in a real browser: headless Chromium against the real `ecm api` process on the
 test stack. A provider manager follows today's visits, opens a visit's evidence and requests a
-correction; a council officer reads the KPI dashboard and approves the correction.
+correction; a council officer reads the KPI dashboard, approves the correction, uploads a
+contract and an invoice, runs the reconciliation and follows a payable line to its visit.
 
 Screenshots: .state/artefacts/portal/*.png (paths printed; run with -s to see them)."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -18,9 +20,11 @@ from sqlalchemy import Engine
 from api.auth.roles import Role
 from api.times import LONDON
 from ecm.settings import Settings
+from ingest.verify import Evidence
 from tests.api.api_support import add_user
 from tests.api.browser_support import Portal, api_process, chromium
-from tests.api.portal_world import portal_day
+from tests.api.portal_world import HOME_LAT, HOME_LON, portal_day
+from tests.visits.support import IN, OUT, plan, store
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +45,7 @@ def background(portal: Portal, css: str) -> str:
 
 
 def test_a_provider_manager_and_a_council_officer_use_the_portal(
-    portal: Portal, settings: Settings, engine: Engine
+    portal: Portal, settings: Settings, engine: Engine, tmp_path: Path
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     # The day's visits start an hour before the anchor; shortly after midnight they would fall
@@ -124,7 +128,116 @@ def test_a_provider_manager_and_a_council_officer_use_the_portal(
     assert "approved by" in portal.find("table.corrections").text
     portal.screenshot("06-correction-approved")
 
-    # Reconciliation (recon-service, issue 7): the council officer's invoice upload and the
-    # outcome page continue this journey here, signed in as `officer`, with `portal.screenshot`.
+    # Reconciliation: meanwhile a second carer's tag-verified visit to a fourth home arrived
+    # (stored as ingest stores it, not yet seen by any page). The provider invoices it, the
+    # corrected visit (a manual time now) and the missed one; the officer uploads the contract
+    # and the invoice, runs the reconciliation and follows the payable line to its events.
+    world = care_day.world
+    visited_home = world.add_home(HOME_LAT + 0.03, HOME_LON)
+    visit_start = care_day.anchor - timedelta(minutes=90)
+    visited_plan = plan(engine, world, visited_home, visit_start.isoformat(), 30)
+    carer = world.add_handset()
+    tapped = Evidence(level="tag", tag_uid="04F1E2D3C4B5A6")
+    arrived = store(
+        engine, carer, visited_home, IN, visit_start + timedelta(minutes=1), evidence=tapped
+    )
+    left = store(
+        engine, carer, visited_home, OUT, visit_start + timedelta(minutes=28), evidence=tapped
+    )
+
+    rate = Decimal("25.20")
+    contract = tmp_path / "contract.toml"
+    contract.write_text(
+        '[rules]\nbilling_unit_minutes = 15\nrounding = "nearest"\ntolerance_minutes = 5\n\n'
+        f'[[provider]]\nref = "{provider_id}"\ncontract = "framework"\n'
+        f'rate_per_hour = {rate}\nlot = "{world.lot}"\n'
+    )
+    # 27 minutes delivered of 30 planned: within the 5-minute tolerance, so 30 minutes are due.
+    half_hour = (rate * 30 / 60).quantize(Decimal("0.01"))
+
+    def claim(line_no: int, home: str, start: datetime) -> str:
+        local = start.astimezone(LONDON)
+        end = local + timedelta(minutes=30)
+        return (
+            f"INV-77,{line_no},{provider_id},{home},{local.date().isoformat()},"
+            f"{local:%H:%M},{end:%H:%M},30,1,{half_hour}\n"
+        )
+
+    # Line 1: the new visit, approved at the contract price. Line 2: the visit whose check-in
+    # the officer's approved correction moved, a manual time now, so held UNVERIFIED. Line 3:
+    # a visit to the home whose visits were missed, at a time nobody was there: rejected
+    # NO_VISIT. (Every claim ends well before midnight, whenever the test runs.)
+    invoice = tmp_path / "invoice.csv"
+    invoice.write_text(
+        "invoice_ref,line_no,provider_ref,service_user_ref,visit_date,start,end,"
+        "minutes_claimed,carers,amount_claimed\n"
+        + claim(1, visited_home, visit_start)
+        + claim(2, care_day.home, care_day.anchor - timedelta(minutes=60))
+        + claim(3, care_day.missed_home, visit_start)
+    )
+
+    portal.click_link("Reconciliation")
+    portal.wait_for("#contract-file")
+    assert "No contract yet" in portal.find("main").text
+    assert not portal.find_all("input[name=invoice_ids]")
+    portal.screenshot("07-reconciliation-empty")
+
+    portal.find("#contract-file").send_keys(str(contract))
+    portal.find("form[action$='/reconciliation/contract'] button[type=submit]").click()
+    assert portal.wait_for("p[role=status]").text == "contract version 1 is current"
+    assert "Version 1" in portal.find("main").text
+    portal.find("#invoice-file").send_keys(str(invoice))
+    portal.find("form[action$='/reconciliation/invoices'] button[type=submit]").click()
+    status = portal.wait_for("p[role=status]").text
+    assert status == "invoice invoice.csv: 3 lines read, 0 problems", status
+    portal.find("input[name=invoice_ids]").click()
+    portal.screenshot("08-reconciliation-uploaded")
+
+    portal.find("form[action$='/reconciliation/runs'] button[type=submit]").click()
+    portal.wait_for("h1")
+    assert portal.find("h1").text.startswith("Reconciliation run #")
+    totals = [cell.text for cell in portal.find("table.totals").find_elements("css selector", "td")]
+    # lines, claimed, payable, variance, block, approved, adjusted, held, rejected, unbilled
+    # visits, uncommissioned lines.
+    assert totals == [
+        "3",
+        f"{half_hour * 3}",
+        f"{half_hour}",
+        f"{half_hour * 2}",
+        "0.00",
+        "1",
+        "0",
+        "1",
+        "1",
+        "0",
+        "0",
+    ], totals
+    lines = [
+        [cell.text for cell in row.find_elements("css selector", "td")]
+        for row in portal.find_all("table.run-lines tbody tr")
+    ]
+    # #, invoice, line, provider, service user, date, time, claimed, outcome, reason, payable,
+    # planned visit.
+    assert [(row[0], row[8], row[9], row[10], row[11]) for row in lines] == [
+        ("1", "approved", "", f"30 min, {half_hour}", visited_plan),
+        ("2", "held", "UNVERIFIED", "0 min, 0.00", care_day.on_time_plan),
+        ("3", "rejected", "NO_VISIT", "0 min, 0.00", ""),
+    ], lines
+    portal.screenshot("09-reconciliation-run")
+
+    # The payable line, down to the visit and the two tag events behind it.
+    portal.find("table.run-lines a[href$='/lines/1']").click()
+    portal.wait_for("table.line-evidence")
+    summary = portal.find("main section").text
+    assert f"approved: pays 30 minutes, {half_hour}" in summary
+    assert "actual minutes 27" in summary and visited_plan in summary
+    evidence = portal.find("table.line-evidence tbody tr").text
+    assert carer.carer_id in evidence and "tag" in evidence
+    assert str(arrived) in evidence and str(left) in evidence
+    portal.screenshot("10-reconciliation-line")
+    portal.find(f"table.line-evidence a[href$='/visits/{arrived}']").click()
+    portal.wait_for("svg#evidence-map")
+    assert "04F1E2D3C4B5A6" in portal.find("main").text
+    portal.screenshot("11-reconciliation-line-visit")
 
     assert all(path.stat().st_size > 5_000 for path in portal.shots)

@@ -236,6 +236,25 @@ def test_a_paid_run_makes_a_later_claim_a_duplicate_and_runs_compare(
     assert [r["id"] for r in listed] == [later["id"], again["id"], first["id"]]
 
 
+def test_a_run_folds_in_evidence_stored_since_the_last_visit_build(
+    officer: TestClient, scene: Scene, engine: Engine
+) -> None:
+    """Visits are derived data: a run rebuilds what new events changed before reading them, as
+    every visit read does, so a visit nobody has looked at yet is still found."""
+    w = scene.world
+    _put_contract(officer, scene)
+    plan(engine, w, scene.stranger, "2026-03-02T12:00:00+00:00", 30)
+    ann = w.handsets[0]
+    store(engine, ann, scene.stranger, IN, utc("2026-03-02T12:00:00"), evidence=TAG)
+    store(engine, ann, scene.stranger, OUT, utc("2026-03-02T12:30:00"), evidence=TAG)
+    invoice = scene.invoice(
+        "INV-N", f"1,{w.provider_id},{scene.stranger},2026-03-02,12:00,12:30,30,1,12.00"
+    )
+    run = _run(officer, scene, _upload(officer, scene, invoice, "n"))
+    lines = _lines(officer, scene, run["id"])
+    assert [(x["outcome"], x["payable_amount"]) for x in lines] == [("approved", "12.00")]
+
+
 def test_another_council_and_providers_see_nothing(
     settings: Settings, engine: Engine, officer: TestClient, scene: Scene
 ) -> None:
