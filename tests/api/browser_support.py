@@ -110,6 +110,14 @@ class Portal:
             expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css))
         )
 
+    def wait_for_text(self, css: str, text: str, timeout_s: float = 30) -> WebElement:
+        """The element once it shows `text`: after a form posts, the old page's element of the
+        same kind may still be there (and go stale) until the new page arrives."""
+        WebDriverWait(self.driver, timeout_s).until(
+            expected_conditions.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
+        )
+        return self.find(css)
+
     def click_link(self, text: str) -> None:
         self.driver.find_element(By.LINK_TEXT, text).click()
 

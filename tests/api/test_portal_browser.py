@@ -124,7 +124,7 @@ def test_a_provider_manager_and_a_council_officer_use_the_portal(
 
     portal.driver.get(visit_url)
     portal.wait_for("button.approve").click()
-    assert "Correction approved." in portal.wait_for("p.notice").text
+    portal.wait_for_text("p.notice", "Correction approved.")
     assert "approved by" in portal.find("table.corrections").text
     portal.screenshot("06-correction-approved")
 
@@ -184,18 +184,17 @@ def test_a_provider_manager_and_a_council_officer_use_the_portal(
 
     portal.find("#contract-file").send_keys(str(contract))
     portal.find("form[action$='/reconciliation/contract'] button[type=submit]").click()
-    assert portal.wait_for("p[role=status]").text == "contract version 1 is current"
+    portal.wait_for_text("p[role=status]", "contract version 1 is current")
     assert "Version 1" in portal.find("main").text
     portal.find("#invoice-file").send_keys(str(invoice))
     portal.find("form[action$='/reconciliation/invoices'] button[type=submit]").click()
-    status = portal.wait_for("p[role=status]").text
+    status = portal.wait_for_text("p[role=status]", "invoice invoice.csv").text
     assert status == "invoice invoice.csv: 3 lines read, 0 problems", status
     portal.find("input[name=invoice_ids]").click()
     portal.screenshot("08-reconciliation-uploaded")
 
     portal.find("form[action$='/reconciliation/runs'] button[type=submit]").click()
-    portal.wait_for("h1")
-    assert portal.find("h1").text.startswith("Reconciliation run #")
+    portal.wait_for_text("h1", "Reconciliation run #")
     totals = [cell.text for cell in portal.find("table.totals").find_elements("css selector", "td")]
     # lines, claimed, payable, variance, block, approved, adjusted, held, rejected, unbilled
     # visits, uncommissioned lines.
