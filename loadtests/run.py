@@ -41,6 +41,7 @@ from ecm.migrate import upgrade
 from ecm.services.process import child_preexec
 from ecm.settings import Settings
 from firmware_sim.morning import simulate_morning
+from firmware_sim.outbox import Outbox
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import World, generate_world
 from gateway.evidence.keys import KeyRing
@@ -212,7 +213,12 @@ def load_week(
     acked = 0
     with (
         Uplink(
-            settings.mqtt_host, settings.mqtt_port, device_identity=identities.__getitem__
+            settings.mqtt_host,
+            settings.mqtt_port,
+            device_identity=identities.__getitem__,
+            # The phones' outbox carries each handset's seq from one day to the next, as a real
+            # phone's does; without it every day would replay day one's sequence numbers.
+            outbox=Outbox(settings.state_dir / "handsets-outbox.sqlite"),
         ) as uplink,
         Progress() as progress,
     ):
