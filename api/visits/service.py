@@ -3,10 +3,11 @@ approvals and schedule imports map their failures to domain errors."""
 
 from __future__ import annotations
 
+import threading
 from datetime import date, time
 from uuid import UUID
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from api.deps import Principal
 from api.errors import Conflict, NotFound, Unprocessable
@@ -32,8 +33,39 @@ from visits.schedule import ScheduleFileError, import_schedule
 def fresh(conn: Connection, settings: Settings) -> None:
     """Fold evidence stored since the last build into the visit tables before a read, so the
     API never shows visits older than the evidence (the `ecm visits` role does the same in
-    the background; both are incremental and serialised by one lock)."""
+    the background; both are incremental and serialised by one lock).
+
+    The pass commits in a short transaction of its own: run inside the request's transaction,
+    its lock would be held until the request commits, and every visit read of every caller
+    would queue behind every other. The read that follows sees the committed pass."""
+    with _build_engine(conn.engine).begin() as build:
+        builder.refresh(build, settings)
+
+
+def rebuild_in_request(conn: Connection, settings: Settings) -> None:
+    """The same pass inside the request's transaction, after the request changed what visits
+    are built from (a correction), so the caller's next read already shows it."""
     builder.refresh(conn, settings)
+
+
+_BUILD_ENGINES: dict[str, Engine] = {}
+_BUILD_ENGINES_LOCK = threading.Lock()
+
+
+def _build_engine(engine: Engine) -> Engine:
+    # A pool of its own: a request holding its connection never waits on the request pool for
+    # a second one (which could deadlock the pool under load), only on this small one.
+    key = engine.url.render_as_string(hide_password=False)
+    with _BUILD_ENGINES_LOCK:
+        if key not in _BUILD_ENGINES:
+            _BUILD_ENGINES[key] = create_engine(
+                engine.url,
+                pool_size=2,
+                max_overflow=0,
+                pool_pre_ping=True,
+                connect_args={"application_name": "ecm.api.visits_build", "connect_timeout": 5},
+            )
+        return _BUILD_ENGINES[key]
 
 
 def list_visits(
@@ -127,7 +159,7 @@ def request_correction(
     except corrections.CorrectionError as exc:
         raise _domain_error(exc) from exc
     # Rebuild now so the visit the caller reads next already shows the correction.
-    fresh(conn, settings)
+    rebuild_in_request(conn, settings)
     return _correction(record)
 
 
@@ -149,7 +181,7 @@ def approve_correction(
         )
     except corrections.CorrectionError as exc:
         raise _domain_error(exc) from exc
-    fresh(conn, settings)
+    rebuild_in_request(conn, settings)
     return _correction(record)
 
 
