@@ -47,7 +47,7 @@ from firmware_sim.world import World, generate_world
 from gateway.evidence.keys import KeyRing
 from gateway.homes import import_devices
 from gateway.pki.devices import DeviceCertificates
-from gateway.pki.identity import TlsIdentity, device_identity
+from gateway.pki.identity import TlsIdentity
 from gateway.registry import Commission, Council
 from ingest.readiness import wait_for_ingest
 from loadtests.locustfile import WEEK_OF_VISITS
@@ -166,16 +166,12 @@ def add_user(settings: Settings, username: str, role: Role, **tenant: str) -> st
 
 def provision_handsets(settings: Settings, device_ids: list[str]) -> dict[str, TlsIdentity]:
     """Device certificates as `ecm devices provision --local` issues them, under <state>/pki."""
-    certificates = DeviceCertificates(settings)
     engine = make_engine(settings, "loadtest", pool_size=1)
     try:
         with engine.begin() as conn:
-            issued = certificates.provision_many(conn, device_ids)
+            return DeviceCertificates(settings).provision_local(conn, device_ids)
     finally:
         engine.dispose()
-    for device_id, certificate in issued.items():
-        certificate.write(*certificates.layout.device_cert(device_id))
-    return {device_id: device_identity(settings, device_id) for device_id in device_ids}
 
 
 def load_week(

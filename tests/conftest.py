@@ -29,7 +29,7 @@ from ecm.migrate import upgrade
 from ecm.services import Endpoints, running
 from ecm.settings import Settings
 from gateway.pki.devices import DeviceCertificates
-from gateway.pki.identity import TlsIdentity, device_identity, service_identity
+from gateway.pki.identity import TlsIdentity, service_identity
 from gateway.protocol import EventClaims, EventType, events_topic, public_key_to_b64, sign_compact
 from gateway.registry import Carer, Device, Provider, RegistryDocument, ServiceUser, seed
 from ingest.readiness import wait_for_ingest
@@ -209,12 +209,8 @@ def provision(settings: Settings, engine: Engine) -> Callable[[list[str]], dict[
     test simulates: cert and key under <state>/pki/devices, broker access granted."""
 
     def _provision(device_ids: list[str]) -> dict[str, TlsIdentity]:
-        certificates = DeviceCertificates(settings)
         with engine.begin() as conn:
-            issued = certificates.provision_many(conn, device_ids)
-        for device_id, certificate in issued.items():
-            certificate.write(*certificates.layout.device_cert(device_id))
-        return {device_id: device_identity(settings, device_id) for device_id in device_ids}
+            return DeviceCertificates(settings).provision_local(conn, device_ids)
 
     return _provision
 

@@ -7,7 +7,7 @@ import threading
 from datetime import date, time
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, text
 
 from api.deps import Principal
 from api.errors import Conflict, NotFound, Unprocessable
@@ -25,6 +25,7 @@ from api.visits.schemas import (
     VisitPage,
     VisitSummary,
 )
+from ecm.db import make_engine
 from ecm.settings import Settings
 from visits import builder, corrections, policy
 from visits.schedule import ScheduleFileError, import_schedule
@@ -38,7 +39,7 @@ def fresh(conn: Connection, settings: Settings) -> None:
     The pass commits in a short transaction of its own: run inside the request's transaction,
     its lock would be held until the request commits, and every visit read of every caller
     would queue behind every other. The read that follows sees the committed pass."""
-    with _build_engine(conn.engine).begin() as build:
+    with _build_engine(conn.engine, settings).begin() as build:
         builder.refresh(build, settings)
 
 
@@ -52,20 +53,14 @@ _BUILD_ENGINES: dict[str, Engine] = {}
 _BUILD_ENGINES_LOCK = threading.Lock()
 
 
-def _build_engine(engine: Engine) -> Engine:
+def _build_engine(engine: Engine, settings: Settings) -> Engine:
     # A pool of its own: a request holding its connection never waits on the request pool for
     # a second one (which could deadlock the pool under load), only on this small one.
-    key = engine.url.render_as_string(hide_password=False)
+    url = engine.url.render_as_string(hide_password=False)
     with _BUILD_ENGINES_LOCK:
-        if key not in _BUILD_ENGINES:
-            _BUILD_ENGINES[key] = create_engine(
-                engine.url,
-                pool_size=2,
-                max_overflow=0,
-                pool_pre_ping=True,
-                connect_args={"application_name": "ecm.api.visits_build", "connect_timeout": 5},
-            )
-        return _BUILD_ENGINES[key]
+        if url not in _BUILD_ENGINES:
+            _BUILD_ENGINES[url] = make_engine(settings, "api.visits_build", pool_size=2, url=url)
+        return _BUILD_ENGINES[url]
 
 
 def list_visits(

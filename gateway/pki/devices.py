@@ -19,7 +19,7 @@ from sqlalchemy import Connection, text
 from ecm.settings import Settings
 from gateway.pki.authority import CertificateAuthority, IssuedCertificate, check_device_id
 from gateway.pki.broker import BrokerAccess, reload_broker
-from gateway.pki.identity import service_identity
+from gateway.pki.identity import TlsIdentity, device_identity, service_identity
 from gateway.pki.layout import PkiLayout, pki_layout, write_crl
 
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"ecm.pki.device_certificate").digest()[:4], "big")
@@ -98,6 +98,14 @@ class DeviceCertificates:
         with self.broker() as broker:
             broker.allow_devices(device_ids)
         return issued
+
+    def provision_local(self, conn: Connection, device_ids: list[str]) -> dict[str, TlsIdentity]:
+        """`provision_many`, with each certificate and key written under <state>/pki/devices, as
+        `ecm devices provision --local` does for handsets this machine simulates."""
+        issued = self.provision_many(conn, device_ids)
+        for device_id, certificate in issued.items():
+            certificate.write(*self.layout.device_cert(device_id))
+        return {device_id: device_identity(self.settings, device_id) for device_id in device_ids}
 
     def reissue(self, conn: Connection, device_id: str) -> IssuedCertificate:
         """A new certificate; the old one is revoked and its live connection dropped."""
