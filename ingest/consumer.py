@@ -12,7 +12,7 @@ import queue
 import socket
 import struct
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from gateway.pki.identity import service_identity, session_client_id
 from gateway.protocol import events_subscription
 from ingest import metrics
 from ingest.clock import SENT_AT_PROPERTY, parse_sent_at
+from ingest.publish_packet import Publish, parse_publish
 from ingest.verify import ReceivedMessage
 
 log = logging.getLogger("ecm.ingest")
@@ -39,22 +40,75 @@ STATUS_TOPICS = "ecm/v1/ingest/+/status"
 _PUBACK = struct.Struct("!BBH")
 # Packets read per wake-up of paho's network thread before it selects again.
 READ_PACKETS_PER_WAKEUP = 1000
+# Bytes asked of the (TLS) socket per read: a TLS record holds up to 16 KiB.
+RECV_CHUNK = 64 * 1024
 
 
 class _SubscriberClient(mqtt.Client):
-    """paho-mqtt 2.2 reads one packet per select() when it has nothing of its own in flight,
-    as for a subscriber that acks by hand: a select() and a loop turn per message. Read what
-    the socket already holds instead (it is non-blocking: the loop stops at "would block")."""
+    """paho-mqtt with a receive path fit for a subscriber that takes thousands of events/s.
+
+    - paho reads one packet per select() when it has nothing of its own in flight, as for a
+      subscriber that acks by hand: read what the socket already holds instead.
+    - paho reads a packet in three or more socket reads (command byte, each length byte,
+      body), each a call into the TLS layer: read the socket in large chunks and serve
+      paho's small reads from them.
+    - QoS 1 PUBLISHes are read by `parse_publish` and handed to `deliver` directly, without
+      paho's MQTTMessage, properties object and callback matching; anything else goes
+      through paho as before.
+
+    Private paho-mqtt 2.1-2.2 methods are overridden, so pyproject.toml pins it below 2.3;
+    tests/ingest/test_consumer_wire.py drives this against the real broker.
+    """
+
+    def __init__(self, *args: Any, deliver: Callable[[Publish], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deliver = deliver
+        self._read_socket: object | None = None
+        self._read_buffer = b""
+        self._read_at = 0
+        self.after_read: Callable[[], None] = lambda: None
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._sock is not self._read_socket:
+            # A new connection: nothing buffered from the old one may be read as its data.
+            self._read_socket, self._read_buffer, self._read_at = self._sock, b"", 0
+        if self._read_at >= len(self._read_buffer):
+            data = super()._sock_recv(RECV_CHUNK)
+            if not data:
+                return data
+            self._read_buffer, self._read_at = data, 0
+        start = self._read_at
+        self._read_at = min(start + bufsize, len(self._read_buffer))
+        return self._read_buffer[start : self._read_at]
+
+    def _buffered(self) -> bool:
+        return self._sock is self._read_socket and self._read_at < len(self._read_buffer)
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        for _ in range(READ_PACKETS_PER_WAKEUP):
-            if self._sock is None:
-                return MQTTErrorCode.MQTT_ERR_NO_CONN
-            rc = self._packet_read()
-            if rc > 0:
-                return self._loop_rc_handle(rc)
-            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
-                break
+        try:
+            packets = 0
+            while True:
+                if self._sock is None:
+                    return MQTTErrorCode.MQTT_ERR_NO_CONN
+                rc = self._packet_read()
+                if rc > 0:
+                    return self._loop_rc_handle(rc)
+                if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                    break
+                packets += 1
+                # select() only sees the socket, so what is buffered here is read now.
+                if packets >= READ_PACKETS_PER_WAKEUP and not self._buffered():
+                    break
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        finally:
+            self.after_read()
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        publish = parse_publish(self._in_packet["command"], self._in_packet["packet"])
+        if publish is None:
+            return super()._handle_publish()
+        # With manual acknowledgement paho does nothing more for a QoS 1 PUBLISH.
+        self._deliver(publish)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def ack_all(self, mids: Sequence[int]) -> None:
@@ -78,7 +132,10 @@ def _status(state: str) -> bytes:
 
 class Consumer:
     def __init__(self, settings: Settings, worker_index: int = 0) -> None:
-        self.inbox: queue.Queue[ReceivedMessage] = queue.Queue()
+        # Messages arrive in lists, one per read of the socket: one hand-over (and one wake-up
+        # of the worker thread) per few hundred messages rather than per message.
+        self.inbox: queue.Queue[list[ReceivedMessage]] = queue.Queue()
+        self._arrivals: list[ReceivedMessage] = []
         self.connected = threading.Event()
         self._settings = settings
         # Bumped on every CONNACK. Packet ids are per connection: after a reconnect the broker
@@ -101,7 +158,9 @@ class Consumer:
             client_id=self.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
+            deliver=self._on_publish_packet,
         )
+        self._client.after_read = self._hand_over
         # Mutual TLS: the broker knows this worker by its svc:ingest certificate.
         service_identity(settings, "ingest").apply(self._client)
         self._client.on_connect = self._on_connect
@@ -187,7 +246,23 @@ class Consumer:
             self._connection += 1
         log.warning("disconnected from broker: %s", reason)
 
+    def _on_publish_packet(self, publish: Publish) -> None:
+        if self._intake_closed.is_set():
+            return
+        self._arrivals.append(
+            ReceivedMessage(
+                mid=publish.packet_id,
+                topic=publish.topic,
+                payload=publish.payload,
+                received_at=datetime.now(UTC),
+                qos=publish.qos,
+                sent_at=parse_sent_at(publish.sent_at) if publish.sent_at else None,
+                connection=self._connection,
+            )
+        )
+
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        """What paho decoded itself (QoS 0, unusual properties)."""
         received_at = datetime.now(UTC)
         if self._intake_closed.is_set():
             return
@@ -195,9 +270,7 @@ class Consumer:
         for name, value in getattr(message.properties, "UserProperty", None) or ():
             if name == SENT_AT_PROPERTY:
                 sent_at = parse_sent_at(value)
-        metrics.RECEIVED.inc()
-        metrics.ACKS_OUTSTANDING.inc()
-        self.inbox.put(
+        self._arrivals.append(
             ReceivedMessage(
                 mid=message.mid,
                 topic=message.topic,
@@ -208,3 +281,11 @@ class Consumer:
                 connection=self._connection,
             )
         )
+
+    def _hand_over(self) -> None:
+        """After each read of the socket (network thread): pass what arrived to the worker."""
+        if self._arrivals:
+            arrivals, self._arrivals = self._arrivals, []
+            metrics.RECEIVED.inc(len(arrivals))
+            metrics.ACKS_OUTSTANDING.inc(len(arrivals))
+            self.inbox.put(arrivals)

@@ -49,6 +49,7 @@ class Worker:
         self.stopping = threading.Event()
         self._conn: psycopg.Connection | None = None
         self._directory: Directory | None = None
+        self._carry: list[ReceivedMessage] = []
 
     def run(self) -> None:
         wait_for_database(self.settings, timeout_s=120)
@@ -97,19 +98,23 @@ class Worker:
         log.info("drained %d messages before stopping", drained, extra={"drained": drained})
 
     def _take_batch(self, wait: bool = True) -> list[ReceivedMessage]:
+        """Up to a batch of messages: waits for the first, then up to ingest_batch_wait_ms."""
+        size = self.settings.ingest_batch_size
         inbox = self.consumer.inbox
-        batch: list[ReceivedMessage] = []
-        try:
-            batch.append(inbox.get(timeout=0.2) if wait else inbox.get_nowait())
-        except queue.Empty:
-            return batch
+        batch, self._carry = self._carry, []
         deadline = time.monotonic() + self.settings.ingest_batch_wait_ms / 1000
-        while len(batch) < self.settings.ingest_batch_size:
-            remaining = deadline - time.monotonic()
+        while len(batch) < size:
             try:
-                batch.append(inbox.get(timeout=remaining) if remaining > 0 else inbox.get_nowait())
+                if not batch:
+                    batch.extend(inbox.get(timeout=0.2) if wait else inbox.get_nowait())
+                    deadline = time.monotonic() + self.settings.ingest_batch_wait_ms / 1000
+                    continue
+                remaining = deadline - time.monotonic()
+                batch.extend(inbox.get(timeout=remaining) if remaining > 0 else inbox.get_nowait())
             except queue.Empty:
                 break
+        # Arrivals come in lists of any length: what exceeds the batch opens the next one.
+        batch, self._carry = batch[:size], batch[size:]
         return batch
 
     def _commit_then_ack(self, batch: list[ReceivedMessage], deadline: float | None = None) -> None:
