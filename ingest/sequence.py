@@ -25,12 +25,15 @@ from ingest.verify import QuarantineEntry, VerifiedEvent
 
 @dataclass(frozen=True)
 class Admission:
+    # New events, each (device, seq) once: to be stored.
     accepted: list[VerifiedEvent]
     rejected: list[QuarantineEntry]
+    # Copies of events already stored, or repeated within the batch: counted, not stored.
+    duplicates: int = 0
 
 
 def admit(cur: psycopg.Cursor, events: Sequence[VerifiedEvent], window: int) -> Admission:
-    """Split a batch into events to store and sequence-rule quarantines, in arrival order.
+    """Split a batch into new events, duplicates and sequence-rule quarantines, in arrival order.
 
     Records each newly accepted (device, seq) in device_sequence; the caller stores the events
     in the same transaction, so both commit or neither does.
@@ -59,13 +62,14 @@ def admit(cur: psycopg.Cursor, events: Sequence[VerifiedEvent], window: int) -> 
     accepted: list[VerifiedEvent] = []
     rejected: list[QuarantineEntry] = []
     new_keys: list[tuple[str, int, UUID]] = []
+    duplicates = 0
     for event in events:
         claims = event.claims
         key = (claims.device_id, claims.seq)
         held_by = holder.get(key)
         if held_by == claims.event_id:
-            # A redelivery of an event already admitted: the store counts it as a duplicate.
-            accepted.append(event)
+            # A redelivery of an event stored before, or admitted earlier in this batch.
+            duplicates += 1
             continue
         if held_by is not None:
             rejected.append(
@@ -100,7 +104,7 @@ def admit(cur: psycopg.Cursor, events: Sequence[VerifiedEvent], window: int) -> 
             "select * from unnest(%s::text[], %s::int8[], %s::uuid[])",
             (list(devices_), list(seqs), list(event_ids)),
         )
-    return Admission(accepted, rejected)
+    return Admission(accepted, rejected, duplicates)
 
 
 def _quarantine(event: VerifiedEvent, reason: Rejection, detail: str) -> QuarantineEntry:

@@ -1,8 +1,10 @@
-"""The event store's write side: one COPY per batch, idempotent on the event's unique key.
+"""The event store's write side: one COPY per batch, idempotent on the device's sequence.
 
-Rows are copied into a session-local staging table and moved with ON CONFLICT DO NOTHING, so a
-redelivered event (the broker resends anything not yet acknowledged) is counted, not stored twice.
-The caller owns the transaction and acknowledges the batch only after it commits.
+A redelivered event (the broker resends anything not yet acknowledged) is recognised by the
+sequence rules before anything is written: its (device, seq) is already held by the same event
+id, in device_sequence, which commits in the same transaction as device_event. So the batch's
+new events are copied straight into device_event, and a redelivery is counted, not stored
+twice. The caller owns the transaction and acknowledges the batch only after it commits.
 """
 
 from __future__ import annotations
@@ -99,17 +101,6 @@ class BatchResult:
     late_arriving: int = 0
 
 
-def prepare(conn: psycopg.Connection) -> None:
-    """Per-connection staging table; ON COMMIT DELETE ROWS empties it with each batch."""
-    columns = ", ".join(
-        f"{name} {type_}" for name, type_ in zip(EVENT_COLUMNS, EVENT_TYPES, strict=True)
-    )
-    with conn.transaction():
-        conn.execute(
-            f"create temp table if not exists staged_event ({columns}) on commit delete rows"
-        )
-
-
 def store_batch(
     conn: psycopg.Connection,
     events: Sequence[VerifiedEvent],
@@ -118,24 +109,19 @@ def store_batch(
     seq_window: int = DEFAULT_SEQ_WINDOW,
     tag_clock_tolerance: timedelta = DEFAULT_CLOCK_TOLERANCE,
 ) -> BatchResult:
-    stored = late = 0
     with conn.cursor() as cur:
         # Sequence rules first; the tag counters then judge only events they admitted.
         admission = sequence.admit(cur, events, seq_window)
-        events, replayed_taps = judge_taps(conn, admission.accepted, tag_clock_tolerance)
+        fresh, replayed_taps = judge_taps(conn, admission.accepted, tag_clock_tolerance)
         ruled = [*admission.rejected, *replayed_taps]
         rejects = [*rejects, *ruled]
-        if events:
-            with cur.copy(f"copy staged_event ({_COLUMNS}) from stdin (format binary)") as copy:
+        if fresh:
+            # A unique violation here (an event id reused under a new seq) fails the batch; the
+            # worker then stores it event by event and quarantines the one refused.
+            with cur.copy(f"copy device_event ({_COLUMNS}) from stdin (format binary)") as copy:
                 copy.set_types(list(EVENT_TYPES))
-                for event in events:
+                for event in fresh:
                     copy.write_row(event_row(event))
-            cur.execute(
-                f"insert into device_event ({_COLUMNS}) select {_COLUMNS} from staged_event "
-                "on conflict do nothing returning late_arriving"
-            )
-            stored = cur.rowcount
-            late = sum(1 for (late_arriving,) in cur.fetchall() if late_arriving)
         if rejects:
             with cur.copy(
                 f"copy quarantined_message ({', '.join(QUARANTINE_COLUMNS)}) "
@@ -145,11 +131,11 @@ def store_batch(
                 for entry in rejects:
                     copy.write_row(_quarantine_row(entry))
     return BatchResult(
-        stored=stored,
-        duplicates=len(events) - stored,
+        stored=len(fresh),
+        duplicates=admission.duplicates,
         quarantined=len(rejects),
         rejected=tuple(ruled),
-        late_arriving=late,
+        late_arriving=sum(1 for event in fresh if event.evidence.late_arriving),
     )
 
 
@@ -176,7 +162,8 @@ def event_row(event: VerifiedEvent) -> tuple[object, ...]:
         claims.ver,
         event.message.topic,
         event.message.payload.decode("ascii"),
-        Jsonb(claims.model_dump(mode="json", exclude_none=True)),
+        # Serialised by pydantic's core: about twice as fast as model_dump() and json.dumps().
+        Jsonb(claims.model_dump_json(exclude_none=True), dumps=_as_is),
         evidence.tag_counter,
         evidence.totp_verified,
         evidence.gps_distance_m,
@@ -184,6 +171,10 @@ def event_row(event: VerifiedEvent) -> tuple[object, ...]:
         evidence.level,
         evidence.late_arriving,
     )
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def _quarantine_row(entry: QuarantineEntry) -> tuple[object, ...]:

@@ -286,7 +286,6 @@ class Worker:
         self._drop_connection()
         try:
             self._conn = connect(self.settings, "ingest", autocommit=True)
-            store.prepare(self._conn)
             problem = store.ensure_partitions(self._conn)
             if problem:
                 log.warning("could not extend event partitions: %s", problem)

@@ -476,8 +476,8 @@ def _operator_tls(settings: Settings) -> ssl.SSLContext:
 
 
 def storm_flood(settings: Settings, events: list[Event], devices: int, each: int) -> FloodStats:
-    tls = _operator_tls(settings)
     """Every storm device on its own connection, all connecting at once."""
+    tls = _operator_tls(settings)
     stats = FloodStats()
 
     async def _run() -> None:

@@ -50,6 +50,12 @@ class FloodStats:
     acked_indexes: set[int] = field(default_factory=set)
 
 
+# PUBLISH packets written to the socket at once when the window allows: one TLS record (up to
+# 16 KiB) carries about twenty signed events instead of one, which saves the simulator and the
+# broker a record (and a system call) per event. Paced runs still write one event at a time.
+WRITE_BATCH = 20
+
+
 async def _read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     header = (await reader.readexactly(1))[0]
     multiplier, length = 1, 0
@@ -60,6 +66,28 @@ async def _read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
             break
         multiplier *= 128
     return header, await reader.readexactly(length)
+
+
+def split_packets(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The whole packets at the start of `data` (header byte, body) and the bytes left over."""
+    packets: list[tuple[int, bytes]] = []
+    at = 0
+    while len(data) - at >= 2:
+        length, multiplier, cursor = 0, 1, at + 1
+        while True:
+            if cursor >= len(data):
+                return packets, data[at:]
+            byte = data[cursor]
+            cursor += 1
+            length += (byte & 0x7F) * multiplier
+            if not byte & 0x80:
+                break
+            multiplier *= 128
+        if cursor + length > len(data):
+            break
+        packets.append((data[at], data[cursor : cursor + length]))
+        at = cursor + length
+    return packets, data[at:]
 
 
 async def publish_over_one_connection(
@@ -84,47 +112,61 @@ async def publish_over_one_connection(
     header, body = await _read_packet(reader)
     if header >> 4 != 2 or body[1] != 0:
         raise RuntimeError(f"broker refused {client_id}: {body!r}")
-    window = asyncio.Semaphore(max_inflight)
     free_ids = list(range(1, 65536))
     in_flight: dict[int, int] = {}
-    done = asyncio.Event()
+    window = max_inflight
+    window_open = asyncio.Event()
+    window_open.set()
     remaining = len(messages)
 
     async def _acks() -> None:
-        nonlocal remaining
+        nonlocal remaining, window
+        pending = b""
         while remaining:
-            header, body = await _read_packet(reader)
-            if header >> 4 != 4:
-                continue
-            (packet_id,) = struct.unpack("!H", body[:2])
-            index = in_flight.pop(packet_id)
-            free_ids.append(packet_id)
-            stats.acked += 1
-            stats.acked_indexes.add(index)
-            if on_ack:
-                on_ack(index)
-            remaining -= 1
-            window.release()
-        done.set()
+            data = await reader.read(1 << 16)
+            if not data:
+                raise ConnectionError(f"broker closed {client_id} with {remaining} unacknowledged")
+            packets, pending = split_packets(pending + data)
+            for header, body in packets:
+                if header >> 4 != 4:
+                    continue
+                packet_id = (body[0] << 8) | body[1]
+                index = in_flight.pop(packet_id)
+                free_ids.append(packet_id)
+                stats.acked += 1
+                stats.acked_indexes.add(index)
+                if on_ack:
+                    on_ack(index)
+                remaining -= 1
+                window += 1
+            window_open.set()
 
     acks = asyncio.create_task(_acks())
-    for index, topic, payload in messages:
+    position = 0
+    while position < len(messages):
         if pace is not None:
             delay = pace()
             if delay > 0:
                 await asyncio.sleep(delay)
-        await window.acquire()
-        packet_id = free_ids.pop()
-        in_flight[packet_id] = index
-        writer.write(publish_packet(topic, payload, packet_id))
-        stats.sent_at[index] = time.time()
-        stats.published += 1
+        while window == 0:
+            window_open.clear()
+            await window_open.wait()
+        take = 1 if pace is not None else min(window, WRITE_BATCH, len(messages) - position)
+        packets = []
+        for index, topic, payload in messages[position : position + take]:
+            packet_id = free_ids.pop()
+            in_flight[packet_id] = index
+            packets.append(publish_packet(topic, payload, packet_id))
+        window -= take
+        writer.write(b"".join(packets))
+        sent_at = time.time()
+        for index, _, _ in messages[position : position + take]:
+            stats.sent_at[index] = sent_at
+        stats.published += take
+        position += take
         if writer.transport.get_write_buffer_size() > 1 << 20:
             await writer.drain()
-    if not messages:
-        done.set()
     await writer.drain()
-    await done.wait()
     await acks
     writer.write(b"\xe0\x00")
     await writer.drain()

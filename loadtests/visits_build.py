@@ -42,7 +42,7 @@ from gateway.registry import (
     ServiceUser,
     seed,
 )
-from ingest.store import prepare, store_batch
+from ingest.store import store_batch
 from ingest.verify import Evidence, ReceivedMessage, VerifiedEvent
 from visits import alerts, builder, kpis
 from visits.days import day_start
@@ -182,7 +182,6 @@ def main() -> None:
             ending = event(carer, h, EventType.CHECK_OUT, check_out)
             (held_back if roll < 0.08 else batch).append(ending)
         with connect(settings, "bench") as pg:
-            prepare(pg)
             for i in range(0, len(batch), 5000):
                 with pg.transaction():
                     store_batch(pg, batch[i : i + 5000], [])
@@ -206,10 +205,8 @@ def main() -> None:
             # What autovacuum does minutes after a first build; measure the steady state.
             conn.execute(text("analyze"))
         # The held-back check-outs arrive: an incremental pass rebuilds only their homes.
-        with connect(settings, "bench") as pg:
-            prepare(pg)
-            with pg.transaction():
-                store_batch(pg, held_back, [])
+        with connect(settings, "bench") as pg, pg.transaction():
+            store_batch(pg, held_back, [])
         started = time.perf_counter()
         with engine.begin() as conn:
             incremental = builder.refresh(conn, settings, after_day)

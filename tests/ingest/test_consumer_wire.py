@@ -46,8 +46,8 @@ def publish_properties(**values: object) -> Properties:
     return properties
 
 
-# MQTT strings carry no U+0000 (MQTT 5.0 section 1.5.4); the broker refuses them.
-mqtt_characters = st.characters(exclude_characters="\x00")
+# MQTT strings are UTF-8 without U+0000 (MQTT 5.0 section 1.5.4); the broker refuses others.
+mqtt_characters = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
 user_properties = st.lists(
     st.tuples(st.sampled_from(["sent-at", "trace", "x"]), st.text(mqtt_characters, max_size=40)),
     max_size=4,

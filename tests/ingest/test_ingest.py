@@ -240,3 +240,29 @@ def test_revoking_a_device_takes_effect_without_restarting_ingest(
     [entry] = wait_until(lambda: quarantined(engine, device_id=device.device_id))
     assert entry["reason"] == "device_revoked"
     assert len(stored_events(engine, device.device_id)) == 1
+
+
+def test_an_event_id_reused_under_a_new_seq_is_quarantined_and_the_rest_stored(
+    make_device: Callable[[], TestDevice], publisher: Publish, engine: Engine
+) -> None:
+    device = make_device()
+    at = datetime.now(UTC)
+    claims, token = device.event(EventType.CHECK_IN, at)
+    _, reused = device.event(EventType.CHECK_OUT, at, event_id=claims.event_id)
+    _, marker = device.event(EventType.CHECK_OUT)
+
+    publisher(device.topic, token)
+    wait_until(lambda: stored_events(engine, device.device_id))
+    publisher(device.topic, reused)
+    publisher(device.topic, marker)
+
+    rows = wait_until(
+        lambda: (
+            len(stored_events(engine, device.device_id)) == 2
+            and stored_events(engine, device.device_id)
+        )
+    )
+    assert [row["seq"] for row in rows] == [1, 3]
+    [entry] = wait_until(lambda: quarantined(engine, device_id=device.device_id))
+    assert entry["reason"] == "store_error"
+    assert entry["event_id"] == claims.event_id

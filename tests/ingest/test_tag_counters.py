@@ -22,8 +22,6 @@ from tests.conftest import unique
 def workers(settings: Settings) -> Iterator[tuple[psycopg.Connection, psycopg.Connection]]:
     first = psycopg.connect(settings.database_url, autocommit=True)
     second = psycopg.connect(settings.database_url, autocommit=True)
-    for conn in (first, second):
-        store.prepare(conn)
     yield first, second
     first.close()
     second.close()
