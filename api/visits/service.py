@@ -4,7 +4,9 @@ approvals and schedule imports map their failures to domain errors."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import date, time
+from time import monotonic
 from uuid import UUID
 
 from sqlalchemy import Connection, Engine, text
@@ -38,9 +40,55 @@ def fresh(conn: Connection, settings: Settings) -> None:
 
     The pass commits in a short transaction of its own: run inside the request's transaction,
     its lock would be held until the request commits, and every visit read of every caller
-    would queue behind every other. The read that follows sees the committed pass."""
-    with _build_engine(conn.engine, settings).begin() as build:
-        builder.refresh(build, settings)
+    would queue behind every other. The read that follows sees the committed pass.
+
+    Reads arriving together share passes: a read needs a pass that began after it arrived, not
+    one of its own, so under load there is about one pass at a time, not one per read."""
+    engine = _build_engine(conn.engine, settings)
+
+    def _pass() -> None:
+        with engine.begin() as build:
+            builder.refresh(build, settings)
+
+    _passes(engine).after_arrival(_pass)
+
+
+class SharedPasses:
+    """Run a pass for callers who need one that started after they arrived, one at a time.
+
+    A caller returns as soon as any pass that began after its arrival has completed, whoever
+    ran it; otherwise it runs the next pass itself, or waits for the one running and looks
+    again. A pass that fails raises in the caller that ran it; the others look again."""
+
+    def __init__(self, clock: Callable[[], float] = monotonic) -> None:
+        self._clock = clock
+        self._changed = threading.Condition()
+        self._running = False
+        self._last_completed_start = float("-inf")
+        self.passes = 0
+
+    def after_arrival(self, run: Callable[[], None]) -> None:
+        arrived = self._clock()
+        with self._changed:
+            while self._last_completed_start < arrived:
+                if not self._running:
+                    self._running = True
+                    break
+                self._changed.wait()
+            else:
+                return
+        started = self._clock()
+        completed = False
+        try:
+            run()
+            completed = True
+        finally:
+            with self._changed:
+                self._running = False
+                if completed:
+                    self.passes += 1
+                    self._last_completed_start = max(self._last_completed_start, started)
+                self._changed.notify_all()
 
 
 def rebuild_in_request(conn: Connection, settings: Settings) -> None:
@@ -51,6 +99,13 @@ def rebuild_in_request(conn: Connection, settings: Settings) -> None:
 
 _BUILD_ENGINES: dict[str, Engine] = {}
 _BUILD_ENGINES_LOCK = threading.Lock()
+_PASSES: dict[str, SharedPasses] = {}
+
+
+def _passes(engine: Engine) -> SharedPasses:
+    url = engine.url.render_as_string(hide_password=False)
+    with _BUILD_ENGINES_LOCK:
+        return _PASSES.setdefault(url, SharedPasses())
 
 
 def _build_engine(engine: Engine, settings: Settings) -> Engine:
@@ -89,6 +144,36 @@ def list_visits(
     )
     items, next_offset = split_page(rows, limit, offset)
     return VisitPage(items=items, next_offset=next_offset)
+
+
+def list_visits_json(
+    conn: Connection,
+    settings: Settings,
+    provider_id: str,
+    *,
+    day: date | None,
+    service_user_id: str | None,
+    carer_id: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> bytes:
+    """The page list_visits returns, as the JSON of VisitPage, without building the models."""
+    require_provider(conn, provider_id)
+    fresh(conn, settings)
+    items = repository.list_visits_json(
+        conn,
+        provider_id,
+        day=day,
+        service_user_id=service_user_id,
+        carer_id=carer_id,
+        status=status,
+        limit=limit + 1,
+        offset=offset,
+    )
+    page, next_offset = split_page(items, limit, offset)
+    following = "null" if next_offset is None else str(next_offset)
+    return f'{{"items":[{",".join(page)}],"next_offset":{following}}}'.encode()
 
 
 def summarise_visits(
