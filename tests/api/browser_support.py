@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -105,15 +106,25 @@ class Portal:
     def find_all(self, css: str) -> list[WebElement]:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
+    def _wait(self, timeout_s: float) -> WebDriverWait[WebDriver]:
+        # While a form's response replaces the page, chromedriver may answer a lookup with
+        # "Node with given id does not belong to the document" (an unknown error, not a stale
+        # element): look again until the timeout, like for a stale element.
+        return WebDriverWait(
+            self.driver,
+            timeout_s,
+            ignored_exceptions=(StaleElementReferenceException, WebDriverException),
+        )
+
     def wait_for(self, css: str, timeout_s: float = 30) -> WebElement:
-        return WebDriverWait(self.driver, timeout_s).until(
+        return self._wait(timeout_s).until(
             expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css))
         )
 
     def wait_for_text(self, css: str, text: str, timeout_s: float = 30) -> WebElement:
         """The element once it shows `text`: after a form posts, the old page's element of the
         same kind may still be there (and go stale) until the new page arrives."""
-        WebDriverWait(self.driver, timeout_s).until(
+        self._wait(timeout_s).until(
             expected_conditions.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
         )
         return self.find(css)
