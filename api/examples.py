@@ -1,0 +1,484 @@
+"""Examples for the OpenAPI document: one per response and request body schema.
+
+One care morning of one provider (P001, commissioned by council LA1), so the examples agree with
+each other: the visit in the visit list is the one its correction, its alert and its
+reconciliation line point to. tests/api/test_openapi_examples.py checks every example against
+its schema (unknown keys included) and that every operation's JSON body has one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VISIT_ID = "8a2f4c1e-5b7d-4e2a-9c3f-1d6e8b0a2c4f"
+SEGMENT_ID = "3c9e1f7a-2b4d-4f6e-8a1c-5e7b9d0f2a4c"
+CHECK_IN_EVENT = VISIT_ID
+CHECK_OUT_EVENT = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b"
+
+_PAGE_END: dict[str, Any] = {"next_offset": None}
+
+_CARER_STAY = {
+    "carer_id": "C0007",
+    "device_id": "D0007",
+    "check_in": "2026-11-22T08:02:11Z",
+    "check_out": "2026-11-22T08:31:40Z",
+    "check_in_event_id": CHECK_IN_EVENT,
+    "check_out_event_id": CHECK_OUT_EVENT,
+    "verification": "tag",
+    "correction_id": None,
+}
+
+_VISIT = {
+    "id": VISIT_ID,
+    "provider_id": "P001",
+    "service_user_id": "SU0042",
+    "london_day": "2026-11-22",
+    "planned_visit_ref": "V00017",
+    "planned_start": "2026-11-22T08:00:00Z",
+    "planned_minutes": 30,
+    "carers_required": 1,
+    "check_in": "2026-11-22T08:02:11Z",
+    "check_out": "2026-11-22T08:31:40Z",
+    "minutes": 29,
+    "status": "on_time",
+    "verification": "tag",
+    "corrections_pending": 0,
+    "carers": [_CARER_STAY],
+    "anomalies": [],
+}
+
+_CORRECTION = {
+    "id": 12,
+    "visit_id": VISIT_ID,
+    "segment_id": SEGMENT_ID,
+    "carer_id": "C0007",
+    "reason_code": "device_failure",
+    "note": "Phone battery died; the service user's daughter confirms the carer left at 08:35.",
+    "before": {"check_in": "2026-11-22T08:02:11Z", "check_out": "2026-11-22T08:31:40Z"},
+    "after": {"check_in": "2026-11-22T08:02:11Z", "check_out": "2026-11-22T08:35:00Z"},
+    "minutes_moved": 4,
+    "requested_by": "pat.manager",
+    "requested_at": "2026-11-22T10:15:00Z",
+    "needs_approval": False,
+    "approved_by": None,
+    "approved_at": None,
+    "counts": True,
+}
+
+_TOTALS = {
+    "lines": 3,
+    "claimed": "37.80",
+    "payable": "12.60",
+    "variance": "-25.20",
+    "block": "0.00",
+    "due": "12.60",
+    "outcomes": {"approved": 1, "held": 1, "rejected": 1},
+    "unbilled_visits": 0,
+    "uncommissioned_lines": 0,
+}
+
+_INVOICE = {
+    "id": 4,
+    "council_id": "LA1",
+    "name": "P001-2026-11.csv",
+    "sha256": "9f2c7a1e4b6d8f0a3c5e7b9d1f2a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a",
+    "lines": 3,
+    "problems": [],
+    "uploaded_by": "ann.officer",
+    "uploaded_at": "2026-11-29T09:00:00Z",
+}
+
+_RUN = {
+    "id": 7,
+    "council_id": "LA1",
+    "contract_version": 1,
+    "contract_sha256": "1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f2a4c6e8b0d1f3a5c7e9b2d4f6a8c0e1b3d",
+    "engine_version": "1",
+    "rules_version": "reconciliation.md 2026-10",
+    "period_start": "2026-11-01",
+    "period_end": "2026-11-30",
+    "schedule_sha256": "2c4e6a8b0d1f3a5c7e9b1d3f5a7c9e0b2d4f6a8c1e3b5d7f9a0c2e4b6d8f1a3c",
+    "actuals_sha256": "3d5f7b9c1e2a4c6e8a0b2d4f6b8d0e1a3c5e7a9c2e4b6d8f0b1d3f5a7c9e2b4d",
+    "invoices": [{"id": 4, "name": "P001-2026-11.csv", "sha256": _INVOICE["sha256"]}],
+    "problems": [],
+    "summary": {"overall": _TOTALS, "providers": {"P001": _TOTALS}, "lots": {"north": _TOTALS}},
+    "run_by": "ann.officer",
+    "run_at": "2026-11-29T09:05:00Z",
+    "paid_by": None,
+    "paid_at": None,
+}
+
+_RUN_LINE = {
+    "position": 1,
+    "invoice_id": 4,
+    "invoice_ref": "INV-2026-11-P001",
+    "line_no": 1,
+    "provider_ref": "P001",
+    "service_user_ref": "SU0042",
+    "visit_date": "2026-11-22",
+    "start": "08:00:00",
+    "end": "08:30:00",
+    "minutes_claimed": 30,
+    "carers": 1,
+    "amount_claimed": "12.60",
+    "outcome": "approved",
+    "reason_code": None,
+    "payable_minutes": 30,
+    "payable_amount": "12.60",
+    "matched_visit": VISIT_ID,
+    "carers_verified": 1,
+    "actual_minutes": 29,
+    "uncommissioned": False,
+}
+
+_KPI_DAY = {
+    "london_day": "2026-11-22",
+    "planned": 52,
+    "delivered": 50,
+    "on_time_15": 33,
+    "on_time_30": 48,
+    "missed": 2,
+    "unplanned": 1,
+    "planned_minutes": 870,
+    "delivered_planned_minutes": 812,
+    "delivered_minutes": 739,
+    "tag_or_code_verified": 42,
+}
+
+_CERTIFICATE = {
+    "serial": "5f3a9c2e1b7d4a6c",
+    "fingerprint_sha256": "7c1e3a5b9d2f4c6e8a0b1d3f5a7c9e2b4d6f8a0c1e3b5d7f9a2c4e6b8d0f1a3c",
+    "issued_at": "2026-11-01T07:00:00Z",
+    "not_after": "2027-11-01T07:00:00Z",
+    "revoked_at": None,
+    "reason": None,
+    "live": True,
+}
+
+_CONTRACT_TOML = (
+    '[rules]\nbilling_unit_minutes = 15\nrounding = "nearest"\ntolerance_minutes = 5\n\n'
+    '[[provider]]\nref = "P001"\ncontract = "framework"\nrate_per_hour = 25.20\nlot = "north"\n'
+)
+
+_PEM = "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n"
+
+# By component schema name (as in #/components/schemas/...).
+EXAMPLES: dict[str, Any] = {
+    "Health": {"status": "ok", "database": "ok"},
+    "AccessToken": {
+        "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbm4ub2ZmaWNlciJ9.x",
+        "token_type": "bearer",
+        "expires_in": 900,
+    },
+    "Me": {
+        "username": "ann.officer",
+        "role": "council_officer",
+        "council_id": "LA1",
+        "provider_id": None,
+        "provider_ids": ["P001", "P002"],
+    },
+    "RegistryDocument": {
+        "councils": [{"id": "LA1", "name": "Norfolk County Council"}],
+        "providers": [{"id": "P001", "name": "Broadland Home Care Ltd"}],
+        "commissions": [{"council_id": "LA1", "provider_id": "P001", "lot": "north"}],
+        "carers": [{"id": "C0007", "provider_id": "P001", "name": "Sam Carer"}],
+        "devices": [
+            {
+                "id": "D0007",
+                "provider_id": "P001",
+                "public_key": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                "status": "active",
+            }
+        ],
+        "service_users": [
+            {
+                "id": "SU0042",
+                "name": "Mrs A. Example",
+                "home_lat": 52.6309,
+                "home_lon": 1.2974,
+                "geofence_m": 150,
+                "home_tag_uid": "04A1B2C3D4E5F6",
+                "council_id": "LA1",
+            }
+        ],
+    },
+    "SeedCounts": {
+        "councils": 1,
+        "providers": 1,
+        "commissions": 1,
+        "carers": 1,
+        "devices": 1,
+        "service_users": 1,
+    },
+    "ProviderList": {"items": [{"id": "P001", "name": "Broadland Home Care Ltd"}], **_PAGE_END},
+    "Provider": {"id": "P001", "name": "Broadland Home Care Ltd"},
+    "CarerList": {
+        "items": [{"id": "C0007", "provider_id": "P001", "name": "Sam Carer"}],
+        **_PAGE_END,
+    },
+    "DeviceList": {
+        "items": [
+            {
+                "id": "D0007",
+                "provider_id": "P001",
+                "public_key": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                "status": "active",
+            }
+        ],
+        **_PAGE_END,
+    },
+    "ServiceUserList": {
+        "items": [
+            {
+                "id": "SU0042",
+                "name": "Mrs A. Example",
+                "home_lat": 52.6309,
+                "home_lon": 1.2974,
+                "geofence_m": 150,
+                "home_tag_uid": "04A1B2C3D4E5F6",
+                "council_id": "LA1",
+            }
+        ],
+        **_PAGE_END,
+    },
+    "EventPage": {
+        "items": [
+            {
+                "event_id": CHECK_IN_EVENT,
+                "device_id": "D0007",
+                "carer_id": "C0007",
+                "service_user_id": "SU0042",
+                "seq": 118,
+                "type": "check_in",
+                "device_time": "2026-11-22T08:02:11Z",
+                "received_at": "2026-11-22T08:02:11.284133Z",
+                "tag_uid": "04A1B2C3D4E5F6",
+                "gps": {
+                    "lat": 52.63093,
+                    "lon": 1.29751,
+                    "accuracy_m": 12.0,
+                    "fix_time": "2026-11-22T08:02:05Z",
+                },
+            }
+        ],
+        "next_offset": 100,
+    },
+    "QuarantinePage": {
+        "items": [
+            {
+                "id": 31,
+                "received_at": "2026-11-22T09:14:02.118204Z",
+                "topic": "ecm/v1/devices/D0011/events",
+                "reason": "tag_counter_replayed",
+                "detail": "tag 04A1B2C3D4E5F6 read counter 61 was already accepted "
+                "(event 8a2f4c1e-5b7d-4e2a-9c3f-1d6e8b0a2c4f): a replayed or cloned tap",
+                "device_id": "D0011",
+                "event_id": "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+                "payload": "eyJhbGciOiJFZERTQSIsImtpZCI6IkQwMDExIn0.eyJ2ZXIiOjF9.c2ln",
+            }
+        ],
+        **_PAGE_END,
+    },
+    "VisitPage": {"items": [_VISIT], **_PAGE_END},
+    "Visit": _VISIT,
+    "VisitSummary": {"complete": 48, "open": 2, "by_status": {"on_time": 33, "late": 15}},
+    "Correction": _CORRECTION,
+    "CorrectionRequest": {
+        "carer_id": "C0007",
+        "check_out": "2026-11-22T08:35:00Z",
+        "reason_code": "device_failure",
+        "note": "Phone battery died; the service user's daughter confirms the carer left at 08:35.",
+    },
+    "ScheduleImport": {
+        "import_id": 3,
+        "rows_read": 201,
+        "created": 199,
+        "changed": 1,
+        "cancelled": 0,
+        "unchanged": 0,
+        "rejected": 1,
+        "errors": [{"line": 57, "visit_ref": "V00056", "reason": "unknown service user SU9999"}],
+    },
+    "CouncilPolicy": {
+        "late_after_minutes": 15,
+        "missed_cutoff": "23:00",
+        "correction_approval_minutes": 30,
+    },
+    "AlertList": {
+        "items": [
+            {
+                "id": 88,
+                "visit_ref": "V00068",
+                "kind": "missed",
+                "service_user_id": "SU0042",
+                "planned_start": "2026-11-22T12:00:00Z",
+                "threshold_at": "2026-11-22T23:00:00Z",
+                "raised_at": "2026-11-22T23:00:04Z",
+                "cleared_at": None,
+            }
+        ]
+    },
+    "WebhookRequest": {"url": "https://rota.example-care.co.uk/ecm/alerts"},
+    "Webhook": {
+        "id": 2,
+        "url": "https://rota.example-care.co.uk/ecm/alerts",
+        "secret": "whsec_4f9a2c7e1b3d5f8a0c2e4b6d",
+    },
+    "WebhookDeliveryList": {
+        "items": [
+            {
+                "id": 140,
+                "notification_id": 88,
+                "endpoint_id": 2,
+                "status": "delivered",
+                "attempts": 2,
+                "next_attempt_at": "2026-11-22T23:00:06Z",
+                "delivered_at": "2026-11-22T23:00:06.412077Z",
+            }
+        ]
+    },
+    "KpiReport": {
+        "council_id": "LA1",
+        "from": "2026-11-22",
+        "to": "2026-11-22",
+        "providers": [
+            {
+                "provider_id": "P001",
+                "lot": "north",
+                "planned": 52,
+                "delivered": 50,
+                "on_time_15": 33,
+                "on_time_30": 48,
+                "on_time_15_share": 0.635,
+                "on_time_30_share": 0.923,
+                "missed": 2,
+                "unplanned": 1,
+                "planned_minutes": 870,
+                "delivered_planned_minutes": 812,
+                "planned_minutes_delivered_share": 0.933,
+                "delivered_minutes": 739,
+                "tag_or_code_verified": 42,
+                "tag_or_code_verified_share": 0.84,
+                "continuity_of_carer": 0.71,
+                "lot_hours_share": 0.38,
+                "days": [_KPI_DAY],
+            }
+        ],
+    },
+    "ContractVersion": {
+        "council_id": "LA1",
+        "version": 1,
+        "sha256": _RUN["contract_sha256"],
+        "uploaded_by": "ann.officer",
+        "uploaded_at": "2026-11-01T09:00:00Z",
+        "content": _CONTRACT_TOML,
+    },
+    "Invoice": _INVOICE,
+    "RunRequest": {"invoice_ids": [4], "period_start": "2026-11-01", "period_end": "2026-11-30"},
+    "Run": _RUN,
+    "RunList": {
+        "items": [
+            {
+                "id": 7,
+                "contract_version": 1,
+                "period_start": "2026-11-01",
+                "period_end": "2026-11-30",
+                "lines": 3,
+                "claimed": "37.80",
+                "payable": "12.60",
+                "run_by": "ann.officer",
+                "run_at": "2026-11-29T09:05:00Z",
+                "paid_at": None,
+            }
+        ],
+        **_PAGE_END,
+    },
+    "RunLinePage": {"items": [_RUN_LINE], **_PAGE_END},
+    "RunLineDetail": {
+        **_RUN_LINE,
+        "evidence": [
+            {
+                "visit_id": VISIT_ID,
+                "segment_id": SEGMENT_ID,
+                "carer_ref": "C0007",
+                "check_in": "2026-11-22T08:02:11Z",
+                "check_out": "2026-11-22T08:31:40Z",
+                "verification": "tag",
+                "event_ids": [CHECK_IN_EVENT, CHECK_OUT_EVENT],
+            }
+        ],
+    },
+    "UnbilledVisit": {
+        "visit_id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+        "provider_ref": "P001",
+        "service_user_ref": "SU0051",
+        "carer_ref": "C0003",
+        "check_in": "2026-11-22T17:30:02Z",
+        "check_out": "2026-11-22T18:01:15Z",
+        "verification": "code",
+    },
+    "RunComparison": {
+        "run_id": 8,
+        "other_run_id": 7,
+        "changes": [
+            {
+                "invoice_ref": "INV-2026-11-P001",
+                "line_no": 2,
+                "before": {
+                    "outcome": "held",
+                    "reason_code": "UNVERIFIED",
+                    "payable_minutes": 0,
+                    "payable_amount": "0.00",
+                },
+                "after": {
+                    "outcome": "approved",
+                    "reason_code": None,
+                    "payable_minutes": 30,
+                    "payable_amount": "12.60",
+                },
+            }
+        ],
+    },
+    "IssueIn": {"pkcs12_password": None},
+    "IssuedCertificateOut": {
+        "device_id": "D0007",
+        "serial": "5f3a9c2e1b7d4a6c",
+        "not_after": "2027-11-01T07:00:00Z",
+        "certificate_pem": _PEM,
+        "private_key_pem": "-----BEGIN PRIVATE KEY-----\nMIGH...\n-----END PRIVATE KEY-----\n",
+        "ca_pem": _PEM,
+        "pkcs12_base64": "MIIJ...",
+        "pkcs12_password": "vT3q8N2mXc",
+        "revoked_serials": ["2a7c4e9f1b3d5a6c"],
+    },
+    "RevokeIn": {"reason": "lost"},
+    "Revoked": {"device_id": "D0007", "revoked": 1},
+    "CertificateList": {"device_id": "D0007", "items": [_CERTIFICATE]},
+    "Body_issue_token_auth_token_post": {
+        "grant_type": "password",
+        "username": "ann.officer",
+        "password": "correct horse battery staple",
+    },
+}
+
+# Bodies that are not JSON, by (method, path, "request" or the response status).
+TEXT_EXAMPLES: dict[tuple[str, str, str], str] = {
+    ("post", "/schedules", "request"): (
+        "visit_ref,service_user_ref,provider_ref,planned_start,planned_minutes,carers_required,"
+        "service_type,status\n"
+        "V00017,SU0042,P001,2026-11-22T08:00:00+00:00,30,1,personal_care,planned\n"
+    ),
+    ("put", "/councils/{council_id}/contract", "request"): _CONTRACT_TOML,
+    ("post", "/councils/{council_id}/invoices", "request"): (
+        "invoice_ref,line_no,provider_ref,service_user_ref,visit_date,start,end,minutes_claimed,"
+        "carers,amount_claimed\n"
+        "INV-2026-11-P001,1,P001,SU0042,2026-11-22,08:00,08:30,30,1,12.60\n"
+    ),
+    ("get", "/councils/{council_id}/reconciliation/runs/{run_id}/report.csv", "200"): (
+        "invoice_ref,line_no,outcome,reason_code,payable_minutes,payable_amount,matched_visit\n"
+        f"INV-2026-11-P001,1,approved,,30,12.60,{VISIT_ID}\n"
+    ),
+    ("get", "/providers/{provider_id}/alerts/stream", "200"): (
+        'id: 88\nevent: raised\ndata: {"id": 88, "visit_ref": "V00068", "kind": "missed"}\n\n'
+    ),
+}
