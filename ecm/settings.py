@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 8
     webhook_backoff_s: float = 2.0
     webhook_timeout_s: float = 5.0
+    # Webhook URLs may name loopback, private and link-local addresses (a receiver on this
+    # machine or the LAN). Outside production they always may; in production only when set.
+    webhook_allow_private_addresses: bool = False
 
     # Envelope-encryption master key for secrets at rest (tag keys, later issues).
     master_key: str = DEV_MASTER_KEY

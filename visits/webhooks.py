@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,11 +58,32 @@ def verify_signature(
 
 def check_url(url: str, *, allow_http: bool) -> str:
     parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
+    if parts.scheme not in ("https", "http") or not parts.netloc or not parts.hostname:
         raise ValueError("webhook url must be an absolute http(s) URL")
     if parts.scheme == "http" and not allow_http:
         raise ValueError("webhook url must use https")
     return url
+
+
+def check_destination(url: str) -> None:
+    """Refuse a URL whose host is or resolves to a loopback, private, link-local, multicast or
+    reserved address: the service's own network (its database, a cloud metadata endpoint) is
+    not a place a provider's webhook may make it post to."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        resolved = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise ValueError(f"webhook host {host!r} does not resolve: {exc}") from None
+    for *_, sockaddr in resolved:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if not address.is_global or address.is_multicast:
+            raise ValueError(f"webhook host {host!r} is a non-public address ({address})")
+
+
+def _may_use_private_addresses(settings: Settings) -> bool:
+    return settings.env != "prod" or settings.webhook_allow_private_addresses
 
 
 def register_endpoint(
@@ -68,6 +91,8 @@ def register_endpoint(
 ) -> tuple[int, str]:
     # Plain http only outside production: alerts name service users.
     check_url(url, allow_http=settings.env != "prod")
+    if not _may_use_private_addresses(settings):
+        check_destination(url)
     endpoint_id = conn.execute(
         text("insert into webhook_endpoint (provider_id, url) values (:p, :u) returning id"),
         {"p": provider_id, "u": url},
@@ -154,6 +179,13 @@ def deliver_due(
 def _post(
     client: httpx.Client, settings: Settings, row: dict[str, Any], now: datetime
 ) -> tuple[int | None, str | None]:
+    if not _may_use_private_addresses(settings):
+        # Again at each delivery: a name that resolved to a public address when the endpoint
+        # was registered may resolve to a private one now.
+        try:
+            check_destination(row["url"])
+        except ValueError as exc:
+            return None, f"refused: {exc}"
     body = json.dumps(row["payload"], sort_keys=True, separators=(",", ":")).encode()
     timestamp = int(now.timestamp())
     secret = endpoint_secret(settings, row["endpoint_id"])

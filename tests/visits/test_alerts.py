@@ -17,7 +17,12 @@ from tests.visits.alerts_support import Receiver
 from tests.visits.support import IN, CareWorld, care_world, plan, store, utc
 from visits.alerts import evaluate
 from visits.policy import set_policy
-from visits.webhooks import deliver_due, register_endpoint, verify_signature
+from visits.webhooks import (
+    check_destination,
+    deliver_due,
+    register_endpoint,
+    verify_signature,
+)
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +250,62 @@ def test_alert_stream_sends_raises_and_clears_as_server_sent_events(
     assert [(a["visit_ref"], a["cleared_at"] is not None) for a in listed.json()["items"]] == [
         (ref, True)
     ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:5432/",
+        "https://localhost/hook",
+        "https://10.1.2.3/hook",
+        "https://192.168.0.7/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://100.64.0.1/hook",
+        "https://0.0.0.0/hook",
+        "https://[::1]/hook",
+        "https://[fd00::1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://224.0.0.1/hook",
+    ],
+)
+def test_a_webhook_may_not_point_into_the_services_own_network(url: str) -> None:
+    with pytest.raises(ValueError, match="non-public address"):
+        check_destination(url)
+
+
+def test_a_public_webhook_address_is_accepted() -> None:
+    check_destination("https://8.8.8.8/hook")
+    check_destination("https://[2001:4860:4860::8888]:8443/hook")
+
+
+def test_in_production_a_private_webhook_is_refused_at_registration_and_at_delivery(
+    engine: Engine, settings: Settings
+) -> None:
+    w = council_world(engine, late=15, cutoff="23:00")
+    home = w.add_home()
+    plan(engine, w, home, "2026-02-19T09:00:00+00:00")
+    production = settings.model_copy(update={"env": "prod", "webhook_max_attempts": 1})
+    start = utc("2026-02-19T09:15:00")
+    with Receiver(failures=0) as receiver, httpx.Client() as http:
+        with engine.begin() as conn, pytest.raises(ValueError, match="https"):
+            register_endpoint(conn, production, w.provider_id, receiver.url)
+        with engine.begin() as conn, pytest.raises(ValueError, match="non-public address"):
+            register_endpoint(
+                conn, production, w.provider_id, receiver.url.replace("http:", "https:")
+            )
+        # Registered while the service ran outside production (or before its name moved).
+        with engine.begin() as conn:
+            endpoint_id, _ = register_endpoint(conn, settings, w.provider_id, receiver.url)
+        tick(engine, production, start)
+        deliver_due(engine, production, http, now=start)
+        assert receiver.requests == []
+    assert deliveries(engine, endpoint_id) == [("failed", 1)]
+    with engine.connect() as conn:
+        [error] = conn.execute(
+            text(
+                "select a.error from webhook_attempt a join webhook_delivery d "
+                "on d.id = a.delivery_id where d.endpoint_id = :e"
+            ),
+            {"e": endpoint_id},
+        ).scalars()
+    assert error.startswith("refused: webhook host '127.0.0.1' is a non-public address")
