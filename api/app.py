@@ -18,6 +18,7 @@ from api.portal.reconciliation import router as portal_reconciliation_router
 from api.reconciliation.endpoints import router as reconciliation_router
 from api.registry.endpoints import router as registry_router
 from api.request_id import RequestIdMiddleware
+from api.times import utc_now
 from api.visits.endpoints import router as visits_router
 from ecm.db import make_engine
 from ecm.settings import Settings, get_settings
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.settings = settings
+    # What the portal's "today" is measured by; tests set a fixed one (api.deps.get_clock).
+    app.state.clock = utc_now
     # Made here, not in the lifespan, so the app is usable even when a caller (a test client
     # without `with`) never runs start-up.
     # As the API's own database role, which may only append to the audit trail.

@@ -10,8 +10,9 @@ all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
@@ -31,6 +32,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def get_app_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
+
+
+def get_clock(request: Request) -> Callable[[], datetime]:
+    return cast(Callable[[], datetime], request.app.state.clock)
 
 
 def get_engine(request: Request) -> Engine:
@@ -151,6 +156,7 @@ def ensure_admin(principal: Principal) -> None:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
 # scope="function": commit before the response is sent, so a failed commit is never a 200.
 ConnDep = Annotated[Connection, Depends(get_connection, scope="function")]
 # scope="function" too: the audit entry is written after the endpoint, before that commit.

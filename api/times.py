@@ -29,6 +29,10 @@ def london_day(day: date) -> Window:
     )
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 

@@ -15,7 +15,14 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Connection
 
-from api.deps import ConnDep, Principal, PrincipalDep, SettingsDep, ensure_can_read_provider
+from api.deps import (
+    ClockDep,
+    ConnDep,
+    Principal,
+    PrincipalDep,
+    SettingsDep,
+    ensure_can_read_provider,
+)
 from api.errors import DomainError, Unprocessable
 from api.portal import evidence, planned
 from api.portal.evidence_map import Fix, evidence_map
@@ -55,10 +62,12 @@ def today_page(
     conn: ConnDep,
     settings: SettingsDep,
     principal: PrincipalDep,
+    clock: ClockDep,
 ) -> HTMLResponse:
     ensure_can_read_provider(principal, provider_id)
     provider = require_provider(conn, provider_id)
-    today = london_date(datetime.now(LONDON))
+    now = clock()
+    today = london_date(now)
     visits = service.list_visits(
         conn,
         settings,
@@ -69,9 +78,10 @@ def today_page(
         status=None,
         limit=1000,
         offset=0,
+        now=now,
     ).items
     summary = service.summarise_visits(
-        conn, settings, provider_id, day=today, service_user_id=None, carer_id=None
+        conn, settings, provider_id, day=today, service_user_id=None, carer_id=None, now=now
     )
     attention = [v for v in visits if v.status in ATTENTION]
     started = {v.planned_visit_ref for v in visits if v.planned_visit_ref is not None}
@@ -89,7 +99,7 @@ def today_page(
         to_come=to_come,
         summary=summary,
         refresh_seconds=REFRESH_SECONDS,
-        now=datetime.now(LONDON),
+        now=now.astimezone(LONDON),
     )
 
 

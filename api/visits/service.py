@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import date, time
+from datetime import date, datetime, time
 from time import monotonic
 from uuid import UUID
 
@@ -33,7 +33,7 @@ from visits import builder, corrections, policy
 from visits.schedule import ScheduleFileError, import_schedule
 
 
-def fresh(conn: Connection, settings: Settings) -> None:
+def fresh(conn: Connection, settings: Settings, now: datetime | None = None) -> None:
     """Fold evidence stored since the last build into the visit tables before a read, so the
     API never shows visits older than the evidence (the `ecm visits` role does the same in
     the background; both are incremental and serialised by one lock).
@@ -43,14 +43,18 @@ def fresh(conn: Connection, settings: Settings) -> None:
     would queue behind every other. The read that follows sees the committed pass.
 
     Reads arriving together share passes: a read needs a pass that began after it arrived, not
-    one of its own, so under load there is about one pass at a time, not one per read."""
+    one of its own, so under load there is about one pass at a time, not one per read. A read
+    on a clock of its own (`now`, the portal's injected clock) runs its own pass."""
     engine = _build_engine(conn.engine, settings)
 
     def _pass() -> None:
         with engine.begin() as build:
-            builder.refresh(build, settings)
+            builder.refresh(build, settings, now)
 
-    _passes(engine).after_arrival(_pass)
+    if now is None:
+        _passes(engine).after_arrival(_pass)
+    else:
+        _pass()
 
 
 class SharedPasses:
@@ -129,9 +133,10 @@ def list_visits(
     status: str | None,
     limit: int,
     offset: int,
+    now: datetime | None = None,
 ) -> VisitPage:
     require_provider(conn, provider_id)
-    fresh(conn, settings)
+    fresh(conn, settings, now)
     rows = repository.list_visits(
         conn,
         provider_id,
@@ -184,9 +189,10 @@ def summarise_visits(
     day: date | None,
     service_user_id: str | None,
     carer_id: str | None,
+    now: datetime | None = None,
 ) -> VisitSummary:
     require_provider(conn, provider_id)
-    fresh(conn, settings)
+    fresh(conn, settings, now)
     return repository.summarise_visits(
         conn, provider_id, day=day, service_user_id=service_user_id, carer_id=carer_id
     )

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from math import hypot
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -203,16 +204,20 @@ def test_a_correction_requested_in_the_form_awaits_and_gets_council_approval(
 
 
 def test_today_page_shows_today_and_refreshes_itself(settings: Settings, engine: Engine) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
-    if now.astimezone(LONDON).hour < 2:
-        pytest.skip("today's visits start an hour before now: not before 02:00 London")
+    # The page's clock is the app's (a fixed morning here): today's visits began an hour
+    # before it, which the real clock cannot promise shortly after midnight.
+    now = datetime(2026, 6, 10, 10, 0, tzinfo=UTC)
     care_day = portal_day(engine, now)
     with signed_in(
         settings, Role.PROVIDER_MANAGER, provider_id=care_day.world.provider_id
     ) as provider:
+        app = provider.app
+        assert isinstance(app, FastAPI)
+        app.state.clock = lambda: now
         page = provider.get(f"/portal/providers/{care_day.world.provider_id}/today")
     assert page.status_code == 200
     assert '<meta http-equiv="refresh" content="30">' in page.text
+    assert "Wednesday 10 June 2026 · updated 11:00:00" in page.text
     assert "Needs attention: 2 late or missed" in page.text
     # Missed once the home's next visit started; that next visit is not missed yet.
     assert rows(page.text, "missed") == 2  # once in the attention box, once in the day's list
