@@ -454,6 +454,23 @@ EXAMPLES: dict[str, Any] = {
     "RevokeIn": {"reason": "lost"},
     "Revoked": {"device_id": "D0007", "revoked": 1},
     "CertificateList": {"device_id": "D0007", "items": [_CERTIFICATE]},
+    "TagRequest": {"uid": "04A1B2C3D4E5F6"},
+    "ProgrammedTag": {
+        "service_user_id": "SU0042",
+        "uid": "04A1B2C3D4E5F6",
+        "meta_read_key": "5F2A9C7E1B3D4A6C8E0F2B4D6A8C1E3F",
+        "file_read_key": "A3C5E7F9B1D2E4F6A8C0B2D4E6F8A1C3",
+    },
+    "CodeDeviceRequest": {"digits": 8, "step_s": 30},
+    "ProgrammedCodeDevice": {
+        "service_user_id": "SU0042",
+        "secret": "3132333435363738393031323334353637383930",
+        "digits": 8,
+        "step_s": 30,
+        "window_steps": 1,
+        "otpauth_uri": "otpauth://totp/ECM:SU0042?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+        "&issuer=ECM&algorithm=SHA1&digits=8&period=30",
+    },
     "Body_issue_token_auth_token_post": {
         "grant_type": "password",
         "username": "ann.officer",

@@ -47,18 +47,11 @@ def provision_tag(service_user_id: str, uid: str | None) -> None:
 @click.option("--step", "step_s", type=click.IntRange(1, 300), default=30, show_default=True)
 def provision_code(service_user_id: str, digits: int, step_s: int) -> None:
     """Generate a TOTP fob secret, store it sealed, print it (with an otpauth URI) once."""
-    import base64
-
-    from gateway.homes import new_fob, store_fob
+    from gateway.homes import new_fob, otpauth_uri, store_fob
 
     fob = new_fob(service_user_id, digits, step_s)
     _in_transaction(lambda conn, ring: store_fob(conn, ring, fob))
-    secret_b32 = base64.b32encode(bytes.fromhex(fob.secret)).decode().rstrip("=")
-    uri = (
-        f"otpauth://totp/ECM:{service_user_id}?secret={secret_b32}&issuer=ECM"
-        f"&algorithm=SHA1&digits={digits}&period={step_s}"
-    )
-    click.echo(json.dumps({**fob.model_dump(), "otpauth_uri": uri}, indent=2))
+    click.echo(json.dumps({**fob.model_dump(), "otpauth_uri": otpauth_uri(fob)}, indent=2))
 
 
 @homes.command("import")

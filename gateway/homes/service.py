@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass
 
@@ -47,6 +48,15 @@ def new_fob(service_user_id: str, digits: int = 8, step_s: int = 30) -> Programm
         secret=os.urandom(20).hex().upper(),
         digits=digits,
         step_s=step_s,
+    )
+
+
+def otpauth_uri(fob: ProgrammedFob) -> str:
+    """The fob's secret as an authenticator app or fob programmer reads it (Key Uri Format)."""
+    secret_b32 = base64.b32encode(bytes.fromhex(fob.secret)).decode().rstrip("=")
+    return (
+        f"otpauth://totp/ECM:{fob.service_user_id}?secret={secret_b32}&issuer=ECM"
+        f"&algorithm=SHA1&digits={fob.digits}&period={fob.step_s}"
     )
 
 

@@ -25,6 +25,8 @@ PATHS = {
     "/devices/{device_id}/certificate": {"post"},
     "/devices/{device_id}/revoke": {"post"},
     "/devices/{device_id}/certificates": {"get"},
+    "/service-users/{service_user_id}/tag": {"post"},
+    "/service-users/{service_user_id}/code-device": {"post"},
     "/providers/{provider_id}/visits/{visit_id}": {"get"},
     "/providers/{provider_id}/visits/{visit_id}/corrections": {"get", "post"},
     "/providers/{provider_id}/visits/{visit_id}/corrections/{correction_id}/approve": {"post"},
