@@ -104,7 +104,9 @@ class _SubscriberClient(mqtt.Client):
             self.after_read()
 
     def _handle_publish(self) -> MQTTErrorCode:
-        publish = parse_publish(self._in_packet["command"], self._in_packet["packet"])
+        publish = None
+        if self._protocol == MQTTProtocolVersion.MQTTv5:  # parse_publish reads v5 properties
+            publish = parse_publish(self._in_packet["command"], self._in_packet["packet"])
         if publish is None:
             return super()._handle_publish()
         # With manual acknowledgement paho does nothing more for a QoS 1 PUBLISH.
