@@ -17,6 +17,24 @@ CHECK_OUT_EVENT = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b"
 
 _PAGE_END: dict[str, Any] = {"next_offset": None}
 
+_PROVIDER = {"id": "P001", "name": "Broadland Home Care Ltd"}
+_CARER = {"id": "C0007", "provider_id": "P001", "name": "Sam Carer"}
+_DEVICE = {
+    "id": "D0007",
+    "provider_id": "P001",
+    "public_key": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+    "status": "active",
+}
+_SERVICE_USER = {
+    "id": "SU0042",
+    "name": "Mrs A. Example",
+    "home_lat": 52.6309,
+    "home_lon": 1.2974,
+    "geofence_m": 150,
+    "home_tag_uid": "04A1B2C3D4E5F6",
+    "council_id": "LA1",
+}
+
 _CARER_STAY = {
     "carer_id": "C0007",
     "device_id": "D0007",
@@ -179,28 +197,11 @@ EXAMPLES: dict[str, Any] = {
     },
     "RegistryDocument": {
         "councils": [{"id": "LA1", "name": "Norfolk County Council"}],
-        "providers": [{"id": "P001", "name": "Broadland Home Care Ltd"}],
+        "providers": [_PROVIDER],
         "commissions": [{"council_id": "LA1", "provider_id": "P001", "lot": "north"}],
-        "carers": [{"id": "C0007", "provider_id": "P001", "name": "Sam Carer"}],
-        "devices": [
-            {
-                "id": "D0007",
-                "provider_id": "P001",
-                "public_key": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
-                "status": "active",
-            }
-        ],
-        "service_users": [
-            {
-                "id": "SU0042",
-                "name": "Mrs A. Example",
-                "home_lat": 52.6309,
-                "home_lon": 1.2974,
-                "geofence_m": 150,
-                "home_tag_uid": "04A1B2C3D4E5F6",
-                "council_id": "LA1",
-            }
-        ],
+        "carers": [_CARER],
+        "devices": [_DEVICE],
+        "service_users": [_SERVICE_USER],
     },
     "SeedCounts": {
         "councils": 1,
@@ -210,35 +211,18 @@ EXAMPLES: dict[str, Any] = {
         "devices": 1,
         "service_users": 1,
     },
-    "ProviderList": {"items": [{"id": "P001", "name": "Broadland Home Care Ltd"}], **_PAGE_END},
-    "Provider": {"id": "P001", "name": "Broadland Home Care Ltd"},
+    "ProviderList": {"items": [_PROVIDER], **_PAGE_END},
+    "Provider": _PROVIDER,
     "CarerList": {
-        "items": [{"id": "C0007", "provider_id": "P001", "name": "Sam Carer"}],
+        "items": [_CARER],
         **_PAGE_END,
     },
     "DeviceList": {
-        "items": [
-            {
-                "id": "D0007",
-                "provider_id": "P001",
-                "public_key": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
-                "status": "active",
-            }
-        ],
+        "items": [_DEVICE],
         **_PAGE_END,
     },
     "ServiceUserList": {
-        "items": [
-            {
-                "id": "SU0042",
-                "name": "Mrs A. Example",
-                "home_lat": 52.6309,
-                "home_lon": 1.2974,
-                "geofence_m": 150,
-                "home_tag_uid": "04A1B2C3D4E5F6",
-                "council_id": "LA1",
-            }
-        ],
+        "items": [_SERVICE_USER],
         **_PAGE_END,
     },
     "EventPage": {

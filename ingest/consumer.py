@@ -265,23 +265,12 @@ class Consumer:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         """What paho decoded itself (QoS 0, unusual properties)."""
-        received_at = datetime.now(UTC)
-        if self._intake_closed.is_set():
-            return
         sent_at = None
         for name, value in getattr(message.properties, "UserProperty", None) or ():
             if name == SENT_AT_PROPERTY:
-                sent_at = parse_sent_at(value)
-        self._arrivals.append(
-            ReceivedMessage(
-                mid=message.mid,
-                topic=message.topic,
-                payload=bytes(message.payload),
-                received_at=received_at,
-                qos=message.qos,
-                sent_at=sent_at,
-                connection=self._connection,
-            )
+                sent_at = value
+        self._on_publish_packet(
+            Publish(message.topic, message.mid, message.qos, bytes(message.payload), sent_at)
         )
 
     def _hand_over(self) -> None:

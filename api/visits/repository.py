@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Result, text
 
 from api.visits.schemas import Alert, CarerStay, Visit, VisitAnomaly, VisitSummary
 
@@ -45,6 +45,29 @@ def _condition(
     return " and ".join(clauses), params
 
 
+def _page(
+    conn: Connection,
+    select: str,
+    provider_id: str,
+    day: date | None,
+    service_user_id: str | None,
+    carer_id: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> Result[Any]:
+    """One page of a provider's visits in list order, each row as `select` makes it."""
+    condition, params = _condition(provider_id, day, service_user_id, carer_id, status)
+    return conn.execute(
+        text(
+            f"select {select} from visit v where {condition} "
+            "order by coalesce(v.check_in, v.check_out, v.planned_start), v.id "
+            "limit :limit offset :offset"
+        ),
+        {**params, "limit": limit, "offset": offset},
+    )
+
+
 def list_visits(
     conn: Connection,
     provider_id: str,
@@ -56,19 +79,10 @@ def list_visits(
     limit: int,
     offset: int,
 ) -> list[Visit]:
-    condition, params = _condition(provider_id, day, service_user_id, carer_id, status)
-    rows = [
-        dict(r)
-        for r in conn.execute(
-            text(
-                f"select {_VISIT_COLUMNS} from visit v where {condition} "
-                "order by coalesce(v.check_in, v.check_out, v.planned_start), v.id "
-                "limit :limit offset :offset"
-            ),
-            {**params, "limit": limit, "offset": offset},
-        ).mappings()
-    ]
-    return _with_details(conn, rows)
+    page = _page(
+        conn, _VISIT_COLUMNS, provider_id, day, service_user_id, carer_id, status, limit, offset
+    )
+    return _with_details(conn, [dict(r) for r in page.mappings()])
 
 
 def _instant(column: str) -> str:
@@ -126,17 +140,10 @@ def list_visits_json(
     offset: int,
 ) -> list[str]:
     """What list_visits returns, each visit as its JSON text."""
-    condition, params = _condition(provider_id, day, service_user_id, carer_id, status)
-    return list(
-        conn.execute(
-            text(
-                f"select {_VISIT_JSON} from visit v where {condition} "
-                "order by coalesce(v.check_in, v.check_out, v.planned_start), v.id "
-                "limit :limit offset :offset"
-            ),
-            {**params, "limit": limit, "offset": offset},
-        ).scalars()
+    page = _page(
+        conn, _VISIT_JSON, provider_id, day, service_user_id, carer_id, status, limit, offset
     )
+    return list(page.scalars())
 
 
 def get_visit(conn: Connection, provider_id: str, visit_id: UUID) -> Visit | None:

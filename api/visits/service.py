@@ -4,9 +4,10 @@ approvals and schedule imports map their failures to domain errors."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from time import monotonic
+from typing import TypeVar
 from uuid import UUID
 
 from sqlalchemy import Connection, Engine, text
@@ -31,6 +32,8 @@ from ecm.db import make_engine
 from ecm.settings import Settings
 from visits import builder, corrections, policy
 from visits.schedule import ScheduleFileError, import_schedule
+
+T = TypeVar("T")
 
 
 def fresh(conn: Connection, settings: Settings, now: datetime | None = None) -> None:
@@ -135,19 +138,16 @@ def list_visits(
     offset: int,
     now: datetime | None = None,
 ) -> VisitPage:
-    require_provider(conn, provider_id)
-    fresh(conn, settings, now)
-    rows = repository.list_visits(
+    items, next_offset = _visit_page(
+        repository.list_visits,
         conn,
+        settings,
         provider_id,
-        day=day,
-        service_user_id=service_user_id,
-        carer_id=carer_id,
-        status=status,
-        limit=limit + 1,
-        offset=offset,
+        (day, service_user_id, carer_id, status),
+        limit,
+        offset,
+        now,
     )
-    items, next_offset = split_page(rows, limit, offset)
     return VisitPage(items=items, next_offset=next_offset)
 
 
@@ -164,9 +164,39 @@ def list_visits_json(
     offset: int,
 ) -> bytes:
     """The page list_visits returns, as the JSON of VisitPage, without building the models."""
+    items, next_offset = _visit_page(
+        repository.list_visits_json,
+        conn,
+        settings,
+        provider_id,
+        (day, service_user_id, carer_id, status),
+        limit,
+        offset,
+        None,
+    )
+    following = "null" if next_offset is None else str(next_offset)
+    return f'{{"items":[{",".join(items)}],"next_offset":{following}}}'.encode()
+
+
+_Filters = tuple[date | None, str | None, str | None, str | None]
+
+
+def _visit_page(
+    fetch: Callable[..., Sequence[T]],
+    conn: Connection,
+    settings: Settings,
+    provider_id: str,
+    filters: _Filters,
+    limit: int,
+    offset: int,
+    now: datetime | None,
+) -> tuple[list[T], int | None]:
+    """A page of the provider's visits (day, service user, carer, status), fresh from the
+    evidence, as `fetch` gives them: models or JSON texts."""
     require_provider(conn, provider_id)
-    fresh(conn, settings)
-    items = repository.list_visits_json(
+    fresh(conn, settings, now)
+    day, service_user_id, carer_id, status = filters
+    rows = fetch(
         conn,
         provider_id,
         day=day,
@@ -176,9 +206,7 @@ def list_visits_json(
         limit=limit + 1,
         offset=offset,
     )
-    page, next_offset = split_page(items, limit, offset)
-    following = "null" if next_offset is None else str(next_offset)
-    return f'{{"items":[{",".join(page)}],"next_offset":{following}}}'.encode()
+    return split_page(rows, limit, offset)
 
 
 def summarise_visits(
