@@ -17,7 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, RowMapping, text
 
 from api.deps import Principal
 from api.errors import Conflict, NotFound, Unprocessable
@@ -159,20 +159,27 @@ def _problem(problem: Problem) -> dict[str, Any]:
 _INVOICE_COLUMNS = "id, council_id, name, sha256, lines, problems, uploaded_by, uploaded_at"
 
 
-def get_invoice(conn: Connection, council_id: str, invoice_id: int) -> schemas.Invoice:
+def _council_row(
+    conn: Connection, table: str, columns: str, council_id: str, row_id: int, what: str
+) -> RowMapping:
+    """One row of a council's own: another council's id is not found, like a missing one."""
     row = (
         conn.execute(
-            text(
-                f"select {_INVOICE_COLUMNS} from reconciliation_invoice "
-                "where council_id = :council and id = :id"
-            ),
-            {"council": council_id, "id": invoice_id},
+            text(f"select {columns} from {table} where council_id = :council and id = :id"),
+            {"council": council_id, "id": row_id},
         )
         .mappings()
         .first()
     )
     if row is None:
-        raise NotFound(f"invoice {invoice_id} not found")
+        raise NotFound(f"{what} {row_id} not found")
+    return row
+
+
+def get_invoice(conn: Connection, council_id: str, invoice_id: int) -> schemas.Invoice:
+    row = _council_row(
+        conn, "reconciliation_invoice", _INVOICE_COLUMNS, council_id, invoice_id, "invoice"
+    )
     return schemas.Invoice(**row)
 
 
@@ -429,19 +436,9 @@ _RUN_COLUMNS = (
 
 
 def get_run(conn: Connection, council_id: str, run_id: int) -> schemas.Run:
-    row = (
-        conn.execute(
-            text(
-                f"select {_RUN_COLUMNS} from reconciliation_run "
-                "where council_id = :council and id = :id"
-            ),
-            {"council": council_id, "id": run_id},
-        )
-        .mappings()
-        .first()
+    row = _council_row(
+        conn, "reconciliation_run", _RUN_COLUMNS, council_id, run_id, "reconciliation run"
     )
-    if row is None:
-        raise NotFound(f"reconciliation run {run_id} not found")
     return schemas.Run(
         **row, rules_version=f"{row['contract_sha256'][:16]}/{row['engine_version']}"
     )
