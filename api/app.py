@@ -21,8 +21,8 @@ from api.registry.endpoints import router as registry_router
 from api.request_id import RequestIdMiddleware
 from api.times import utc_now
 from api.visits.endpoints import router as visits_router
-from ecm.db import make_engine
-from ecm.settings import Settings, get_settings
+from core.db import make_engine
+from core.settings import Settings, get_settings
 
 
 @asynccontextmanager

@@ -7,7 +7,7 @@ from typing import Literal
 
 import click
 
-from ecm.settings import get_settings
+from core.settings import get_settings
 
 
 def http_implementation() -> Literal["httptools", "auto"]:
@@ -22,8 +22,8 @@ def command(host: str | None, port: int | None) -> None:
     import uvicorn
 
     from api.app import create_app
-    from ecm import logs
-    from ecm.db import wait_for_database
+    from core import logs
+    from core.db import wait_for_database
 
     logs.setup("api")
     settings = get_settings()
@@ -37,5 +37,5 @@ def command(host: str | None, port: int | None) -> None:
         # Longer than a load balancer's idle timeout (commonly 60 s), so the proxy, not the API,
         # closes idle keep-alive connections: otherwise a request can race the close.
         timeout_keep_alive=75,
-        log_config=None,  # keep the JSON logs of ecm.logs for uvicorn's loggers too
+        log_config=None,  # keep the JSON logs of core.logs for uvicorn's loggers too
     )

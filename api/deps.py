@@ -24,7 +24,7 @@ from api.auth import accounts, tokens
 from api.auth.roles import Role
 from api.errors import Forbidden, NotFound, Unauthorized
 from api.portal.paths import SESSION_COOKIE
-from ecm.settings import Settings
+from core.settings import Settings
 
 ADMIN = Role.ADMINISTRATOR.value
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -1,1 +1,1 @@
-"""ECM platform core: settings, database access, migrations, local services and the `ecm` CLI."""
+"""The composition root: the `ecm` CLI, the local services (`ecm services`) and the demo."""

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from ecm.settings import get_settings
+from core.settings import get_settings
 
 # name -> "module:attribute" of a click command owned by that role's package.
 ROLE_COMMANDS = {
@@ -91,8 +91,8 @@ def services_status() -> None:
 @click.option("--revision", default="head", show_default=True)
 def migrate(revision: str) -> None:
     """Apply the database migrations."""
-    from ecm.db import wait_for_database
-    from ecm.migrate import upgrade
+    from core.db import wait_for_database
+    from core.migrate import upgrade
 
     settings = get_settings()
     wait_for_database(settings)

@@ -32,10 +32,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Connection, text
 
+from core.migrate import upgrade
+from core.process import child_preexec, free_port
+from core.settings import Settings, get_settings
 from ecm import services
-from ecm.migrate import upgrade
-from ecm.services.process import child_preexec, free_port
-from ecm.settings import Settings, get_settings
 from gateway.pki.authority import write_secret
 from gateway.pki.identity import TlsIdentity
 
@@ -205,7 +205,7 @@ def _sign_in_as_admin(settings: Settings, api_url: str) -> tuple[str, dict[str, 
     """An administrator for this demo's database, signed in: its password and bearer header."""
     from api.auth.accounts import add_account
     from api.auth.roles import Role
-    from ecm.db import make_engine
+    from core.db import make_engine
 
     password = secrets.token_urlsafe(12)
     engine = make_engine(settings, "demo", pool_size=1)
@@ -312,7 +312,7 @@ def _run_morning(
 
 def _provision_home_devices(settings: Settings, world: World) -> dict[str, int]:
     """Import the homes' programming sheet as production does (`ecm homes import`)."""
-    from ecm.db import make_engine
+    from core.db import make_engine
     from gateway.evidence.keys import KeyRing
     from gateway.homes import import_devices
 
@@ -431,7 +431,7 @@ def _replay_alerts_and_kpis(settings: Settings, day: date, played: list[PlayedAn
     """Drive the visits role's alert evaluator with a simulated clock through the morning, as
     `ecm visits run` would have run it live, then build the day's visits and print what was
     detected and the KPIs."""
-    from ecm.db import make_engine
+    from core.db import make_engine
     from visits.alerts import evaluate
     from visits.builder import build_day
     from visits.days import day_start

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ecm.settings import get_settings
+from core.settings import get_settings
 
 
 @click.group()
@@ -19,7 +19,7 @@ def registry() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def registry_seed(path: Path) -> None:
     """Upsert the records of a registry JSON file (see docs/registry.md)."""
-    from ecm.db import make_engine
+    from core.db import make_engine
     from gateway.registry import load_document, seed
 
     engine = make_engine(get_settings(), "registry", pool_size=1)

@@ -10,9 +10,9 @@ import time
 
 import click
 
-from ecm import logs
-from ecm.services.process import child_preexec
-from ecm.settings import get_settings
+from core import logs
+from core.process import child_preexec
+from core.settings import get_settings
 
 log = logging.getLogger("ecm.ingest")
 

@@ -23,7 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.pki.identity import service_identity, session_client_id
 from gateway.protocol import events_subscription
 from ingest import metrics

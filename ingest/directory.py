@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ecm.settings import get_settings
+from core.settings import get_settings
 from gateway.evidence.keys import KeyRing
 from gateway.protocol import public_key_from_b64
 from ingest.homes import Home, HomeTag, load_homes

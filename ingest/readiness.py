@@ -9,7 +9,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.pki.identity import service_identity
 from ingest.consumer import STATUS_TOPICS
 

@@ -13,8 +13,8 @@ from types import FrameType
 
 import psycopg
 
-from ecm.db import connect, wait_for_database
-from ecm.settings import Settings
+from core.db import connect, wait_for_database
+from core.settings import Settings
 from gateway.protocol import Rejection
 from ingest import metrics, store
 from ingest.clock import apply_clock_rules

@@ -42,9 +42,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ecm.migrate import upgrade
+from core.migrate import upgrade
+from core.settings import Settings
 from ecm.services import running
-from ecm.settings import Settings
 from gateway.pki.identity import service_identity
 from gateway.protocol import (
     EventClaims,
@@ -85,7 +85,7 @@ class Event:
 
 
 def register_handsets(settings: Settings, count: int, run: str) -> Handsets:
-    from ecm.db import make_engine
+    from core.db import make_engine
 
     handsets = Handsets([], [], [], [], [])
     document = RegistryDocument(providers=[Provider(id=f"{run}P", name="Bench Care Ltd")])

@@ -18,7 +18,7 @@ from typing import Any
 
 from locust import HttpUser, User, between, events, task
 
-from ecm.settings import Settings
+from core.settings import Settings
 from firmware_sim.handset import Handset
 from firmware_sim.world import World
 from gateway.pki.identity import device_identity

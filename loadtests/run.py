@@ -35,11 +35,11 @@ from rich.table import Table
 
 from api.auth.accounts import add_account
 from api.auth.roles import Role
+from core.db import make_engine
+from core.migrate import upgrade
+from core.process import child_preexec
+from core.settings import Settings
 from ecm import services
-from ecm.db import make_engine
-from ecm.migrate import upgrade
-from ecm.services.process import child_preexec
-from ecm.settings import Settings
 from firmware_sim.morning import simulate_morning
 from firmware_sim.outbox import Outbox
 from firmware_sim.publisher import Uplink

@@ -27,10 +27,10 @@ from rich.progress import track
 from rich.table import Table
 from sqlalchemy import text
 
-from ecm.db import connect, make_engine
-from ecm.migrate import upgrade
+from core.db import connect, make_engine
+from core.migrate import upgrade
+from core.settings import Settings
 from ecm.services import running
-from ecm.settings import Settings
 from gateway.protocol import EventClaims, EventType, events_topic, public_key_to_b64, sign_compact
 from gateway.registry import (
     Carer,

@@ -24,10 +24,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 
-from ecm.db import make_engine
-from ecm.migrate import upgrade
+from core.db import make_engine
+from core.migrate import upgrade
+from core.settings import Settings
 from ecm.services import Endpoints, running
-from ecm.settings import Settings
 from gateway.pki.devices import DeviceCertificates
 from gateway.pki.identity import TlsIdentity, service_identity
 from gateway.protocol import EventClaims, EventType, events_topic, public_key_to_b64, sign_compact

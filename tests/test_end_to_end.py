@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from ecm.db import make_engine
-from ecm.services.process import free_port
-from ecm.settings import Settings
+from core.db import make_engine
+from core.process import free_port
+from core.settings import Settings
 from firmware_sim.handset import Handset
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import generate_world

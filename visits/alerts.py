@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from visits.policy import load_policies
 
 LOOK_BACK = timedelta(days=2)

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from visits import kpis, repository
 from visits.anomalies import VisitRules, carer_anomalies, handset_anomalies, visit_anomalies
 from visits.days import day_start, london_date

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ecm.settings import get_settings
+from core.settings import get_settings
 
 log = logging.getLogger("ecm.visits")
 
@@ -56,7 +56,7 @@ def build(day: object) -> None:
     """Rebuild every visit of one London day (YYYY-MM-DD) from the evidence."""
     from datetime import datetime
 
-    from ecm.db import make_engine
+    from core.db import make_engine
     from visits.builder import build_day
 
     assert isinstance(day, datetime)
@@ -79,7 +79,7 @@ def export(kind: str, first: object, last: object, provider: str | None) -> None
     [--from, --to] to standard output."""
     from datetime import datetime
 
-    from ecm.db import make_engine
+    from core.db import make_engine
     from visits.export import actuals_csv, schedule_csv
 
     assert isinstance(first, datetime) and isinstance(last, datetime)
@@ -103,7 +103,7 @@ def schedule() -> None:
 def schedule_import(path: Path) -> None:
     """Import schedule.csv (docs/visits.md): bad rows are listed with their line numbers and
     the rest is imported; exit status 1 when any row was rejected."""
-    from ecm.db import make_engine
+    from core.db import make_engine
     from visits.schedule import ScheduleFileError, import_schedule
 
     engine = make_engine(get_settings(), "schedule", pool_size=1)

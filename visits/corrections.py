@@ -17,7 +17,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from visits.policy import load_policies
 
 REASON_CODES = {

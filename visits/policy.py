@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import Connection, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from visits.days import LONDON
 
 

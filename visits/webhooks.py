@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import Connection, Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 
 SIGNATURE_HEADER = "X-ECM-Signature"
 TIMESTAMP_HEADER = "X-ECM-Timestamp"

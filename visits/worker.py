@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy.exc import OperationalError
 
-from ecm.db import make_engine, wait_for_database
-from ecm.settings import Settings
+from core.db import make_engine, wait_for_database
+from core.settings import Settings
 from visits import alerts, builder, webhooks
 
 log = logging.getLogger("ecm.visits")

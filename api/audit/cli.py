@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import click
 from rich.progress import Progress
 
-from ecm.settings import get_settings
+from core.settings import get_settings
 
 
 @click.group("audit")
@@ -20,7 +20,7 @@ def audit() -> None:
 def verify() -> None:
     """Check every entry's link and hash; exit 1 naming the first broken entry."""
     from api.audit import chain
-    from ecm.db import make_engine
+    from core.db import make_engine
 
     engine = make_engine(get_settings(), "audit", pool_size=1)
     try:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.auth.roles import Role
-from ecm.settings import get_settings
+from core.settings import get_settings
 
 
 @click.group("users")
@@ -32,7 +32,7 @@ def add(
 ) -> None:
     """Create an account (the password is hashed with argon2id, never stored)."""
     from api.auth.accounts import AccountError, add_account
-    from ecm.db import make_engine
+    from core.db import make_engine
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -60,7 +60,7 @@ def add(
 def list_() -> None:
     """Print every account with its role, tenant and state."""
     from api.auth.accounts import list_accounts
-    from ecm.db import make_engine
+    from core.db import make_engine
 
     engine = make_engine(get_settings(), "users", pool_size=1)
     try:
@@ -86,7 +86,7 @@ def list_() -> None:
 def disable(username: str) -> None:
     """Stop an account signing in; its tokens stop working at once."""
     from api.auth.accounts import AccountError, disable_account
-    from ecm.db import make_engine
+    from core.db import make_engine
 
     engine = make_engine(get_settings(), "users", pool_size=1)
     try:

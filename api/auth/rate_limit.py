@@ -15,7 +15,7 @@ import math
 from sqlalchemy import Connection, text
 
 from api.errors import TooManyRequests
-from ecm.settings import Settings
+from core.settings import Settings
 
 _ACCOUNT_FAILURES = text(
     """

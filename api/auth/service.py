@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from api.auth import accounts, rate_limit, tokens
 from api.auth.passwords import burn_time_like_a_verify, verify_password
 from api.errors import Unauthorized
-from ecm.settings import Settings
+from core.settings import Settings
 
 
 class AccessToken(BaseModel):

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from api.auth.roles import SCOPES, Role
-from ecm.settings import Settings
+from core.settings import Settings
 
 ALGORITHM = "HS256"
 ISSUER = "ecm"

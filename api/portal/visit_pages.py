@@ -33,7 +33,7 @@ from api.times import LONDON
 from api.visits import service
 from api.visits.access import is_council
 from api.visits.schemas import CorrectionRequest
-from ecm.settings import Settings
+from core.settings import Settings
 from visits.corrections import REASON_CODES
 from visits.days import london_date
 from visits.model import STATUSES

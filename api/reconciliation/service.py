@@ -24,7 +24,7 @@ from api.errors import Conflict, NotFound, Unprocessable
 from api.reconciliation import schemas
 from api.reconciliation.sources import load, nothing
 from api.visits.service import fresh
-from ecm.settings import Settings
+from core.settings import Settings
 from reconciliation.contract import Contract, ContractError, Period
 from reconciliation.contract_toml import parse_contract
 from reconciliation.engine import reconcile

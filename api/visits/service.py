@@ -28,8 +28,8 @@ from api.visits.schemas import (
     VisitPage,
     VisitSummary,
 )
-from ecm.db import make_engine
-from ecm.settings import Settings
+from core.db import make_engine
+from core.settings import Settings
 from visits import builder, corrections, policy
 from visits.schedule import ScheduleFileError, import_schedule
 

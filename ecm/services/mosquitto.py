@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecm.services.process import child_preexec, port_open
-from ecm.settings import Settings
+from core.process import child_preexec, port_open
+from core.settings import Settings
 from gateway.broker import BrokerConfig, BrokerTls, render_dynsec_config, render_mosquitto_conf
 from gateway.pki.layout import DEV_SERVICES, initialise, pki_layout
 

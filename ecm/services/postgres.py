@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 
-from ecm.services.process import as_user, child_preexec, give_to, run, server_user
+from core.process import as_user, child_preexec, give_to, run, server_user
 
 DATABASE = "ecm"
 SUPERUSER = "ecm"

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.process import free_port
+from core.settings import env_file
 from ecm.services.mosquitto import LocalMosquitto
 from ecm.services.postgres import LocalPostgres
-from ecm.services.process import free_port
-from ecm.settings import env_file
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ecm.settings import get_settings
+from core.settings import get_settings
 from firmware_sim.anomalies import AnomalyKind, parse_kinds
 from firmware_sim.morning import MorningResult, simulate_morning
 from firmware_sim.outbox import Outbox

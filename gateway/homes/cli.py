@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
-from ecm.settings import get_settings
+from core.settings import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -137,7 +137,7 @@ def _valid(make: Callable[[], T]) -> T:
 
 
 def _in_transaction(work: Callable[[Connection, KeyRing], T]) -> T:
-    from ecm.db import make_engine
+    from core.db import make_engine
     from gateway.evidence.keys import KeyRing
     from gateway.homes import HomeDeviceError
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection
 
-from ecm.settings import get_settings
+from core.settings import get_settings
 from gateway.broker import render_dynsec_config
 from gateway.pki.authority import IssuedCertificate, PkiError, generate_password, write_secret
 from gateway.pki.broker import BrokerAccessError
@@ -22,7 +22,7 @@ from gateway.pki.layout import SERVICES, initialise, pki_layout
 
 @contextmanager
 def _transaction() -> Iterator[Connection]:
-    from ecm.db import make_engine
+    from core.db import make_engine
 
     engine = make_engine(get_settings(), "pki")
     try:

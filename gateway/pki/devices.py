@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import Connection, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.pki.authority import CertificateAuthority, IssuedCertificate, check_device_id
 from gateway.pki.broker import BrokerAccess, reload_broker
 from gateway.pki.identity import TlsIdentity, device_identity, service_identity

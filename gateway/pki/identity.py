@@ -10,7 +10,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.pki.layout import pki_layout
 
 # Every client we ship uses an id with this prefix; the broker refuses any other (see

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, text
 from api.app import create_app
 from api.auth.accounts import add_account
 from api.auth.roles import Role
-from ecm.db import make_engine
-from ecm.settings import Settings
+from core.db import make_engine
+from core.settings import Settings
 from gateway.protocol import EventType, GpsFix, TagReading
 from ingest.store import EVENT_COLUMNS, event_row
 from ingest.verify import Evidence, ReceivedMessage, VerifiedEvent

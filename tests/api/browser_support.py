@@ -25,7 +25,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from ecm.services.process import free_port
+from core.process import free_port
 from tests.api.api_support import TEST_PASSWORD
 from tests.conftest import ROOT, wait_until
 

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.auth import tokens
 from api.auth.roles import Role
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.api_support import add_user, client_address, client_for, sign_in
 from tests.api.tenants import Tenant, make_tenant
 

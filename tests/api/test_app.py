@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.api_support import client_for
 
 PATHS = {

@@ -18,8 +18,8 @@ from sqlalchemy.exc import DBAPIError
 from api.app import create_app
 from api.audit import chain
 from api.auth.roles import Role
-from ecm.migrate import upgrade
-from ecm.settings import Settings
+from core.migrate import upgrade
+from core.settings import Settings
 from tests.api.api_support import add_user, client_address, client_for, sign_in
 from tests.api.tenants import make_tenant
 from tests.conftest import ROOT, unique

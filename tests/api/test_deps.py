@@ -13,7 +13,7 @@ from api.deps import (
     ensure_can_read_provider,
 )
 from api.errors import NotFound
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.conftest import TestDevice
 
 MANAGER_OF_P1 = Principal(subject="m1", roles=frozenset({"manager"}), provider_id="P1")

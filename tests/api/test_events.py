@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.protocol import EventType, GpsFix
 from tests.api.api_support import client_for, insert_event, utc
 from tests.conftest import TestDevice, unique

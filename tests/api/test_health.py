@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ecm.settings import Settings
+from core.settings import Settings
 
 
 def test_health_reports_the_database(settings: Settings) -> None:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.auth.roles import Role
-from ecm.settings import Settings
+from core.settings import Settings
 from firmware_sim.fob import SimFob
 from firmware_sim.tag import SimTag
 from gateway.protocol import EventType

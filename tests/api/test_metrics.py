@@ -6,7 +6,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.conftest import unique
 
 

@@ -11,7 +11,7 @@ import jsonschema_rs
 import pytest
 
 from api.app import create_app
-from ecm.settings import Settings
+from core.settings import Settings
 
 
 @pytest.fixture(scope="module")

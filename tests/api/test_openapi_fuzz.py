@@ -17,7 +17,7 @@ from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.app import create_app
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.api_support import client_for
 
 MAX_EXAMPLES = 12

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.api_support import client_for
 from tests.api.tenants import make_tenant
 

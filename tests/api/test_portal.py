@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.auth.roles import Role
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.api_support import TEST_PASSWORD, add_user, client_address
 from tests.api.tenants import make_tenant
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from api.auth.roles import Role
 from api.times import LONDON
-from ecm.settings import Settings
+from core.settings import Settings
 from ingest.verify import Evidence
 from tests.api.api_support import add_user
 from tests.api.browser_support import Portal, api_process, chromium

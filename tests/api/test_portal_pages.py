@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from api.auth.roles import Role
 from api.times import LONDON
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.api_support import client_for
 from tests.api.portal_world import PortalDay, portal_day
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from api.app import create_app
 from api.deps import Principal, current_principal
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.api_support import client_for
 from tests.conftest import unique
 

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.auth.roles import Role
+from core.settings import Settings
 from ecm.cli import cli
-from ecm.settings import Settings
 from tests.api.api_support import client_for
 from tests.visits.support import IN, OUT, TAG, CareWorld, build, care_world, plan, store, utc
 from visits.export import actuals_csv, schedule_csv

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.protocol import public_key_to_b64
 from tests.api.api_support import client_for
 from tests.conftest import TestDevice, unique

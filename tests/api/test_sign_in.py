@@ -13,7 +13,7 @@ from api.app import create_app
 from api.auth import tokens
 from api.auth.passwords import hash_password, verify_password
 from api.auth.roles import Role
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.api_support import TEST_PASSWORD, add_user, client_address, sign_in
 from tests.api.tenants import make_tenant
 from tests.conftest import ROOT, unique

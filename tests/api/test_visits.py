@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.times import LONDON
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.protocol import EventType
 from gateway.registry import Carer, RegistryDocument, ServiceUser, seed
 from tests.api.api_support import client_for, insert_event, utc

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from api.visits import repository
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.portal_world import portal_day
 from tests.visits.support import IN, OUT, store
 from visits import builder

@@ -14,8 +14,8 @@ from typing import Any
 import click
 import pytest
 
+from core.settings import Settings
 from ecm.cli import ROLE_COMMANDS, cli
-from ecm.settings import Settings
 from gateway.broker import BrokerConfig, BrokerTls, render_mosquitto_conf
 
 ROOT = Path(__file__).resolve().parents[2]

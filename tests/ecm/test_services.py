@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ecm.services.process import free_port, port_open
+from core.process import free_port, port_open
 from tests.conftest import ROOT
 
 

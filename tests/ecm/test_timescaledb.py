@@ -22,9 +22,9 @@ import psycopg
 import pytest
 import sqlalchemy.exc
 
-from ecm.migrate import downgrade, upgrade
-from ecm.services.process import child_preexec, free_port
-from ecm.settings import Settings
+from core.migrate import downgrade, upgrade
+from core.process import child_preexec, free_port
+from core.settings import Settings
 from ingest.store import EVENT_COLUMNS, ensure_partitions
 from tests.conftest import ROOT
 

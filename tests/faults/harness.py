@@ -28,12 +28,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine
 
-from ecm.migrate import upgrade
+from core.migrate import upgrade
+from core.process import free_port
+from core.settings import Settings, to_sqlalchemy_url
 from ecm.services.mosquitto import LocalMosquitto
 from ecm.services.postgres import LocalPostgres
-from ecm.services.process import free_port
 from ecm.services.stack import stop_child
-from ecm.settings import Settings, to_sqlalchemy_url
 from firmware_sim.handset import SignedVisitEvent
 from firmware_sim.outbox import Outbox
 from firmware_sim.publisher import Uplink

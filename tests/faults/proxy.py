@@ -11,7 +11,7 @@ import random
 import threading
 from contextlib import suppress
 
-from ecm.services.process import free_port
+from core.process import free_port
 
 
 class LossyProxy:

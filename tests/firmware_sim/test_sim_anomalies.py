@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from firmware_sim.anomalies import AnomalyKind, PlayedAnomaly, parse_kinds
 from firmware_sim.morning import prepare_morning, publish_morning, simulate_morning
 from firmware_sim.publisher import Uplink

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
+from core.settings import Settings
 from ecm.cli import cli
-from ecm.settings import Settings
 from firmware_sim import cli as sim_cli
 from firmware_sim.world import World, generate_world
 from gateway.homes import HomeDevicesDocument

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import Engine
 
-from ecm.settings import Settings
+from core.settings import Settings
 from firmware_sim.morning import prepare_morning, simulate_morning
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import World, generate_world

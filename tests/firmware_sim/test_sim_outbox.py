@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from firmware_sim.handset import Handset
 from firmware_sim.outbox import Outbox
 from firmware_sim.publisher import Uplink

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, text
 
+from core.settings import Settings
 from ecm.cli import cli
-from ecm.settings import Settings
 from gateway.evidence import sun
 from gateway.evidence.keys import KeyRing
 from gateway.homes import (

@@ -23,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.pki.authority import CertificateAuthority
 from gateway.pki.identity import TlsIdentity, service_identity
 from gateway.protocol import EventType

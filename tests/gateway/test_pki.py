@@ -112,7 +112,7 @@ def test_broker_rules_deny_by_default_and_scope_each_device_to_its_own_topics() 
 
 
 def test_session_client_ids_are_stable_prefixed_and_keyed_by_the_master_key() -> None:
-    from ecm.settings import Settings
+    from core.settings import Settings
     from gateway.pki.identity import session_client_id
 
     one, other = Settings(master_key="one"), Settings(master_key="other")

@@ -18,7 +18,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import Engine
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.protocol import EventType
 from ingest.publish_packet import parse_publish
 from tests.conftest import TestDevice, quarantined, stored_events, unique, wait_until

@@ -12,7 +12,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import Engine
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.protocol import EventType
 from tests.conftest import TestDevice, stored_events, wait_until
 from tests.ingest.worker_support import (

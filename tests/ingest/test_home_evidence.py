@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from ecm.settings import Settings
+from core.settings import Settings
 from firmware_sim.fob import SimFob
 from firmware_sim.tag import SimTag
 from gateway.evidence import sun

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.pki.identity import service_identity
 from gateway.protocol import EventType, b64url_encode, sign_compact
 from tests.conftest import (

@@ -15,8 +15,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import Engine, text
 
-from ecm.services.process import free_port
-from ecm.settings import Settings
+from core.process import free_port
+from core.settings import Settings
 from gateway.pki.identity import service_identity
 from gateway.protocol import EventClaims, EventType, Rejection, sign_compact
 from ingest import sequence

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.protocol import EventClaims, EventType
 from ingest import store
 from ingest.verify import ReceivedMessage, VerifiedEvent

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.protocol import EventClaims, EventType, events_topic
 from ingest import store
 from ingest.verify import Evidence, ReceivedMessage, VerifiedEvent

@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.pki.identity import service_identity, session_client_id
 
 ROOT = Path(__file__).resolve().parents[2]

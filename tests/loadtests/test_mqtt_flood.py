@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.pki.identity import service_identity
 from gateway.protocol import EventType
 from loadtests.mqtt_flood import FloodStats, publish_over_one_connection, split_packets

@@ -12,7 +12,7 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.protocol import EventType, GpsFix, TagReading, public_key_to_b64
 from gateway.registry import (
     Carer,

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.auth.roles import Role
 from api.deps import Principal, current_principal
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.conftest import unique
 from tests.visits.support import HEADER, IN, care_world, store, utc
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.api_support import client_for
 from tests.visits.alerts_support import Receiver
 from tests.visits.support import IN, CareWorld, care_world, plan, store, utc

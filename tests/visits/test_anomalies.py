@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.protocol import GpsFix
 from ingest.verify import Evidence
 from tests.visits.support import IN, OUT, build, care_world, plan, store, utc, visits_of

@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.visits.support import (
     CODE,
     IN,

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.api_support import administrator, client_for
 from tests.visits.support import IN, TAG, care_world, plan, store, utc
 

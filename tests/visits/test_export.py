@@ -8,7 +8,7 @@ from datetime import date
 
 from sqlalchemy import Engine
 
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.conftest import ROOT
 from tests.visits.support import (
     HEADER,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.api_support import _INSERT_EVENT
 from tests.visits.support import IN, OUT, build, care_world, store, utc
 from visits.builder import refresh

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from ecm.settings import Settings
+from core.settings import Settings
 from gateway.registry import Commission, Provider, RegistryDocument, seed
 from ingest.verify import Evidence
 from tests.api.api_support import client_for

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.api.api_support import client_for
 from tests.conftest import ROOT, unique
 from tests.visits.support import HEADER, care_world

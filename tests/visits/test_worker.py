@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, text
 
-from ecm.settings import Settings
+from core.settings import Settings
 from tests.visits.alerts_support import Receiver
 from tests.visits.support import care_world, plan, utc
 from visits.webhooks import register_endpoint

@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from ecm.settings import Settings
+from core.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from alembic.script import ScriptDirectory
 
-from ecm.migrate import alembic_config, downgrade, upgrade
-from ecm.settings import Settings
+from core.migrate import alembic_config, downgrade, upgrade
+from core.settings import Settings
 from tests.conftest import unique
 
 

@@ -7,7 +7,7 @@ import time
 import psycopg
 from sqlalchemy import Engine, create_engine
 
-from ecm.settings import Settings, to_sqlalchemy_url
+from core.settings import Settings, to_sqlalchemy_url
 
 
 def connect(settings: Settings, role: str, *, autocommit: bool = False) -> psycopg.Connection:
