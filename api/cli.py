@@ -37,5 +37,8 @@ def command(host: str | None, port: int | None) -> None:
         # Longer than a load balancer's idle timeout (commonly 60 s), so the proxy, not the API,
         # closes idle keep-alive connections: otherwise a request can race the close.
         timeout_keep_alive=75,
+        # The client address is ours to decide (api.auth.client): X-Forwarded-For counts only
+        # from ECM_TRUSTED_PROXIES, never from uvicorn's default of loopback.
+        proxy_headers=False,
         log_config=None,  # keep the JSON logs of core.logs for uvicorn's loggers too
     )

@@ -455,6 +455,16 @@ EXAMPLES: dict[str, Any] = {
         "otpauth_uri": "otpauth://totp/ECM:SU0042?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
         "&issuer=ECM&algorithm=SHA1&digits=8&period=30",
     },
+    "PasswordReset": {
+        "username": "ann.officer",
+        "reset_code": "q3Zt0Jx0m9b2K1uQhV8wYc4dR7sE5fGa",
+        "expires_at": "2026-11-24T09:00:00Z",
+    },
+    "Body_reset_password_auth_password_reset_post": {
+        "username": "ann.officer",
+        "reset_code": "q3Zt0Jx0m9b2K1uQhV8wYc4dR7sE5fGa",
+        "new_password": "a new long passphrase",
+    },
     "Body_issue_token_auth_token_post": {
         "grant_type": "password",
         "username": "ann.officer",
