@@ -13,6 +13,7 @@ from api.devices.endpoints import router as devices_router
 from api.devices.homes import router as home_devices_router
 from api.error_handlers import EXCEPTION_HANDLERS
 from api.events.endpoints import router as events_router
+from api.governance.endpoints import router as governance_router
 from api.health.endpoints import router as health_router
 from api.portal.endpoints import router as portal_router
 from api.portal.reconciliation import router as portal_reconciliation_router
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         portal_reconciliation_router,
         devices_router,
         home_devices_router,
+        governance_router,
     ):
         app.include_router(router)
     openapi.install(app)

@@ -31,6 +31,8 @@ ROLE_COMMANDS = {
     "audit": "api.audit.cli:audit",
     "visits": "visits.cli:visits",
     "schedule": "visits.cli:schedule",
+    "retention": "ecm.governance:retention",
+    "subject-access": "ecm.governance:subject_access",
 }
 
 

@@ -91,7 +91,8 @@ create table erasure_request (
 alter table quarantined_message
     add column payload_sha256 text,
     add column payload_purged_at timestamptz;
-alter table service_user add column pseudonymised_at timestamptz;
+alter table service_user add column pseudonymised_at timestamptz,
+    add column records_purged_at timestamptz;
 alter table carer add column pseudonymised_at timestamptz;
 """
 
@@ -141,6 +142,7 @@ $$;
 grant {RETENTION_ROLE} to current_user;
 grant usage on schema public to {RETENTION_ROLE};
 grant select on all tables in schema public to {RETENTION_ROLE};
+alter default privileges in schema public grant select on tables to {RETENTION_ROLE};
 grant delete on audit_log, device_sequence, tag_tap, login_attempt, quarantined_message,
     visit, visit_carer, visit_anomaly, visit_correction, visit_alert, alert_notification,
     webhook_delivery, webhook_attempt, planned_visit_version, reconciliation_run_evidence,
@@ -281,10 +283,11 @@ def downgrade() -> None:
     op.execute(EVIDENCE_TRIGGER_BEFORE)
     op.execute(
         f"""
+        alter default privileges in schema public revoke select on tables from {RETENTION_ROLE};
         revoke all on all tables in schema public from {RETENTION_ROLE};
         revoke usage on schema public from {RETENTION_ROLE};
         alter table carer drop column pseudonymised_at;
-        alter table service_user drop column pseudonymised_at;
+        alter table service_user drop column pseudonymised_at, drop column records_purged_at;
         alter table quarantined_message drop column payload_sha256,
             drop column payload_purged_at;
         drop table erasure_request, retention_purge, retention_policy, audit_checkpoint;
