@@ -72,5 +72,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     openapi.install(app)
-    metrics.install(app)
+    metrics.install(app, settings)
     return app

@@ -21,6 +21,7 @@ def command(host: str | None, port: int | None) -> None:
     """Serve the HTTP API."""
     import uvicorn
 
+    from api import metrics
     from api.app import create_app
     from core import logs
     from core.db import wait_for_database
@@ -28,8 +29,11 @@ def command(host: str | None, port: int | None) -> None:
     logs.setup("api")
     settings = get_settings()
     wait_for_database(settings)
+    app = create_app(settings)
+    # Prometheus reads the API's metrics here: loopback only unless ECM_METRICS_TOKEN is set.
+    metrics.serve_port(app, settings)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host or settings.api_host,
         port=port or settings.api_port,
         loop="uvloop",

@@ -33,6 +33,7 @@ ROLE_COMMANDS = {
     "schedule": "visits.cli:schedule",
     "retention": "ecm.governance:retention",
     "subject-access": "ecm.governance:subject_access",
+    "housekeeping": "ecm.housekeeping:housekeeping",
 }
 
 

@@ -214,6 +214,16 @@ def write_head(settings: Settings, conn: Connection, now: datetime | None = None
     return checkpoint
 
 
+def write_head_if_grown(
+    settings: Settings, conn: Connection, now: datetime | None = None
+) -> Checkpoint | None:
+    """A head checkpoint, unless the latest one already signs the head as it is."""
+    last = repository.tail(conn)
+    if last is not None and repository.latest_checkpoint_head(conn) == last:
+        return None
+    return write_head(settings, conn, now)
+
+
 @dataclass(frozen=True)
 class Loaded:
     valid: list[Checkpoint]

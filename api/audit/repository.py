@@ -110,3 +110,14 @@ def checkpoints(conn: Connection) -> list[dict[str, Any]]:
         )
     ).mappings()
     return [dict(row) for row in found]
+
+
+def latest_checkpoint_head(conn: Connection) -> tuple[int, str] | None:
+    """(entries, head hash) of the newest head checkpoint in the database."""
+    row = conn.execute(
+        text(
+            "select entries, head_hash from audit_checkpoint where kind = 'head' "
+            "order by id desc limit 1"
+        )
+    ).first()
+    return (int(row[0]), str(row[1])) if row else None

@@ -43,6 +43,8 @@ class CertificateRecord:
     not_after: datetime
     revoked_at: datetime | None
     reason: str | None
+    # Set on the previous certificate during a rotation: valid until then (gateway.pki.rotation).
+    retires_at: datetime | None = None
 
     @property
     def live(self) -> bool:
@@ -149,6 +151,14 @@ class DeviceCertificates:
             broker.allow_devices(allowed)
         return len(allowed), len(refused)
 
+    def issue_unchecked(self, conn: Connection, device_id: str) -> IssuedCertificate:
+        """Issue and record a certificate without looking at the device's others (a rotation
+        has already set the current one to retire). The caller holds the lock."""
+        return self._issue(conn, self.authority(), device_id)
+
+    def publish_crl(self, conn: Connection) -> None:
+        self._publish_crl(conn)
+
     def _issue(
         self, conn: Connection, ca: CertificateAuthority, device_id: str
     ) -> IssuedCertificate:
@@ -186,11 +196,17 @@ def _lock(conn: Connection) -> None:
     conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
 
 
+lock_certificates = _lock
+
+
 def _require_device(conn: Connection, device_id: str) -> None:
     check_device_id(device_id)
     found = conn.execute(text("select 1 from device where id = :d"), {"d": device_id}).first()
     if found is None:
         raise DeviceNotFound(f"device {device_id} is not in the registry")
+
+
+require_device = _require_device
 
 
 def _revoke_live(conn: Connection, device_id: str, reason: str) -> int:
@@ -208,8 +224,9 @@ def list_certificates(conn: Connection, device_id: str) -> list[CertificateRecor
     rows = conn.execute(
         text(
             "select serial, device_id, fingerprint_sha256, issued_at, not_after, revoked_at, "
-            "reason from device_certificate where device_id = :d order by issued_at, serial"
+            "reason, retires_at from device_certificate where device_id = :d "
+            "order by issued_at, serial"
         ),
         {"d": device_id},
     ).all()
-    return [CertificateRecord(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+    return [CertificateRecord(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
