@@ -15,6 +15,7 @@ from api.error_handlers import EXCEPTION_HANDLERS
 from api.events.endpoints import router as events_router
 from api.governance.endpoints import router as governance_router
 from api.health.endpoints import router as health_router
+from api.limits import BodyLimitMiddleware
 from api.portal.endpoints import router as portal_router
 from api.portal.reconciliation import router as portal_reconciliation_router
 from api.reconciliation.endpoints import router as reconciliation_router
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # without `with`) never runs start-up.
     # As the API's own database role, which may only append to the audit trail.
     app.state.engine = make_engine(settings, "api", url=settings.api_sqlalchemy_url)
+    # Bodies are counted as they arrive (api.limits); request ids wrap even a refusal.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (
         health_router,
