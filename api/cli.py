@@ -23,6 +23,7 @@ def command(host: str | None, port: int | None) -> None:
 
     from api import metrics
     from api.app import create_app
+    from api.auth.service import workers_for
     from core import logs
     from core.db import wait_for_database
 
@@ -30,6 +31,7 @@ def command(host: str | None, port: int | None) -> None:
     settings = get_settings()
     wait_for_database(settings)
     app = create_app(settings)
+    workers_for(settings).warm()  # the password hashing process, before the first sign-in
     # Prometheus reads the API's metrics here: loopback only unless ECM_METRICS_TOKEN is set.
     metrics.serve_port(app, settings)
     uvicorn.run(

@@ -89,11 +89,13 @@ class Settings(BaseSettings):
     # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated);
     # none by default, so the header counts for nothing unless a proxy is named.
     trusted_proxies: str = ""
-    # Password hashing runs in worker processes at a lower CPU priority (api/auth/passwords.py):
-    # how many, how many sign-ins may wait for one, and their niceness.
+    # Password hashing runs in worker processes at a lower CPU priority, kept to the last
+    # `password_worker_cpus` cores (0: any) (api/auth/passwords.py): how many, how many
+    # sign-ins may wait for one, their niceness. 0 workers: in the request thread (as before).
     password_workers: int = 1
     password_queue_max: int = 16
     password_worker_nice: int = 10
+    password_worker_cpus: int = 1
     # How long the one-time code of an administrator's forced password reset stays valid.
     password_reset_ttl_s: int = 86400
 

@@ -4,8 +4,9 @@ path.
 One verification takes 64 MiB and four threads (p=4) for about 0.1 s of CPU: run inside the API
 process it takes both cores of a small server from every other request, and the requests that
 happen to coincide with a sign-in are the slow tail of the load test. So sign-ins verify in a
-separate worker process started at a lower CPU priority (`nice`): when requests and a sign-in
-compete for the cores, the kernel serves the requests first. The number of verifications at
+separate worker process started at a lower CPU priority (`nice`) and kept to one core: when
+requests and a sign-in compete, the kernel serves the requests first, and the other cores are
+never the sign-in's. The number of verifications at
 once (`ECM_PASSWORD_WORKERS`) and waiting (`ECM_PASSWORD_QUEUE_MAX`) are bounded; past that a
 sign-in is told to come back (503 with Retry-After) instead of queueing without end.
 
@@ -69,17 +70,25 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def _lower_priority(niceness: int) -> None:
+def _lower_priority(niceness: int, cpus: int) -> None:
     os.nice(niceness)
+    available = sorted(os.sched_getaffinity(0))
+    if 0 < cpus < len(available):
+        # argon2 runs p=4 threads: on its own they would take every core. Kept to the last
+        # `cpus` cores, a sign-in leaves the others to the requests however long it takes.
+        os.sched_setaffinity(0, available[-cpus:])
     _decoy_hash()  # made once per worker, before the first sign-in needs it
 
 
 class PasswordWorkers:
     """A bounded pool of low-priority hashing processes, shared by every request thread."""
 
-    def __init__(self, workers: int, queue_max: int, niceness: int) -> None:
-        self._workers, self._niceness = max(1, workers), niceness
-        self._slots = threading.BoundedSemaphore(self._workers + max(0, queue_max))
+    def __init__(self, workers: int, queue_max: int, niceness: int, cpus: int = 1) -> None:
+        # workers=0: verify in the request's own thread, one at a time (the behaviour before
+        # the worker processes; kept for comparison, loadtests/sign_in_bench.py).
+        self._workers, self._niceness, self._cpus = max(0, workers), niceness, cpus
+        self._slots = threading.BoundedSemaphore(max(1, self._workers) + max(0, queue_max))
+        self._inline = threading.Lock()
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
@@ -92,7 +101,7 @@ class PasswordWorkers:
                     max_workers=self._workers,
                     mp_context=multiprocessing.get_context("forkserver"),
                     initializer=_lower_priority,
-                    initargs=(self._niceness,),
+                    initargs=(self._niceness, self._cpus),
                 )
             return self._pool
 
@@ -100,6 +109,9 @@ class PasswordWorkers:
         if not self._slots.acquire(blocking=False):
             raise HashingBusy("too many sign-ins are waiting; try again in a moment")
         try:
+            if self._workers == 0:
+                with self._inline:
+                    return function(*args)  # type: ignore[operator]
             for attempt in (1, 2):
                 executor = self._executor()
                 try:
@@ -122,6 +134,17 @@ class PasswordWorkers:
         check_length(password)
         return str(self._run(hash_password, password))
 
+    def warm(self) -> None:
+        """Start the worker process now, in the background, so the first sign-in after start-up
+        does not wait for it."""
+        if self._workers == 0:
+            return
+        threading.Thread(
+            target=lambda: self._executor().submit(_decoy_hash).result(),
+            name="password-workers-warm",
+            daemon=True,
+        ).start()
+
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
@@ -129,17 +152,17 @@ class PasswordWorkers:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-_shared: dict[tuple[int, int, int], PasswordWorkers] = {}
+_shared: dict[tuple[int, int, int, int], PasswordWorkers] = {}
 _shared_lock = threading.Lock()
 
 
-def password_workers(workers: int, queue_max: int, niceness: int) -> PasswordWorkers:
+def password_workers(workers: int, queue_max: int, niceness: int, cpus: int) -> PasswordWorkers:
     """One pool per process and configuration: every app in the process shares it."""
-    key = (workers, queue_max, niceness)
+    key = (workers, queue_max, niceness, cpus)
     with _shared_lock:
         pool = _shared.get(key)
         if pool is None:
-            pool = _shared[key] = PasswordWorkers(workers, queue_max, niceness)
+            pool = _shared[key] = PasswordWorkers(workers, queue_max, niceness, cpus)
         return pool
 
 

@@ -32,7 +32,10 @@ def printable(username: str) -> str:
 
 def workers_for(settings: Settings) -> PasswordWorkers:
     return password_workers(
-        settings.password_workers, settings.password_queue_max, settings.password_worker_nice
+        settings.password_workers,
+        settings.password_queue_max,
+        settings.password_worker_nice,
+        settings.password_worker_cpus,
     )
 
 
