@@ -291,3 +291,66 @@ def test_with_no_workers_passwords_are_verified_in_the_calling_thread() -> None:
 
 def worker_identity() -> tuple[int, int, set[int]]:
     return os.getpid(), os.nice(0), os.sched_getaffinity(0)
+
+
+def ecm(role_env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ecm", *args],
+        env={**role_env, "COLUMNS": "200"},
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_ecm_users_add_list_disable(
+    settings: Settings, role_env: dict[str, str], engine: Engine
+) -> None:
+    tenant = make_tenant(engine)
+    username = unique("manager-")
+    added = ecm(
+        role_env,
+        "users", "add", username, "--role", "provider_manager", "--provider", tenant.provider_id,
+        "--password-stdin",
+        stdin="a long enough password\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    listed = ecm(role_env, "users", "list")
+    assert username in listed.stdout and tenant.provider_id in listed.stdout
+    with TestClient(create_app(settings), client=client_address()) as client:
+        sign_in(client, username, "a long enough password")
+        assert ecm(role_env, "users", "disable", username).returncode == 0
+        refused = client.post(
+            "/auth/token", data={"username": username, "password": "a long enough password"}
+        )
+    assert refused.status_code == 401
+    assert "disabled" in ecm(role_env, "users", "list").stdout
+    # A manager without a provider is refused, with a reason.
+    wrong = ecm(
+        role_env, "users", "add", unique("x-"), "--role", "provider_manager", "--password-stdin",
+        stdin="a long enough password\n",
+    )  # fmt: skip
+    assert wrong.returncode != 0
+    assert "--provider" in wrong.stderr
+
+
+def test_a_missing_token_is_a_401_in_the_error_body(settings: Settings) -> None:
+    with TestClient(create_app(settings), client=client_address()) as client:
+        response = client.get("/providers")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {
+        "error": {"code": "not_authenticated", "message": "sign in first: POST /auth/token"}
+    }
+
+
+def test_request_ids_are_echoed_when_sane_and_replaced_when_not(settings: Settings) -> None:
+    with TestClient(create_app(settings), client=client_address()) as client:
+        kept = client.get("/health", headers={"X-Request-ID": "trace-42.a_b"})
+        replaced = client.get("/health", headers={"X-Request-ID": "bad id\\r\\nX-Evil: 1"})
+        fresh = client.get("/health")
+    assert kept.headers["x-request-id"] == "trace-42.a_b"
+    assert replaced.headers["x-request-id"] not in ("", "bad id\\r\\nX-Evil: 1")
+    assert len(fresh.headers["x-request-id"]) == 32
