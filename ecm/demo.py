@@ -346,7 +346,9 @@ def _provision_handsets(
         cert_file.parent.mkdir(parents=True, exist_ok=True)
         cert_file.write_text(issued["certificate_pem"])
         write_secret(key_file, issued["private_key_pem"].encode())
-        identities[device_id] = device_identity(settings, device_id)
+        identities[device_id] = device_identity(
+            settings.state_dir, device_id, settings.mqtt_ca_file
+        )
     return identities
 
 

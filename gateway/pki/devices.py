@@ -105,7 +105,12 @@ class DeviceCertificates:
         issued = self.provision_many(conn, device_ids)
         for device_id, certificate in issued.items():
             certificate.write(*self.layout.device_cert(device_id))
-        return {device_id: device_identity(self.settings, device_id) for device_id in device_ids}
+        return {
+            device_id: device_identity(
+                self.settings.state_dir, device_id, self.settings.mqtt_ca_file
+            )
+            for device_id in device_ids
+        }
 
     def reissue(self, conn: Connection, device_id: str) -> IssuedCertificate:
         """A new certificate; the old one is revoked and its live connection dropped."""

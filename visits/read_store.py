@@ -1,4 +1,5 @@
-"""Visit read SQL over the tables the visit builder maintains. Callers own the transaction."""
+"""Visit read SQL over the tables the visit builder maintains: visits, their summary, alerts,
+notifications and webhook deliveries. Callers own the transaction."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Result, text
 
-from api.visits.schemas import Alert, CarerStay, Visit, VisitAnomaly, VisitSummary
+from core.times import Window
+from visits.views import (
+    Alert,
+    CarerStay,
+    DuePlan,
+    Visit,
+    VisitAnomaly,
+    VisitSummary,
+    WebhookDelivery,
+)
 
 _VISIT_COLUMNS = (
     "id, provider_id, service_user_id, london_day, planned_visit_ref, planned_start, "
@@ -255,3 +265,30 @@ def visit_council(conn: Connection, visit_id: UUID) -> str | None:
         {"id": visit_id},
     ).scalar_one_or_none()
     return value
+
+
+def list_deliveries(conn: Connection, provider_id: str) -> list[WebhookDelivery]:
+    rows = conn.execute(
+        text(
+            "select d.id, d.notification_id, d.endpoint_id, d.status, d.attempts, "
+            "d.next_attempt_at, d.delivered_at from webhook_delivery d "
+            "join webhook_endpoint e on e.id = d.endpoint_id where e.provider_id = :p "
+            "order by d.id desc limit 1000"
+        ),
+        {"p": provider_id},
+    ).mappings()
+    return [WebhookDelivery.model_validate(dict(r)) for r in rows]
+
+
+def planned_between(conn: Connection, provider_id: str, window: Window) -> list[DuePlan]:
+    """The provider's current planned visits (not cancelled) starting in the window."""
+    rows = conn.execute(
+        text(
+            "select visit_ref, service_user_id, planned_start, planned_minutes, carers_required "
+            "from planned_visit_version where superseded_at is null and status = 'planned' "
+            "and provider_id = :provider and planned_start >= :start and planned_start < :end "
+            "order by planned_start, visit_ref"
+        ),
+        {"provider": provider_id, "start": window.start, "end": window.end},
+    )
+    return [DuePlan(*row) for row in rows]
