@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 BIN := .venv/bin
 
-.PHONY: demo test lint pytest bootstrap services-up services-down clean loadtest bench
+.PHONY: demo test test-fast lint pytest bootstrap services-up services-down clean loadtest bench
 
 demo: bootstrap
 	$(BIN)/ecm demo
@@ -13,6 +13,7 @@ lint: bootstrap
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the import contract in .importlinter (docs/architecture.md)
 
 pytest: bootstrap
 	$(BIN)/pytest

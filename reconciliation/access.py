@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from core.access import Scope
 from core.errors import Forbidden, NotFound
-from gateway.registry.service import require_council
+from gateway.registry.queries import require_council
 
 
 def ensure_council(conn: Connection, scope: Scope, council_id: str) -> None:

@@ -16,7 +16,7 @@ from core.errors import Conflict, NotFound, Unprocessable
 from core.pages import split_page
 from core.settings import Settings
 from core.times import london_day
-from gateway.registry.service import require_council, require_provider
+from gateway.registry.queries import require_council, require_provider
 from visits import corrections, kpis, policy, webhooks
 from visits import read_store as repository
 from visits.access import council_scope, ensure_council_reader

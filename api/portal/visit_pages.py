@@ -29,7 +29,7 @@ from api.portal.evidence_map import Fix, evidence_map
 from api.portal.pages import page
 from api.portal.paths import PORTAL_PREFIX
 from api.times import LONDON
-from gateway.registry.service import list_carers, require_provider
+from gateway.registry.queries import list_carers, require_provider
 from visits import service
 from visits.access import is_council
 from visits.corrections import REASON_CODES

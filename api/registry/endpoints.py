@@ -6,7 +6,8 @@ from api.deps import ConnDep, PrincipalDep, ensure_admin, ensure_can_read_provid
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, error_response
 from api.pagination import Limit, Offset, page
 from api.registry.schemas import CarerList, DeviceList, ProviderList, ServiceUserList
-from gateway.registry import Provider, RegistryDocument, SeedCounts, service
+from gateway.registry import Provider, RegistryDocument, SeedCounts
+from gateway.registry import queries as service
 
 router = APIRouter(tags=["registry"], responses=ERROR_RESPONSES)
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from api.deps import ConnDep, PrincipalDep, SettingsDep, ensure_can_read_provider, get_engine
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, Unprocessable
 from api.visits.schemas import AlertList, Webhook, WebhookDeliveryList, WebhookRequest
-from gateway.registry.service import require_provider
+from gateway.registry.queries import require_provider
 from visits import read_store, service
 
 router = APIRouter(tags=["alerts"], responses={**ERROR_RESPONSES, **NOT_FOUND_RESPONSES})
