@@ -4,7 +4,7 @@ notifications and webhook deliveries. Callers own the transaction."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -292,3 +292,40 @@ def planned_between(conn: Connection, provider_id: str, window: Window) -> list[
         {"provider": provider_id, "start": window.start, "end": window.end},
     )
     return [DuePlan(*row) for row in rows]
+
+
+def complete_stays(
+    conn: Connection, first: date, last: date, provider_id: str | None
+) -> list[tuple[str, str, str, datetime, datetime, str]]:
+    """(service user, provider, carer, check-in, check-out, verification) of complete carer
+    stays of visits on London days [first, last], in actuals.csv order."""
+    rows = conn.execute(
+        text(
+            "select v.service_user_id, v.provider_id, vc.carer_id, vc.check_in, vc.check_out, "
+            "vc.verification from visit v join visit_carer vc on vc.visit_id = v.id "
+            "where v.london_day between :first and :last and v.service_user_id is not null "
+            "and vc.check_in is not null and vc.check_out is not null "
+            "and (cast(:provider as text) is null or v.provider_id = :provider) "
+            "order by vc.check_in, v.service_user_id, vc.carer_id"
+        ),
+        {"first": first, "last": last, "provider": provider_id},
+    )
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+def planned_rows(
+    conn: Connection, start: datetime, end: datetime, provider_id: str | None
+) -> list[tuple[str, str, str, datetime, int, int, str]]:
+    """Current, not cancelled, planned visits starting in [start, end), in schedule.csv order."""
+    rows = conn.execute(
+        text(
+            "select visit_ref, service_user_id, provider_id, planned_start, planned_minutes, "
+            "carers_required, service_type from planned_visit_version "
+            "where superseded_at is null and status = 'planned' "
+            "and planned_start >= :start and planned_start < :end "
+            "and (cast(:provider as text) is null or provider_id = :provider) "
+            "order by planned_start, visit_ref"
+        ),
+        {"start": start, "end": end, "provider": provider_id},
+    )
+    return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]

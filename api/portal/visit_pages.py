@@ -29,20 +29,21 @@ from api.portal.evidence_map import Fix, evidence_map
 from api.portal.pages import page
 from api.portal.paths import PORTAL_PREFIX
 from api.times import LONDON
+from core.vocabulary import VisitStatus
 from gateway.registry.queries import list_carers, require_provider
 from visits import service
 from visits.access import is_council
 from visits.corrections import REASON_CODES
 from visits.days import london_date
 from visits.freshness import VisitFreshness
-from visits.model import STATUSES
 from visits.views import CorrectionRequest
 
 router = APIRouter()
 PAGE_SIZE = 100
 # Today's page reloads itself: new evidence and alerts show without anyone pressing a key.
 REFRESH_SECONDS = 30
-ATTENTION = frozenset({"late", "missed"})
+STATUSES = tuple(VisitStatus)
+ATTENTION = frozenset({VisitStatus.LATE, VisitStatus.MISSED})
 
 
 def visit_path(provider_id: str, visit_id: UUID | str) -> str:
