@@ -18,6 +18,11 @@ lint: bootstrap
 pytest: bootstrap
 	$(BIN)/pytest
 
+# The inner loop: every test that needs no real servers (those are marked integration
+# automatically, tests/conftest.py). `make test` still runs everything.
+test-fast: bootstrap
+	$(BIN)/pytest -q -m "not integration"
+
 bootstrap:
 	@scripts/bootstrap.sh
 

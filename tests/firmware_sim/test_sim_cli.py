@@ -18,7 +18,7 @@ from firmware_sim.world import World, generate_world
 from gateway.homes import HomeDevicesDocument
 from gateway.pki.identity import TlsIdentity
 from gateway.registry import RegistryDocument, seed
-from tests.conftest import unique
+from tests.support.ids import unique
 
 
 def test_generate_writes_the_world_for_the_seed(tmp_path: Path) -> None:
