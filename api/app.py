@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api import metrics, openapi
 from api.auth.endpoints import router as auth_router
 from api.devices.endpoints import router as devices_router
-from api.devices.homes import router as home_devices_router
+from api.devices.home_device_endpoints import router as home_devices_router
 from api.error_handlers import EXCEPTION_HANDLERS
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
