@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
+from gateway.pki import certificate_store
 from gateway.pki.authority import IssuedCertificate
 from gateway.pki.devices import (
     DeviceCertificateError,
@@ -39,15 +40,7 @@ class Expiring:
 def expiring(conn: Connection, now: datetime, within_days: int) -> list[Expiring]:
     """Current certificates (live, not already being rotated) of active devices that expire
     within `within_days`, soonest first."""
-    rows = conn.execute(
-        text(
-            "select c.device_id, c.serial, c.not_after from device_certificate c "
-            "join device d on d.id = c.device_id and d.status = 'active' "
-            "where c.revoked_at is null and c.retires_at is null and c.not_after > :now "
-            "and c.not_after <= :horizon order by c.not_after, c.device_id"
-        ),
-        {"now": now, "horizon": now + timedelta(days=within_days)},
-    ).all()
+    rows = certificate_store.expiring(conn, now, now + timedelta(days=within_days))
     return [Expiring(row[0], int(row[1]), row[2]) for row in rows]
 
 
@@ -59,14 +52,9 @@ class ExpirySummary:
 
 
 def expiry_summary(conn: Connection, now: datetime, within_days: int) -> ExpirySummary:
-    live, soon, earliest = conn.execute(
-        text(
-            "select count(*), count(*) filter (where not_after <= :horizon), min(not_after) "
-            "from device_certificate where revoked_at is null and retires_at is null "
-            "and not_after > :now"
-        ),
-        {"now": now, "horizon": now + timedelta(days=within_days)},
-    ).one()
+    live, soon, earliest = certificate_store.expiry_summary(
+        conn, now, now + timedelta(days=within_days)
+    )
     return ExpirySummary(int(live), int(soon), earliest)
 
 
@@ -80,14 +68,9 @@ def rotate(
     """A new certificate for the device; the current one stays valid until now + overlap."""
     lock_certificates(conn)
     require_device(conn, device_id)
-    current = conn.execute(
-        text(
-            "update device_certificate set retires_at = least(not_after, :retires) "
-            "where device_id = :d and revoked_at is null and retires_at is null "
-            "and not_after > :now returning serial"
-        ),
-        {"d": device_id, "now": now, "retires": now + timedelta(days=overlap_days)},
-    ).all()
+    current = certificate_store.start_retiring(
+        conn, device_id, now, now + timedelta(days=overlap_days)
+    )
     if not current:
         raise DeviceCertificateError(
             f"device {device_id} has no live certificate to rotate; use provision or reissue"
@@ -100,14 +83,7 @@ def retire_rotated(
 ) -> list[tuple[str, int]]:
     """Revoke the old certificates of rotations whose overlap has ended, and publish the CRL."""
     lock_certificates(conn)
-    retired = conn.execute(
-        text(
-            "update device_certificate set revoked_at = now(), reason = :reason "
-            "where revoked_at is null and retires_at is not null and retires_at <= :now "
-            "returning device_id, serial"
-        ),
-        {"now": now, "reason": ROTATED},
-    ).all()
+    retired = certificate_store.revoke_retired(conn, now, ROTATED)
     if retired:
         certificates.publish_crl(conn)
     return [(row[0], int(row[1])) for row in retired]

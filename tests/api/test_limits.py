@@ -35,7 +35,9 @@ from core.settings import Settings
 from loadtests.upload_memory import memory_kib, reset_peak, stream_upload
 from tests.api.api_support import add_user, client_address, client_for
 from tests.api.tenants import make_tenant
-from tests.conftest import ROOT, wait_until
+from tests.support.paths import ROOT
+from tests.support.polling import wait_until
+from tests.support.servers import starts_servers
 
 UPLOAD_BYTES = 200 * 1000 * 1000
 # What a process may add besides the body it holds: the parser's and the allocator's slack.
@@ -106,6 +108,7 @@ def test_a_chunked_body_is_cut_off_at_the_limit() -> None:
 
 
 @pytest.fixture
+@starts_servers
 def api_process(role_env: dict[str, str]) -> Iterator[tuple[str, int]]:
     port = free_port()
     process = subprocess.Popen(
@@ -201,9 +204,9 @@ def test_a_200_mb_portal_upload_is_streamed_and_cut_off(
 def test_an_invoice_over_the_row_limit_is_refused(
     settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from api.reconciliation import service
+    from reconciliation import runs
 
-    monkeypatch.setattr(service, "MAX_INVOICE_ROWS", 2)
+    monkeypatch.setattr(runs, "MAX_INVOICE_ROWS", 2)
     tenant = make_tenant(engine)
     header = (
         "invoice_ref,line_no,provider_ref,service_user_ref,visit_date,start,end,"

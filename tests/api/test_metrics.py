@@ -16,7 +16,7 @@ from api.app import create_app
 from core import metrics_http
 from core.process import free_port
 from core.settings import Settings
-from tests.conftest import unique
+from tests.support.ids import unique
 
 TOKEN = "a-scrape-token-for-tests"
 SCRAPE = {"Authorization": f"Bearer {TOKEN}"}

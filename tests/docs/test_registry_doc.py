@@ -26,7 +26,9 @@ from gateway.protocol.example import TEST_PRIVATE_KEY_D, worked_example
 from gateway.registry import RegistryDocument
 from gateway.registry.schemas import Carer, Device, Provider, ServiceUser
 from tests.api.api_support import add_user
-from tests.conftest import unique, wait_until
+from tests.support.ids import unique
+from tests.support.polling import wait_until
+from tests.support.servers import starts_servers
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "registry.example.json"
@@ -125,6 +127,7 @@ def test_the_command_line_example_runs_as_written(
 
 
 @pytest.fixture
+@starts_servers
 def api_process(scratch: Settings, role_env: dict[str, str]) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(

@@ -24,7 +24,10 @@ from gateway.pki import rotation
 from gateway.pki.devices import DeviceCertificates, list_certificates
 from gateway.pki.identity import TlsIdentity
 from gateway.protocol import EventType
-from tests.conftest import ROOT, TestDevice, quarantined, stored_events, wait_until
+from tests.support.devices import TestDevice
+from tests.support.evidence import quarantined, stored_events
+from tests.support.paths import ROOT
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from core.db import make_engine
 from core.migrate import upgrade
 from core.settings import Settings
-from tests.conftest import unique
+from tests.support.ids import unique
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from api.audit import chain
 from core.settings import Settings
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def housekeeping_once(

@@ -18,7 +18,6 @@ from core.settings import Settings
 from retention import repository, runner
 from retention.policy import RetentionPolicy
 from retention.service import ACTOR
-from tests.conftest import unique
 from tests.retention.world import (
     add_event,
     add_person,
@@ -27,6 +26,7 @@ from tests.retention.world import (
     make_world,
     month_start,
 )
+from tests.support.ids import unique
 
 SHORT = RetentionPolicy(
     care_records_years=1,

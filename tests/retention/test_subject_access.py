@@ -21,8 +21,9 @@ from core import csv_safe
 from core.settings import Settings
 from retention.subject_repository import SECTIONS
 from tests.api.api_support import client_for
-from tests.conftest import ROOT, unique
 from tests.retention.world import Person, World, add_person, count, make_world
+from tests.support.ids import unique
+from tests.support.paths import ROOT
 
 # Which export section holds the rows of each table that names a service user.
 SECTION_OF_TABLE = {

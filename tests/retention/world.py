@@ -21,7 +21,7 @@ from gateway.registry import (
     ServiceUser,
     seed,
 )
-from tests.conftest import unique
+from tests.support.ids import unique
 
 PUBLIC_KEY = "qMrBI0j-m7w2F-qNxLwtk5sYfxqoq-UQ6w3f0sivnwc"
 
