@@ -455,6 +455,7 @@ EXAMPLES: dict[str, Any] = {
         "otpauth_uri": "otpauth://totp/ECM:SU0042?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
         "&issuer=ECM&algorithm=SHA1&digits=8&period=30",
     },
+    "PasswordSet": {"username": "ann.officer", "password_set": True},
     "PasswordReset": {
         "username": "ann.officer",
         "reset_code": "q3Zt0Jx0m9b2K1uQhV8wYc4dR7sE5fGa",

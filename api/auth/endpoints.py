@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
@@ -44,6 +44,13 @@ class PasswordReset(BaseModel):
     expires_at: datetime = Field(examples=["2026-11-24T09:00:00Z"])
 
 
+class PasswordSet(BaseModel):
+    username: str = Field(examples=["ann.officer"])
+    password_set: bool = Field(
+        default=True, description="The new password is in force; sign in with it."
+    )
+
+
 THROTTLED = error_response(
     "Too many failed attempts from this address (for this account); see Retry-After."
 )
@@ -79,7 +86,7 @@ def issue_token(
 
 @router.post(
     "/auth/password-reset",
-    status_code=204,
+    response_model=PasswordSet,
     summary="Set a new password with a reset code",
     responses={
         401: error_response("Wrong user name or reset code, or the code has expired."),
@@ -95,7 +102,7 @@ def reset_password(
     settings: SettingsDep,
     clock: ClockDep,
     engine: Annotated[Engine, Depends(get_engine)],
-) -> Response:
+) -> PasswordSet:
     """Complete a reset an administrator forced (`POST /users/{username}/password-reset` or
     `ecm users reset-password`): the one-time code and a new password of at least 12
     characters. Then sign in with the new password. Throttled like sign-in."""
@@ -108,7 +115,7 @@ def reset_password(
         client_address(request),
         now=clock(),
     )
-    return Response(status_code=204)
+    return PasswordSet(username=username)
 
 
 @router.post(

@@ -151,6 +151,8 @@ grant update on quarantined_message, service_user, carer, home_tag, home_code_de
     reconciliation_invoice to {RETENTION_ROLE};
 grant insert on audit_log, audit_checkpoint, retention_purge, erasure_request to {RETENTION_ROLE};
 revoke update, delete, truncate on audit_checkpoint from {API_ROLE};
+-- What retention and erasure did is a record too: the API may add to it, never rewrite it.
+revoke update, delete, truncate on retention_purge, erasure_request from {API_ROLE};
 """
 
 # Dropping a slice of the event store: only through this function, which only the retention role
