@@ -18,12 +18,13 @@ CHECK_OUT_EVENT = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b"
 _PAGE_END: dict[str, Any] = {"next_offset": None}
 
 _PROVIDER = {"id": "P001", "name": "Broadland Home Care Ltd"}
-_CARER = {"id": "C0007", "provider_id": "P001", "name": "Sam Carer"}
+_CARER = {"id": "C0007", "provider_id": "P001", "name": "Sam Carer", "carer_number": "4107"}
 _DEVICE = {
     "id": "D0007",
     "provider_id": "P001",
     "public_key": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
     "status": "active",
+    "kind": "handset",
 }
 _SERVICE_USER = {
     "id": "SU0042",
@@ -33,6 +34,7 @@ _SERVICE_USER = {
     "geofence_m": 150,
     "home_tag_uid": "04A1B2C3D4E5F6",
     "council_id": "LA1",
+    "landline": "+441603123456",
 }
 
 _CARER_STAY = {
@@ -202,6 +204,7 @@ EXAMPLES: dict[str, Any] = {
         "carers": [_CARER],
         "devices": [_DEVICE],
         "service_users": [_SERVICE_USER],
+        "telephony_numbers": [{"number": "+448000112233", "provider_id": "P001"}],
     },
     "SeedCounts": {
         "councils": 1,
@@ -210,6 +213,7 @@ EXAMPLES: dict[str, Any] = {
         "carers": 1,
         "devices": 1,
         "service_users": 1,
+        "telephony_numbers": 1,
     },
     "ProviderList": {"items": [_PROVIDER], **_PAGE_END},
     "Provider": _PROVIDER,

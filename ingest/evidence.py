@@ -1,4 +1,5 @@
-"""Presence evidence of one verified event: the tag tap, the fob code and the GPS fix.
+"""Presence evidence of one verified event: the tag tap, the fob code, the landline call and
+the GPS fix.
 
 Stateless: the tap's counter is judged against the last accepted one later, in the store
 transaction (ingest/tag_counters.py), where every worker sees the same counters.
@@ -7,7 +8,7 @@ transaction (ingest/tag_counters.py), where every worker sees the same counters.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from gateway.evidence import geofence, sun, totp
 from gateway.protocol import EventClaims, Rejected, Rejection
@@ -15,16 +16,19 @@ from gateway.protocol.claims import TagReading
 from ingest.directory import Directory
 from ingest.homes import Home, HomeTag
 
+Level: TypeAlias = Literal["tag", "code", "landline", "location", "none"]
+
 
 @dataclass(frozen=True)
 class Evidence:
     """What ingest established about presence in the home, stored beside the event.
 
     level is the strongest proof the event carries: a verified tag tap, then a valid one-time
-    code, then a GPS fix inside the home's geofence, else none.
+    code, then a call from the home's registered landline (through the telephony bridge), then
+    a GPS fix inside the home's geofence, else none.
     """
 
-    level: Literal["tag", "code", "location", "none"] = "none"
+    level: Level = "none"
     tag_uid: str | None = None
     tag_counter: int | None = None
     totp_verified: bool | None = None
@@ -33,8 +37,11 @@ class Evidence:
     late_arriving: bool = False
 
 
-def establish(claims: EventClaims, directory: Directory) -> Evidence:
-    """Check what the event carries; a tap or code that fails is refused, never downgraded."""
+def establish(claims: EventClaims, directory: Directory, *, bridge: bool = False) -> Evidence:
+    """Check what the event carries; a tap, code or landline call that fails is refused, never
+    downgraded. `bridge`: the signing device is the gateway's telephony bridge."""
+    if bridge or claims.landline is not None:
+        return _landline_evidence(claims, directory, bridge)
     home: Home | None = None
     if claims.service_user_id is not None:
         needs = "tag" if claims.tag else "fob" if claims.code else None
@@ -50,9 +57,7 @@ def establish(claims: EventClaims, directory: Directory) -> Evidence:
             home.geofence_m,
         )
         distance, within = round(fence.distance_m, 1), fence.within
-    level: Literal["tag", "code", "location", "none"] = (
-        "tag" if tap else "code" if code_ok else "location" if within else "none"
-    )
+    level: Level = "tag" if tap else "code" if code_ok else "location" if within else "none"
     return Evidence(
         level=level,
         tag_uid=tap.uid_hex if tap else None,
@@ -61,6 +66,33 @@ def establish(claims: EventClaims, directory: Directory) -> Evidence:
         gps_distance_m=distance,
         gps_within_fence=within,
     )
+
+
+def _landline_evidence(claims: EventClaims, directory: Directory, bridge: bool) -> Evidence:
+    """A landline call is evidence only from the telephony bridge (a handset cannot report one)
+    and only from the registered landline of the home the event names."""
+    call = claims.landline
+    if not bridge:
+        raise Rejected(
+            Rejection.LANDLINE_NOT_BRIDGE,
+            f"device {claims.device_id!r} is not a telephony bridge and cannot report a call",
+        )
+    if call is None:
+        raise Rejected(
+            Rejection.LANDLINE_NOT_BRIDGE,
+            f"telephony bridge {claims.device_id!r} sent an event without its landline call",
+        )
+    if claims.service_user_id is None:
+        raise Rejected(
+            Rejection.LANDLINE_WRONG_HOME, "a landline call needs the event's service_user_id"
+        )
+    home = directory.home(claims.service_user_id, landline=call.caller)
+    if home is None or home.landline != call.caller:
+        raise Rejected(
+            Rejection.LANDLINE_WRONG_HOME,
+            f"{call.caller} is not the registered landline of {claims.service_user_id!r}",
+        )
+    return Evidence(level="landline")
 
 
 def _check_tap(reading: TagReading, home: Home | None, directory: Directory) -> sun.SunTap:

@@ -18,13 +18,16 @@ from typing import NamedTuple
 class Verification(StrEnum):
     TAG = "tag"
     CODE = "code"
+    LANDLINE = "landline"
     LOCATION = "location"
     MANUAL = "manual"
     NONE = "none"
 
 
 # Evidence from the home itself; manual entries and "none" prove nothing on their own.
-VERIFIED_FROM_HOME = frozenset({Verification.TAG, Verification.CODE, Verification.LOCATION})
+VERIFIED_FROM_HOME = frozenset(
+    {Verification.TAG, Verification.CODE, Verification.LANDLINE, Verification.LOCATION}
+)
 
 
 class Outcome(StrEnum):

@@ -10,8 +10,10 @@ from datetime import date, datetime
 from uuid import UUID
 
 # Strongest first. A visit is as strong as its weakest end: a check-in by tag with a check-out
-# typed in by hand proves presence at arrival only.
-VERIFICATION_RANK = {"tag": 4, "code": 3, "location": 2, "manual": 1, "none": 0}
+# typed in by hand proves presence at arrival only. A call from the home's landline (caller id
+# plus the carer's PIN, through the telephony bridge) sits below a tag or fob code, whose
+# secrets cannot be spoofed, and above GPS (docs/evidence.md).
+VERIFICATION_RANK = {"tag": 5, "code": 4, "landline": 3, "location": 2, "manual": 1, "none": 0}
 STATUSES = ("on_time", "late", "short", "missed", "unplanned", "open")
 
 
@@ -100,6 +102,13 @@ class Stay:
         if self.correction is not None and self.correction.check_out is not None:
             return self.correction.check_out
         return self.check_out.device_time if self.check_out else None
+
+    @property
+    def by_telephone(self) -> bool:
+        """Signed by the telephony bridge: a landline call, not a carer's own handset."""
+        anchor = self.check_in or self.check_out
+        assert anchor is not None
+        return anchor.evidence_level == "landline"
 
     @property
     def anchor_time(self) -> datetime:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from api.times import UtcDatetime
 
 VisitStatus = Literal["on_time", "late", "short", "missed", "unplanned", "open"]
-Verification = Literal["tag", "code", "location", "manual", "none"]
+Verification = Literal["tag", "code", "landline", "location", "manual", "none"]
 
 
 class CarerStay(BaseModel):
