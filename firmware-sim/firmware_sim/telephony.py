@@ -24,6 +24,7 @@ from gateway.telephony import signature
 VOICE_PATH = "/telephony/voice"
 ACCOUNT_SID = "AC" + "0" * 32
 ANONYMOUS = "+266696687"  # how Twilio shows a withheld number
+FORGERIES = ("unsigned", "wrong token", "tampered")
 
 
 def new_call_sid() -> str:
@@ -173,11 +174,21 @@ class TelephonyProvider:
 
     def forged(self, caller: str, called: str) -> Iterator[tuple[str, Exchange]]:
         """The forgeries an attacker without the auth token can send, each with its name."""
+        for kind in FORGERIES:
+            yield kind, self.forge(kind, caller, called)
+
+    def forge(self, kind: str, caller: str, called: str) -> Exchange:
+        """One forged "a call arrives" request: `unsigned`, signed with a `wrong token`, or
+        `tampered` (signed, then its caller number changed)."""
         params = self._call_params(new_call_sid(), caller, called)
-        yield "unsigned", self.post(self.voice_url, params, signed=False)
-        yield "wrong token", self.post(self.voice_url, params, token=secrets.token_hex(16))
-        other = [(k, "+441632960999" if k == "From" else v) for k, v in params]
-        yield "tampered", self.post(self.voice_url, params, altered=other)
+        if kind == "unsigned":
+            return self.post(self.voice_url, params, signed=False)
+        if kind == "wrong token":
+            return self.post(self.voice_url, params, token=secrets.token_hex(16))
+        if kind == "tampered":
+            other = [(k, "+441632960999" if k == "From" else v) for k, v in params]
+            return self.post(self.voice_url, params, altered=other)
+        raise ValueError(f"no forgery called {kind!r}")
 
     def _call_params(self, call_sid: str, caller: str, called: str) -> list[tuple[str, str]]:
         return [
