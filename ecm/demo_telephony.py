@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from rich.table import Table
-from sqlalchemy import text
 
 from core.process import free_port
 from core.settings import Settings
@@ -143,20 +142,16 @@ def forge(provider: TelephonyProvider, world: World, log: PhoneLog) -> None:
 def wait_published(settings: Settings, timeout_s: float = 60.0) -> int:
     """Until the bridges' outbox is empty; the number of events they published."""
     from core.db import make_engine
+    from gateway.telephony import repository
 
     engine = make_engine(settings, "demo", pool_size=1)
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             with engine.connect() as conn:
-                pending, published = conn.execute(
-                    text(
-                        "select count(*) filter (where published_at is null), "
-                        "count(*) filter (where published_at is not null) from telephony_event"
-                    )
-                ).one()
+                pending, published = repository.outbox_counts(conn)
             if pending == 0 or time.monotonic() > deadline:
-                return int(published)
+                return published
             time.sleep(0.2)
     finally:
         engine.dispose()

@@ -8,15 +8,13 @@ transaction (ingest/tag_counters.py), where every worker sees the same counters.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
 
+from core.vocabulary import EvidenceLevel
 from gateway.evidence import geofence, sun, totp
 from gateway.protocol import EventClaims, Rejected, Rejection
 from gateway.protocol.claims import TagReading
 from ingest.directory import Directory
 from ingest.homes import Home, HomeTag
-
-Level: TypeAlias = Literal["tag", "code", "landline", "location", "none"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class Evidence:
     a GPS fix inside the home's geofence, else none.
     """
 
-    level: Level = "none"
+    level: str = EvidenceLevel.NONE  # an EvidenceLevel
     tag_uid: str | None = None
     tag_counter: int | None = None
     totp_verified: bool | None = None
@@ -57,7 +55,15 @@ def establish(claims: EventClaims, directory: Directory, *, bridge: bool = False
             home.geofence_m,
         )
         distance, within = round(fence.distance_m, 1), fence.within
-    level: Level = "tag" if tap else "code" if code_ok else "location" if within else "none"
+    level = (
+        EvidenceLevel.TAG
+        if tap
+        else EvidenceLevel.CODE
+        if code_ok
+        else EvidenceLevel.LOCATION
+        if within
+        else EvidenceLevel.NONE
+    )
     return Evidence(
         level=level,
         tag_uid=tap.uid_hex if tap else None,
@@ -92,7 +98,7 @@ def _landline_evidence(claims: EventClaims, directory: Directory, bridge: bool) 
             Rejection.LANDLINE_WRONG_HOME,
             f"{call.caller} is not the registered landline of {claims.service_user_id!r}",
         )
-    return Evidence(level="landline")
+    return Evidence(level=EvidenceLevel.LANDLINE)
 
 
 def _check_tap(reading: TagReading, home: Home | None, directory: Directory) -> sun.SunTap:

@@ -9,12 +9,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from uuid import UUID
 
-# Strongest first. A visit is as strong as its weakest end: a check-in by tag with a check-out
-# typed in by hand proves presence at arrival only. A call from the home's landline (caller id
-# plus the carer's PIN, through the telephony bridge) sits below a tag or fob code, whose
-# secrets cannot be spoofed, and above GPS (docs/evidence.md).
-VERIFICATION_RANK = {"tag": 5, "code": 4, "landline": 3, "location": 2, "manual": 1, "none": 0}
-STATUSES = ("on_time", "late", "short", "missed", "unplanned", "open")
+from core.vocabulary import VERIFICATION_RANK, EvidenceLevel, Verification, VisitStatus
+
+STATUSES = tuple(VisitStatus)
 
 
 @dataclass(frozen=True)
@@ -105,10 +102,10 @@ class Stay:
 
     @property
     def by_telephone(self) -> bool:
-        """Signed by the telephony bridge: a landline call, not a carer's own handset."""
+        """Signed by a telephony bridge: a landline call, not a carer's own handset."""
         anchor = self.check_in or self.check_out
         assert anchor is not None
-        return anchor.evidence_level == "landline"
+        return anchor.evidence_level == EvidenceLevel.LANDLINE
 
     @property
     def anchor_time(self) -> datetime:
@@ -127,7 +124,7 @@ class Stay:
     @property
     def verification(self) -> str:
         if self.correction is not None:
-            return "manual"
+            return Verification.MANUAL
         return min((e.evidence_level for e in self.events), key=VERIFICATION_RANK.__getitem__)
 
 
@@ -147,7 +144,7 @@ class Visit:
     london_day: date
     stays: list[Stay]
     planned: PlannedVisit | None = None
-    status: str = "open"
+    status: str = VisitStatus.OPEN
     anomalies: list[Anomaly] = field(default_factory=list)
     corrections_pending: int = 0
 
@@ -184,5 +181,5 @@ class Visit:
     @property
     def verification(self) -> str:
         if not self.stays:
-            return "none"
+            return Verification.NONE
         return min((s.verification for s in self.stays), key=VERIFICATION_RANK.__getitem__)

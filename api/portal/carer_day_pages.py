@@ -2,8 +2,8 @@
 check, one carer's day as a strip and a sequence of visits and journeys, and the pay rate form;
 for a council, the anonymised figures per provider.
 
-Pages call the API's own functions (api.carer_days.service), so the same access rules hold: a
-provider sees its own carers, a council the aggregates, another tenant gets 404.
+Pages call the same service as the API (visits.carer_day.service), so the same access rules
+hold: a provider sees its own carers, a council the aggregates, another tenant gets 404.
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from api.carer_days import schemas, service
-from api.deps import ClockDep, ConnDep, PrincipalDep, SettingsDep
+from api.carer_days import schemas
+from api.deps import ClockDep, ConnDep, FreshnessDep, PrincipalDep
 from api.errors import Forbidden, Unprocessable
 from api.portal.charts import BarChart, Series, bar_chart, share_text
 from api.portal.day_strip import day_strip
 from api.portal.pages import page
 from api.portal.paths import PORTAL_PREFIX
-from api.registry.service import require_provider
+from gateway.registry.queries import require_provider
 from gateway.registry.repository import list_councils
+from visits.carer_day import service
 from visits.days import london_date
 
 router = APIRouter()
@@ -63,14 +64,14 @@ def carer_days_page(
     request: Request,
     provider_id: str,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
     clock: ClockDep,
     day: Annotated[str | None, Query(alias="date", max_length=10)] = None,
     notice: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
     chosen = _day(day, london_date(clock()), "date")
-    listed = service.day_list(conn, settings, principal, provider_id, chosen)
+    listed = service.day_list(conn, freshness, principal, provider_id, chosen)
     rates = service.pay_rates(conn, principal, provider_id).items
     in_force = [r for r in rates if r.effective_from <= chosen]
     return page(
@@ -123,10 +124,10 @@ def carer_day_page(
     carer_id: str,
     day: date,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
 ) -> HTMLResponse:
-    detail = service.day_detail(conn, settings, principal, provider_id, carer_id, day)
+    detail = service.day_detail(conn, freshness, principal, provider_id, carer_id, day)
     stays = {s.visit_id: s for s in detail.stays}
     # The day in order: each visit, then the journey that leaves it.
     legs_from = {leg.from_visit_id: leg for leg in detail.legs}
@@ -151,7 +152,7 @@ def carer_day_page(
 def council_carer_days_page(
     request: Request,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
     clock: ClockDep,
     council_id: Annotated[str | None, Query(max_length=200)] = None,
@@ -172,7 +173,7 @@ def council_carer_days_page(
     providers: list[schemas.ProviderCarerDays] = []
     if council_id is not None:
         providers = service.council_report(
-            conn, settings, principal, council_id, first_day, last_day
+            conn, freshness, principal, council_id, first_day, last_day
         ).providers
     return page(
         request,
@@ -186,7 +187,7 @@ def council_carer_days_page(
         charts=_council_charts(providers),
         share_text=share_text,
         hours_minutes=hours_minutes,
-        min_cell=settings.carer_day_min_cell,
+        min_cell=freshness.settings.carer_day_min_cell,
     )
 
 

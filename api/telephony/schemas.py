@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.times import UtcDatetime
+from core.times import UtcDatetime
 
 
 class TelephonePin(BaseModel):

@@ -400,6 +400,17 @@ def release(conn: Connection, event_ids: list[UUID]) -> None:
         )
 
 
+def outbox_counts(conn: Connection) -> tuple[int, int]:
+    """Events not yet published, and published."""
+    pending, published = conn.execute(
+        text(
+            "select count(*) filter (where published_at is null), "
+            "count(*) filter (where published_at is not null) from telephony_event"
+        )
+    ).one()
+    return int(pending), int(published)
+
+
 def pending_count(conn: Connection) -> int:
     return int(
         conn.execute(

@@ -8,6 +8,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from core.access import Scope
+from core.errors import NotFound, Unprocessable
 from gateway.registry import repository as registry
 from gateway.telephony import repository
 from gateway.telephony.numbers import NumberError, to_e164
@@ -43,6 +45,21 @@ def set_carer_pin(
         raise TelephonyError(str(exc)) from None
     set_at = repository.set_pin(conn, carer_id, pins.hash(carer_id, pin), set_by)
     return PinSet(carer_id, set_at, None if chosen else pin)
+
+
+def set_pin_as(
+    conn: Connection, scope: Scope, pins: PinHasher, carer_id: str, pin: str | None
+) -> PinSet:
+    """Set a PIN over the API: administrators, and the manager of the carer's own provider;
+    anyone else is told the carer does not exist (404), as for any record of another tenant."""
+    provider_id = repository.carer_provider(conn, carer_id)
+    allowed = scope.is_admin or (provider_id is not None and scope.provider_id == provider_id)
+    if provider_id is None or not allowed:
+        raise NotFound(f"carer {carer_id} not found")
+    try:
+        return set_carer_pin(conn, pins, carer_id, pin, scope.subject)
+    except TelephonyError as exc:
+        raise Unprocessable(str(exc), code="pin_invalid") from exc
 
 
 def set_landline(conn: Connection, service_user_id: str, number: str | None) -> str | None:

@@ -86,7 +86,9 @@ def create_app(
     public_url = (settings.telephony_public_url or "").rstrip("/")
     engine = engine or make_engine(settings, "telephony")
     uplink = uplink or BridgeUplink(
-        settings.mqtt_host, settings.mqtt_port, lambda d: device_identity(settings, d)
+        settings.mqtt_host,
+        settings.mqtt_port,
+        lambda d: device_identity(settings.state_dir, d, settings.mqtt_ca_file),
     )
     publisher = Publisher(engine, uplink)
 

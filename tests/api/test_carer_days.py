@@ -15,7 +15,7 @@ from api.auth.roles import Role
 from core.settings import Settings
 from tests.api.api_support import client_for
 from tests.api.carer_day_world import DAY, CarerWorld, make_world
-from tests.conftest import unique
+from tests.support.ids import unique
 
 pytestmark = pytest.mark.integration
 

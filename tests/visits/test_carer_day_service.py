@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 
 from core.settings import Settings
 from tests.visits.support import IN, OUT, CareWorld, build, care_world, store, utc
-from visits.carer_day import service
+from visits.carer_day import days as service
+from visits.carer_day.days import CarerDayError, DayPolicy
 from visits.carer_day.export import carer_days_csv, council_csv
 from visits.carer_day.pay import ProviderRate
-from visits.carer_day.service import CarerDayError, DayPolicy
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from visits.carer_day.service import CarerDayReport, ProviderAggregate
+from visits.carer_day.days import CarerDayReport, ProviderAggregate
 from visits.days import LONDON
 
 CARER_DAY_HEADER = (

@@ -1,180 +1,252 @@
-"""The carer's day for a provider's carers, and anonymised aggregates for a council.
-
-Services compose the repository and the pure rules and never commit. Reads assume the visit
-tables are current (the API runs the visit builder's incremental pass first, as for visits).
-"""
+"""The carer's day service the API and the portal call: who may read what
+(visits.carer_day.access), visits made fresh before each read, the carer's days
+(visits.carer_day.days) as the domain's views. The caller owns the transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import Connection
 
-from core.settings import Settings
-from visits.carer_day import repository
-from visits.carer_day.pay import (
-    DatedRate,
-    PayCheck,
-    ProviderRate,
-    check_pay,
-    in_force,
-    parse_floor_table,
-)
-from visits.carer_day.rules import CarerDay, DayRules, carer_days
-from visits.days import day_start
-
-# Reports cover at most this many days: a quarter, for a council's figures.
-MAX_DAYS = 92
+from core.access import Scope
+from core.errors import NotFound, Unprocessable
+from visits.carer_day import days, repository, views
+from visits.carer_day.access import ensure_council, ensure_own_provider
+from visits.carer_day.days import CarerDayError, CarerDayReport, DayPolicy, ProviderAggregate
+from visits.carer_day.export import carer_days_csv, council_csv, minutes
+from visits.carer_day.pay import PayCheck, ProviderRate, pounds_to_pence
+from visits.freshness import VisitFreshness
 
 
-class CarerDayError(ValueError):
-    """A request the carer's day cannot answer (a period the wrong way, or too long)."""
-
-
-@dataclass(frozen=True)
-class DayPolicy:
-    rules: DayRules
-    floor: tuple[DatedRate, ...]
-    min_cell: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DayPolicy:
-        return cls(
-            DayRules(
-                max_travel_gap=timedelta(minutes=settings.carer_day_max_travel_gap_minutes),
-                travel_speed_kmh=settings.carer_day_travel_speed_kmh,
-            ),
-            tuple(parse_floor_table(settings.pay_floor_table)),
-            settings.carer_day_min_cell,
-        )
-
-
-@dataclass(frozen=True)
-class CarerDayReport:
-    day: CarerDay
-    carer_name: str
-    # None when the provider declared no pay rate in force that day, or no floor applies.
-    pay: PayCheck | None
-    rate: ProviderRate | None
-    floor: DatedRate | None
-
-
-def check_period(first: date, last: date) -> None:
-    if last < first:
-        raise CarerDayError("the period ends before it starts")
-    if (last - first).days + 1 > MAX_DAYS:
-        raise CarerDayError(f"a period is at most {MAX_DAYS} days")
-
-
-def provider_days(
+def _reports(
     conn: Connection,
-    policy: DayPolicy,
+    freshness: VisitFreshness,
     provider_id: str,
     first: date,
     last: date,
     carer_id: str | None = None,
 ) -> list[CarerDayReport]:
-    """Every day in [first, last] on which one of the provider's carers (or the one carer)
-    had a stay, by day then carer."""
-    check_period(first, last)
-    # From the day before: its last stay may lead straight into the first day (rule 5).
-    found = repository.stays(
-        conn,
-        provider_id,
-        day_start(first - timedelta(days=1)),
-        day_start(last + timedelta(days=1)),
-        None if carer_id is None else [carer_id],
-    )
-    names = repository.carer_names(conn, provider_id)
-    rates = repository.provider_rates(conn, provider_id)
-    reports = [
-        _report(day, names.get(day.carer_id, day.carer_id), rates, policy.floor)
-        for day in carer_days(found, policy.rules)
-        if first <= day.day <= last
-    ]
-    reports.sort(key=lambda r: (r.day.day, r.carer_name, r.day.carer_id))
-    return reports
-
-
-def _report(
-    day: CarerDay,
-    name: str,
-    rates: Sequence[ProviderRate],
-    floor_table: Sequence[DatedRate],
-) -> CarerDayReport:
-    rate = in_force(rates, day.day)
-    floor = in_force(floor_table, day.day)
-    pay = None
-    if rate is not None and floor is not None:
-        pay = check_pay(day.contact, day.travel, rate, floor)
-    return CarerDayReport(day, name, pay, rate, floor)
-
-
-@dataclass(frozen=True)
-class ProviderAggregate:
-    """A provider's carers' days over a period, with no carer named. Figures are withheld
-    (None) when there are fewer carer-days than the policy's smallest cell, so a provider with
-    one or two carers does not show one person's pay."""
-
-    provider_id: str
-    provider_name: str
-    carer_days: int
-    withheld: bool
-    days_checked: int | None = None
-    days_below_floor: int | None = None
-    contact_minutes: int | None = None
-    travel_minutes: int | None = None
-    unpaid_gap_minutes: int | None = None
-
-    @property
-    def below_floor_share(self) -> float | None:
-        if not self.days_checked or self.days_below_floor is None:
-            return None
-        return self.days_below_floor / self.days_checked
-
-    @property
-    def travel_minutes_per_contact_hour(self) -> float | None:
-        if not self.contact_minutes or self.travel_minutes is None:
-            return None
-        return self.travel_minutes / (self.contact_minutes / 60)
-
-
-def council_aggregates(
-    conn: Connection, policy: DayPolicy, council_id: str, first: date, last: date
-) -> list[ProviderAggregate]:
-    check_period(first, last)
-    aggregates = []
-    for provider_id, name in repository.commissioned_providers(conn, council_id):
-        days = provider_days(conn, policy, provider_id, first, last)
-        if len(days) < policy.min_cell:
-            aggregates.append(ProviderAggregate(provider_id, name, len(days), withheld=True))
-            continue
-        checked = [d.pay for d in days if d.pay is not None]
-        aggregates.append(
-            ProviderAggregate(
-                provider_id,
-                name,
-                len(days),
-                withheld=False,
-                days_checked=len(checked),
-                days_below_floor=sum(1 for pay in checked if pay.below_floor),
-                contact_minutes=_minutes(sum((d.day.contact for d in days), timedelta(0))),
-                travel_minutes=_minutes(sum((d.day.travel for d in days), timedelta(0))),
-                unpaid_gap_minutes=_minutes(sum((d.day.unpaid for d in days), timedelta(0))),
-            )
+    freshness.fresh()
+    try:
+        return days.provider_days(
+            conn, DayPolicy.from_settings(freshness.settings), provider_id, first, last, carer_id
         )
-    return aggregates
+    except CarerDayError as exc:
+        raise Unprocessable(str(exc)) from exc
 
 
-def set_rate(conn: Connection, provider_id: str, rate: ProviderRate, set_by: str) -> None:
-    repository.set_provider_rate(conn, provider_id, rate, set_by)
+def day_list(
+    conn: Connection, freshness: VisitFreshness, scope: Scope, provider_id: str, day: date
+) -> views.CarerDayList:
+    ensure_own_provider(conn, scope, provider_id)
+    reports = _reports(conn, freshness, provider_id, day, day)
+    return views.CarerDayList(provider_id=provider_id, day=day, items=[summary(r) for r in reports])
 
 
-def rates(conn: Connection, provider_id: str) -> list[ProviderRate]:
-    return repository.provider_rates(conn, provider_id)
+def day_detail(
+    conn: Connection,
+    freshness: VisitFreshness,
+    scope: Scope,
+    provider_id: str,
+    carer_id: str,
+    day: date,
+) -> views.CarerDayDetail:
+    ensure_own_provider(conn, scope, provider_id)
+    name = repository.carer_of_provider(conn, provider_id, carer_id)
+    if name is None:
+        raise NotFound(f"carer {carer_id} not found")
+    found = _reports(conn, freshness, provider_id, day, day, carer_id)
+    if found:
+        [report] = found
+        base = summary(report).model_dump()
+        stays, legs = report.day.stays, report.day.legs
+    else:
+        base = {
+            "carer_id": carer_id,
+            "carer_name": name,
+            "day": day,
+            "visits": 0,
+            "open_visits": 0,
+            "first_check_in": None,
+            "last_check_out": None,
+            "contact_minutes": 0,
+            "travel_minutes": 0,
+            "unpaid_gap_minutes": 0,
+            "distance_km": 0.0,
+            "pay": None,
+        }
+        stays, legs = (), ()
+    return views.CarerDayDetail(
+        **base,
+        provider_id=provider_id,
+        stays=[
+            views.CarerDayStay(
+                visit_id=s.visit_id,
+                service_user_id=s.service_user_id,
+                service_user_name=s.service_user_name,
+                check_in=s.check_in,
+                check_out=s.check_out,
+                minutes=None if s.minutes is None else int(s.minutes),
+                verification=s.verification,  # type: ignore[arg-type]
+            )
+            for s in stays
+        ],
+        legs=[
+            views.TravelLeg(
+                from_visit_id=leg.from_stay.visit_id,
+                to_visit_id=leg.to_stay.visit_id,
+                left_at=leg.left_at,
+                arrived_at=leg.arrived_at,
+                gap_minutes=minutes(leg.gap),
+                travel_minutes=minutes(leg.travel),
+                unpaid_gap_minutes=minutes(leg.unpaid),
+                distance_km=None if leg.distance_km is None else round(leg.distance_km, 2),
+                speed_kmh=None if leg.speed_kmh is None else round(leg.speed_kmh, 1),
+            )
+            for leg in legs
+        ],
+    )
 
 
-def _minutes(span: timedelta) -> int:
-    return int(span.total_seconds() // 60)
+def provider_csv(
+    conn: Connection,
+    freshness: VisitFreshness,
+    scope: Scope,
+    provider_id: str,
+    first: date,
+    last: date,
+) -> str:
+    ensure_own_provider(conn, scope, provider_id)
+    return carer_days_csv(_reports(conn, freshness, provider_id, first, last))
+
+
+def aggregates(
+    conn: Connection,
+    freshness: VisitFreshness,
+    scope: Scope,
+    council_id: str,
+    first: date,
+    last: date,
+) -> list[ProviderAggregate]:
+    ensure_council(conn, scope, council_id)
+    freshness.fresh()
+    try:
+        return days.council_aggregates(
+            conn, DayPolicy.from_settings(freshness.settings), council_id, first, last
+        )
+    except CarerDayError as exc:
+        raise Unprocessable(str(exc)) from exc
+
+
+def council_report(
+    conn: Connection,
+    freshness: VisitFreshness,
+    scope: Scope,
+    council_id: str,
+    first: date,
+    last: date,
+) -> views.CouncilCarerDays:
+    found = aggregates(conn, freshness, scope, council_id, first, last)
+    return views.CouncilCarerDays.model_validate(
+        {
+            "council_id": council_id,
+            "from": first,
+            "to": last,
+            "providers": [aggregate(a) for a in found],
+        }
+    )
+
+
+def council_report_csv(
+    conn: Connection,
+    freshness: VisitFreshness,
+    scope: Scope,
+    council_id: str,
+    first: date,
+    last: date,
+) -> str:
+    return council_csv(aggregates(conn, freshness, scope, council_id, first, last))
+
+
+def pay_rates(conn: Connection, scope: Scope, provider_id: str) -> views.PayRateList:
+    ensure_own_provider(conn, scope, provider_id)
+    return views.PayRateList(
+        provider_id=provider_id,
+        items=[pay_rate(r) for r in days.rates(conn, provider_id)],
+    )
+
+
+def declare_pay_rate(
+    conn: Connection, scope: Scope, provider_id: str, body: views.PayRate
+) -> views.PayRate:
+    ensure_own_provider(conn, scope, provider_id)
+    rate = ProviderRate(
+        body.effective_from, pounds_to_pence(body.hourly_rate_gbp), body.travel_paid
+    )
+    days.set_rate(conn, provider_id, rate, scope.subject)
+    return pay_rate(rate)
+
+
+def pay_rate(rate: ProviderRate) -> views.PayRate:
+    return views.PayRate(
+        effective_from=rate.effective_from,
+        hourly_rate_gbp=_gbp(rate.pence_per_hour),
+        travel_paid=rate.travel_paid,
+    )
+
+
+def summary(report: CarerDayReport) -> views.CarerDaySummary:
+    day = report.day
+    return views.CarerDaySummary(
+        carer_id=day.carer_id,
+        carer_name=report.carer_name,
+        day=day.day,
+        visits=day.visits,
+        open_visits=day.open_stays,
+        first_check_in=day.first_check_in,
+        last_check_out=day.last_check_out,
+        contact_minutes=minutes(day.contact),
+        travel_minutes=minutes(day.travel),
+        unpaid_gap_minutes=minutes(day.unpaid),
+        distance_km=round(day.distance_km, 2),
+        pay=None if report.pay is None else pay_check(report.pay),
+    )
+
+
+def pay_check(pay: PayCheck) -> views.PayCheck:
+    effective = pay.effective_pence_per_hour
+    return views.PayCheck(
+        hourly_rate_gbp=_gbp(pay.rate_pence_per_hour),
+        travel_paid=pay.travel_paid,
+        floor_gbp_per_hour=_gbp(pay.floor_pence_per_hour),
+        paid_minutes=minutes(pay.paid),
+        worked_minutes=minutes(pay.worked),
+        pay_gbp=_gbp(pay.pay_pence),
+        floor_gbp=_gbp(pay.floor_pence),
+        below_floor=pay.below_floor,
+        shortfall_gbp=_gbp(pay.shortfall_pence),
+        effective_gbp_per_hour=None if effective is None else _gbp(effective),
+    )
+
+
+def aggregate(a: ProviderAggregate) -> views.ProviderCarerDays:
+    per_hour = a.travel_minutes_per_contact_hour
+    share = a.below_floor_share
+    return views.ProviderCarerDays(
+        provider_id=a.provider_id,
+        provider_name=a.provider_name,
+        carer_days=a.carer_days,
+        withheld=a.withheld,
+        days_checked=a.days_checked,
+        days_below_floor=a.days_below_floor,
+        below_floor_share=None if share is None else round(share, 4),
+        contact_minutes=a.contact_minutes,
+        travel_minutes=a.travel_minutes,
+        travel_minutes_per_contact_hour=None if per_hour is None else round(per_hour, 1),
+        unpaid_gap_minutes=a.unpaid_gap_minutes,
+    )
+
+
+def _gbp(pence: int) -> Decimal:
+    return (Decimal(pence) / 100).quantize(Decimal("0.01"))

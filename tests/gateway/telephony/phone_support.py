@@ -18,12 +18,11 @@ from core.settings import Settings
 from firmware_sim.telephony import CallResult, TelephonyProvider
 from gateway.evidence.keys import KeyRing
 from gateway.pki.devices import DeviceCertificates
-from gateway.registry import Carer, Provider, RegistryDocument, ServiceUser, TelephonyNumber, seed
 from gateway.telephony import bridges
 from gateway.telephony.pins import PinHasher
 from gateway.telephony.service import set_carer_pin
 from gateway.telephony.webhook import create_app
-from tests.conftest import unique
+from tests.support.world import World
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 PUBLIC_URL = "https://ecm.example.test"
@@ -97,56 +96,23 @@ class PhoneWorld:
 def make_phone_world(
     engine: Engine, settings: Settings, *, bridges_for_both: bool = True
 ) -> PhoneWorld:
-    provider_id, other_provider_id = unique("P"), unique("P")
-    su, other_su = unique("SU"), unique("SU")
-    landline, other_landline = uk_landline(), uk_landline()
+    world = World()
+    provider_id = world.provider(name="Wensum Home Care Ltd")
+    other_provider_id = world.provider(name="Yare Home Care Ltd")
     number, other_number = freephone(), freephone()
-    carer = PhoneCarer(unique("C"), provider_id, _digits(8), "4711")
-    other = PhoneCarer(unique("C"), other_provider_id, _digits(8), "2468")
-    document = RegistryDocument(
-        providers=[
-            Provider(id=provider_id, name="Wensum Home Care Ltd"),
-            Provider(id=other_provider_id, name="Yare Home Care Ltd"),
-        ],
-        carers=[
-            Carer(
-                id=carer.carer_id,
-                provider_id=provider_id,
-                name="Ann Carer",
-                carer_number=carer.carer_number,
-            ),
-            Carer(
-                id=other.carer_id,
-                provider_id=other_provider_id,
-                name="Ben Carer",
-                carer_number=other.carer_number,
-            ),
-        ],
-        service_users=[
-            # Registered the way people write numbers; stored in E.164.
-            ServiceUser(
-                id=su,
-                name="Bea User",
-                home_lat=52.63,
-                home_lon=1.29,
-                landline="0" + landline.removeprefix("+44"),
-            ),
-            ServiceUser(
-                id=other_su,
-                name="Cyril User",
-                home_lat=52.64,
-                home_lon=1.30,
-                landline=other_landline,
-            ),
-        ],
-        telephony_numbers=[
-            TelephonyNumber(number=number, provider_id=provider_id),
-            TelephonyNumber(number=other_number, provider_id=other_provider_id),
-        ],
-    )
+    world.telephony_number(number, provider_id)
+    world.telephony_number(other_number, other_provider_id)
+    carer = PhoneCarer("", provider_id, _digits(8), "4711")
+    other = PhoneCarer("", other_provider_id, _digits(8), "2468")
+    carer.carer_id = world.carer(provider_id, name="Ann Carer", number=carer.carer_number)
+    other.carer_id = world.carer(other_provider_id, name="Ben Carer", number=other.carer_number)
+    landline, other_landline = uk_landline(), uk_landline()
+    # Registered the way people write numbers; stored in E.164.
+    su = world.home(landline="0" + landline.removeprefix("+44"))
+    other_su = world.home(name="Cyril User", lat=52.64, lon=1.30, landline=other_landline)
     pins = PinHasher(settings.master_key)
     with engine.begin() as conn:
-        seed(conn, document)
+        world.seed(conn)
         for person in (carer, other):
             set_carer_pin(conn, pins, person.carer_id, person.pin, "test")
         providers = [provider_id, other_provider_id] if bridges_for_both else [provider_id]

@@ -15,8 +15,9 @@ from core.settings import Settings
 from gateway.evidence.keys import KeyRing
 from gateway.telephony import bridges, repository
 from gateway.telephony.pins import PinHasher
-from tests.conftest import ROOT, TestDevice
 from tests.gateway.telephony.phone_support import freephone, uk_landline
+from tests.support.devices import TestDevice
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,6 @@ from core.settings import Settings
 from gateway.evidence.keys import KeyRing
 from gateway.protocol import EventClaims, EventType, LandlineCall, events_topic, sign_compact
 from gateway.telephony import bridges, repository
-from tests.conftest import TestDevice, quarantined, stored_events, wait_until
 from tests.gateway.telephony.phone_support import (
     Clock,
     bridge_events,
@@ -24,6 +23,9 @@ from tests.gateway.telephony.phone_support import (
     make_phone_world,
     telephony_app,
 )
+from tests.support.devices import TestDevice
+from tests.support.evidence import quarantined, stored_events
+from tests.support.polling import wait_until
 from visits.builder import build_day
 from visits.days import london_date
 

@@ -18,7 +18,6 @@ from gateway.pki.identity import device_identity
 from gateway.telephony.publisher import Publisher
 from gateway.telephony.uplink import BridgeUplink
 from gateway.telephony.webhook import create_app
-from tests.conftest import stored_events, wait_until
 from tests.gateway.telephony.phone_support import (
     AUTH_TOKEN,
     PUBLIC_URL,
@@ -28,6 +27,8 @@ from tests.gateway.telephony.phone_support import (
     make_phone_world,
     phone_settings,
 )
+from tests.support.evidence import stored_events
+from tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ingest_worker")]
 
@@ -38,7 +39,9 @@ def test_an_event_the_broker_never_took_is_published_later(
     world = make_phone_world(engine, settings)
     clock = Clock(datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5))
     # No broker listens on this port: every publish fails, as in a broker outage.
-    down = BridgeUplink(settings.mqtt_host, free_port(), lambda d: device_identity(settings, d))
+    down = BridgeUplink(
+        settings.mqtt_host, free_port(), lambda d: device_identity(settings.state_dir, d)
+    )
     app = create_app(phone_settings(settings), clock=clock, uplink=down)
     with TestClient(app, base_url=PUBLIC_URL) as client:
         result = call(TelephonyProvider(client, PUBLIC_URL, AUTH_TOKEN), world, world.keys())
@@ -48,7 +51,7 @@ def test_an_event_the_broker_never_took_is_published_later(
     assert kept["published_at"] is None
 
     uplink = BridgeUplink(
-        settings.mqtt_host, settings.mqtt_port, lambda d: device_identity(settings, d)
+        settings.mqtt_host, settings.mqtt_port, lambda d: device_identity(settings.state_dir, d)
     )
     publishing = make_engine(settings, "tests-telephony", pool_size=1)
     publisher = Publisher(publishing, uplink, timeout_s=10)

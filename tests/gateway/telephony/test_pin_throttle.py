@@ -11,9 +11,6 @@ from sqlalchemy import Engine, text
 
 from core.settings import Settings
 from firmware_sim.telephony import TelephonyProvider
-from gateway.registry import ServiceUser, seed
-from gateway.registry.schemas import RegistryDocument
-from tests.conftest import unique
 from tests.gateway.telephony.phone_support import (
     Clock,
     PhoneWorld,
@@ -24,6 +21,8 @@ from tests.gateway.telephony.phone_support import (
     telephony_app,
     uk_landline,
 )
+from tests.support.ids import unique
+from tests.support.world import World
 from visits.schedule import import_schedule
 
 pytestmark = pytest.mark.integration
@@ -52,12 +51,12 @@ def phone(settings: Settings, clock: Clock) -> Iterator[TelephonyProvider]:
 
 def other_lines(engine: Engine, count: int) -> list[str]:
     """Registered landlines of other homes: where a stranger might key a carer's number."""
-    homes = [
-        ServiceUser(id=unique("SU"), name="Dot User", landline=uk_landline()) for _ in range(count)
-    ]
-    with engine.begin() as conn:
-        seed(conn, RegistryDocument(service_users=homes))
-    return [home.landline for home in homes if home.landline]
+    world = World()
+    lines = [uk_landline() for _ in range(count)]
+    for line in lines:
+        world.home(name="Dot User", landline=line)
+    world.seed(engine)
+    return lines
 
 
 def wrong_pins(

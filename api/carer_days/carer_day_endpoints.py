@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
-from api.carer_days import schemas, service
-from api.deps import ClockDep, ConnDep, PrincipalDep, SettingsDep
+from api.carer_days import schemas
+from api.deps import ClockDep, ConnDep, FreshnessDep, PrincipalDep
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, error_response
+from visits.carer_day import service
 from visits.days import london_date
 
 router = APIRouter(tags=["carer days"], responses={**ERROR_RESPONSES, **NOT_FOUND_RESPONSES})
@@ -47,7 +48,7 @@ def _csv_response(description: str) -> dict[int | str, dict[str, Any]]:
 def list_carer_days(
     provider_id: str,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
     clock: ClockDep,
     day: Annotated[
@@ -57,7 +58,7 @@ def list_carer_days(
     """Each of the provider's carers who worked that London day: visits, contact, travel and
     unpaid minutes, distance, first and last visit, and the pay check against the National
     Living Wage where the provider declared a pay rate."""
-    return service.day_list(conn, settings, principal, provider_id, day or london_date(clock()))
+    return service.day_list(conn, freshness, principal, provider_id, day or london_date(clock()))
 
 
 @router.get(
@@ -70,12 +71,12 @@ def get_carer_day(
     carer_id: str,
     day: date,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
 ) -> schemas.CarerDayDetail:
     """One carer's London day: each stay, each leg between stays (gap, travel, unpaid gap,
     straight-line distance and implied speed), and the pay check."""
-    return service.day_detail(conn, settings, principal, provider_id, carer_id, day)
+    return service.day_detail(conn, freshness, principal, provider_id, carer_id, day)
 
 
 @router.get(
@@ -88,11 +89,11 @@ def export_carer_days(
     first: First,
     last: Last,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
 ) -> Response:
     """The provider's carers' days over [from, to] as CSV (columns in docs/carer-day.md)."""
-    content = service.provider_csv(conn, settings, principal, provider_id, first, last)
+    content = service.provider_csv(conn, freshness, principal, provider_id, first, last)
     return _csv(content, f"carer-days-{provider_id}-{first}-{last}.csv")
 
 
@@ -134,13 +135,13 @@ def council_carer_days(
     first: First,
     last: Last,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
 ) -> schemas.CouncilCarerDays:
     """Per commissioned provider over [from, to], naming no carer: carer-days, the share of
     carers' days below the pay floor, and travel minutes per contact hour. Figures of a
     provider with too few carer-days are withheld."""
-    return service.council_report(conn, settings, principal, council_id, first, last)
+    return service.council_report(conn, freshness, principal, council_id, first, last)
 
 
 @router.get(
@@ -153,9 +154,9 @@ def export_council_carer_days(
     first: First,
     last: Last,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
 ) -> Response:
     """The council's aggregates over [from, to] as CSV."""
-    content = service.council_report_csv(conn, settings, principal, council_id, first, last)
+    content = service.council_report_csv(conn, freshness, principal, council_id, first, last)
     return _csv(content, f"carer-days-{council_id}-{first}-{last}.csv")
