@@ -72,14 +72,21 @@ class SafeWriter:
 
     def __init__(self, handle: Writable, **options: Any) -> None:
         self._writer = csv.writer(handle, **options)
+        # csv quotes a field holding a character of the line terminator, but with "\n" line
+        # ends a bare carriage return goes out unquoted, and every reader takes it for a line
+        # end. Rows with one are written fully quoted instead.
+        self._bare_cr = "\r" not in options.get("lineterminator", "\r\n")
+        self._quoted = csv.writer(handle, **{**options, "quoting": csv.QUOTE_ALL})
 
     def writerow(self, row: Iterable[object]) -> Any:
-        return self._writer.writerow(neutralise_row(row))
+        cells = neutralise_row(row)
+        if self._bare_cr and any(isinstance(c, str) and "\r" in c for c in cells):
+            return self._quoted.writerow(cells)
+        return self._writer.writerow(cells)
 
     def writerows(self, rows: Iterable[Iterable[object]]) -> None:
-        write = self._writer.writerow
         for row in rows:
-            write(neutralise_row(row))
+            self.writerow(row)
 
 
 def writer(handle: Writable, **options: Any) -> SafeWriter:

@@ -38,6 +38,7 @@ ROLE_COMMANDS = {
     "retention": "ecm.governance:retention",
     "subject-access": "ecm.governance:subject_access",
     "housekeeping": "ecm.housekeeping:housekeeping",
+    "telephony": "gateway.telephony.cli:telephony",
 }
 
 

@@ -297,8 +297,18 @@ _NOTIFICATIONS = f"select id from alert_notification where alert_id in ({_ALERTS
 _DELIVERIES = f"select id from webhook_delivery where notification_id in ({_NOTIFICATIONS})"
 _VISITS = "select id from visit where home_key = :su and service_user_id = :su"
 
+_CALLS = "select call_sid from telephony_call where service_user_id = :su"
+
 # In dependency order: each statement removes what refers to the next one's rows.
 CARE_RECORD_STATEMENTS: tuple[tuple[str, str], ...] = (
+    # Telephone check-ins from the home's landline (docs/telephony.md).
+    ("telephony_request", f"from telephony_request where call_sid in ({_CALLS})"),
+    ("telephony_pin_attempt", f"from telephony_pin_attempt where call_sid in ({_CALLS})"),
+    (
+        "telephony_event",
+        f"from telephony_event where service_user_id = :su or call_sid in ({_CALLS})",
+    ),
+    ("telephony_call", "from telephony_call where service_user_id = :su"),
     ("webhook_attempt", f"from webhook_attempt where delivery_id in ({_DELIVERIES})"),
     ("webhook_delivery", f"from webhook_delivery where notification_id in ({_NOTIFICATIONS})"),
     ("alert_notification", f"from alert_notification where alert_id in ({_ALERTS})"),
@@ -338,11 +348,11 @@ def delete_care_records(conn: Connection, service_user_id: str, at: datetime) ->
 def pseudonymise_service_user(
     conn: Connection, service_user_id: str, at: datetime
 ) -> dict[str, int]:
-    """Name, home location and tag go; the id stays, so kept records still join up."""
+    """Name, home location, landline and tag go; the id stays, so kept records still join up."""
     changed = conn.execute(
         text(
             "update service_user set name = :pseudonym, home_lat = null, home_lon = null, "
-            "home_tag_uid = null, pseudonymised_at = :at where id = :su"
+            "home_tag_uid = null, landline = null, pseudonymised_at = :at where id = :su"
         ),
         {"pseudonym": PSEUDONYM, "at": at, "su": service_user_id},
     ).rowcount
@@ -417,17 +427,26 @@ def purge_quarantine_payloads(conn: Connection, before: datetime, at: datetime) 
 
 
 def count_login_attempts(conn: Connection, before: datetime) -> int:
+    """Sign-in attempts and telephone PIN attempts (the caller's number) older than `before`."""
     return int(
         conn.execute(
-            text("select count(*) from login_attempt where at < :before"), {"before": before}
+            text(
+                "select (select count(*) from login_attempt where at < :before) + "
+                "(select count(*) from telephony_pin_attempt where at < :before)"
+            ),
+            {"before": before},
         ).scalar_one()
     )
 
 
 def delete_login_attempts(conn: Connection, before: datetime) -> int:
-    return conn.execute(
+    logins = conn.execute(
         text("delete from login_attempt where at < :before"), {"before": before}
     ).rowcount
+    pins = conn.execute(
+        text("delete from telephony_pin_attempt where at < :before"), {"before": before}
+    ).rowcount
+    return logins + pins
 
 
 def audit_entries_before(conn: Connection, before: datetime) -> tuple[int, int] | None:

@@ -14,7 +14,7 @@ _ALERTS = "select id from visit_alert where service_user_id = :su"
 # devices are left out: they are secrets of the device, not data about the person.
 SECTIONS: dict[str, str] = {
     "service_user": "select id, name, council_id, home_lat, home_lon, geofence_m, "
-    "home_tag_uid, created_at, pseudonymised_at, records_purged_at "
+    "home_tag_uid, landline, created_at, pseudonymised_at, records_purged_at "
     "from service_user where id = :su",
     "home_tags": "select uid, service_user_id, created_at, retired_at from home_tag "
     "where service_user_id = :su order by created_at",
@@ -33,6 +33,10 @@ SECTIONS: dict[str, str] = {
     "alert_notifications": f"select * from alert_notification where alert_id in ({_ALERTS}) "
     "order by id",
     "events": "select * from device_event where service_user_id = :su "
+    "order by device_time, event_id",
+    "telephony_calls": "select * from telephony_call where service_user_id = :su "
+    "order by first_seen_at, call_sid",
+    "telephony_events": "select * from telephony_event where service_user_id = :su "
     "order by device_time, event_id",
     "reconciliation_lines": "select * from reconciliation_run_line where service_user_ref = :su "
     "order by run_id, position",

@@ -24,6 +24,12 @@ class SubjectAccessExport(BaseModel):
     alerts: list[dict[str, Any]]
     alert_notifications: list[dict[str, Any]]
     events: list[dict[str, Any]] = Field(description="Device events (the evidence), in full.")
+    telephony_calls: list[dict[str, Any]] = Field(
+        description="Calls from the person's landline (telephone check-in)."
+    )
+    telephony_events: list[dict[str, Any]] = Field(
+        description="The events those calls made, as the bridge signed them."
+    )
     reconciliation_lines: list[dict[str, Any]]
     reconciliation_evidence: list[dict[str, Any]]
     reconciliation_unbilled: list[dict[str, Any]]

@@ -34,6 +34,8 @@ from tests.api.api_support import client_for
 from tests.support.ids import unique
 from tests.support.paths import ROOT
 from tests.visits.support import IN, OUT, TAG, build, care_world, plan, store, utc
+from visits.carer_day.days import ProviderAggregate
+from visits.carer_day.export import COUNCIL_HEADER, carer_days_csv, council_csv
 from visits.export import actuals_csv, schedule_csv
 
 PRODUCTION = ("core", "ecm", "gateway", "ingest", "api", "visits", "reconciliation", "retention")
@@ -273,7 +275,22 @@ WRITERS: dict[str, Callable[..., object]] = {
     "visits.export.actuals_csv": actuals_csv,
     "visits.export.schedule_csv": schedule_csv,
     "retention.subject.section_csv": section_csv,
+    # The carer's day (issue 16): a formula-looking carer name is fed to carer_days_csv in
+    # tests/visits/test_carer_day_service.py; council_csv below.
+    "visits.carer_day.export.carer_days_csv": carer_days_csv,
+    "visits.carer_day.export.council_csv": council_csv,
 }
+
+
+def test_the_carer_day_council_export_neutralises() -> None:
+    aggregates = [
+        ProviderAggregate(f"P{n}", name, 12, False, 10, 2, 600, -5 if n == 0 else 40, 30)
+        for n, name in enumerate(DANGEROUS)
+    ]
+    rows = cells(council_csv(aggregates))
+    assert_neutralised(rows, DANGEROUS)
+    # A negative number stays a number for machines and spreadsheets alike.
+    assert rows[1][COUNCIL_HEADER.index("travel_minutes")] == "-5"
 
 
 def test_every_module_that_writes_csv_is_walked_here() -> None:
@@ -303,3 +320,13 @@ def test_write_unbilled_neutralises(value: str, tmp_path: Path) -> None:
     rows = file_cells(path)
     assert rows[1][0] == "'" + value
     assert rows[1][-1] == "30"
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+@given(rows=st.lists(st.lists(st.text(), min_size=1, max_size=4), min_size=1, max_size=4))
+def test_what_the_helper_writes_reads_back_exactly(line_end: str, rows: list[list[str]]) -> None:
+    """Any text, carriage returns and line feeds included, with either line end."""
+    out = io.StringIO(newline="")
+    csv_safe.writer(out, lineterminator=line_end).writerows(rows)
+    read = list(csv_safe.reader(io.StringIO(out.getvalue(), newline="")))
+    assert read == rows

@@ -21,6 +21,7 @@ from retention.service import ACTOR
 from tests.retention.world import (
     add_event,
     add_person,
+    add_telephone_check_in,
     care_record_counts,
     count,
     make_world,
@@ -98,6 +99,9 @@ def test_retention_removes_exactly_what_each_councils_policy_says(
     a2 = add_person(engine, world, short_council, month_2)
     b1 = add_person(engine, world, long_council, month_2 + timedelta(days=1))
     with engine.begin() as conn:
+        # a1 also checked in once by telephone from the home's landline.
+        add_telephone_check_in(conn, world, a1)
+    with engine.begin() as conn:
         add_event(conn, world, None, month_3)
     at = real_now + timedelta(days=6 * 365)  # the injected clock: six years on
     old_quarantine, new_quarantine = quarantine(engine, real_now), quarantine(engine, at)
@@ -116,7 +120,7 @@ def test_retention_removes_exactly_what_each_councils_policy_says(
     summary = {(a.kind, a.target): a.rows for a in planned.actions}
     assert summary == {
         ("event_slice", partition_of(engine, month_1)): 2,
-        ("care_records", a1.service_user_id): 9,
+        ("care_records", a1.service_user_id): 11,
         ("care_records", a2.service_user_id): 9,
         ("registry", a1.service_user_id): 1,
         ("registry", a2.service_user_id): 1,
@@ -142,6 +146,8 @@ def test_retention_removes_exactly_what_each_councils_policy_says(
         assert count(conn, "device_event", "service_user_id = :su", su=a2.service_user_id) == 2
         assert count(conn, "device_sequence", "event_id = :e", e=a2.event_ids[0]) == 1
         assert count(conn, "device_event", "service_user_id is null") == 1
+        assert count(conn, "telephony_call", "service_user_id = :su", su=a1.service_user_id) == 0
+        assert count(conn, "telephony_event", "service_user_id = :su", su=a1.service_user_id) == 0
         # Care records: a1's and a2's gone, b1's all there.
         assert set(care_record_counts(conn, a1.service_user_id).values()) == {0}
         assert set(care_record_counts(conn, a2.service_user_id).values()) == {0}

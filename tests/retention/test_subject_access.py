@@ -21,7 +21,14 @@ from core import csv_safe
 from core.settings import Settings
 from retention.subject_repository import SECTIONS
 from tests.api.api_support import client_for
-from tests.retention.world import Person, World, add_person, count, make_world
+from tests.retention.world import (
+    Person,
+    World,
+    add_person,
+    add_telephone_check_in,
+    count,
+    make_world,
+)
 from tests.support.ids import unique
 from tests.support.paths import ROOT
 
@@ -35,6 +42,8 @@ SECTION_OF_TABLE = {
     "visit_correction": "visit_corrections",
     "visit_alert": "alerts",
     "device_event": "events",
+    "telephony_call": "telephony_calls",
+    "telephony_event": "telephony_events",
     "reconciliation_run_line": "reconciliation_lines",
     "reconciliation_run_evidence": "reconciliation_evidence",
     "reconciliation_run_unbilled": "reconciliation_unbilled",
@@ -130,6 +139,7 @@ def test_the_export_is_complete_for_a_seeded_person(
     someone_else = add_person(engine, world, council, datetime.now(UTC) - timedelta(days=2))
     with engine.begin() as conn:
         add_reconciliation(conn, world, person)
+        add_telephone_check_in(conn, world, person)
     su = person.service_user_id
     path = f"/service-users/{su}/subject-access"
     for officer in client_for(scratch, Role.COUNCIL_OFFICER, council_id=council):

@@ -263,6 +263,31 @@ def _care_records(conn: Connection, world: World, person: Person) -> None:
     )  # fmt: skip
 
 
+def add_telephone_check_in(conn: Connection, world: World, person: Person) -> None:
+    """A call from the person's landline and the event it made."""
+    call = unique("CA")
+    conn.execute(
+        text(
+            "insert into telephony_call (call_sid, first_seen_at, caller, called, provider_id, "
+            "service_user_id, stage, carer_id, outcome, event_id, finished_at) values "
+            "(:call, :at, '+441603123456', '+448081570001', :p, :su, 'done', :carer, "
+            "'check_in', :event, :at)"
+        ),
+        {"call": call, "at": person.visit_at, "p": world.provider_id,
+         "su": person.service_user_id, "carer": world.carer_id, "event": uuid.uuid4()},
+    )  # fmt: skip
+    conn.execute(
+        text(
+            "insert into telephony_event (event_id, call_sid, device_id, seq, event_type, "
+            "device_time, carer_id, service_user_id, jws) values (:event, :call, :device, "
+            ":seq, 'check_in', :at, :carer, :su, 'x.y.z')"
+        ),
+        {"event": uuid.uuid4(), "call": call, "device": world.device_id,
+         "seq": world.next_seq(), "at": person.visit_at, "carer": world.carer_id,
+         "su": person.service_user_id},
+    )  # fmt: skip
+
+
 def count(conn: Connection, table: str, where: str, **params: object) -> int:
     return int(
         conn.execute(text(f"select count(*) from {table} where {where}"), params).scalar_one()

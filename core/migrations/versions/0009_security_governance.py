@@ -17,14 +17,14 @@ certificate rotation with an overlap.
   `retires_at` and is revoked once that passes (gateway.pki.rotation).
 
 Revision ID: 0009_security
-Revises: 0008
+Revises: 0009_telephony
 Create Date: 2026-11-23
 """
 
 from alembic import op
 
 revision = "0009_security"
-down_revision = "0008"
+down_revision = "0009_telephony"
 branch_labels = None
 depends_on = None
 
@@ -146,7 +146,8 @@ alter default privileges in schema public grant select on tables to {RETENTION_R
 grant delete on audit_log, device_sequence, tag_tap, login_attempt, quarantined_message,
     visit, visit_carer, visit_anomaly, visit_correction, visit_alert, alert_notification,
     webhook_delivery, webhook_attempt, planned_visit_version, reconciliation_run_evidence,
-    reconciliation_run_unbilled to {RETENTION_ROLE};
+    reconciliation_run_unbilled, telephony_call, telephony_event, telephony_request,
+    telephony_pin_attempt to {RETENTION_ROLE};
 grant update on quarantined_message, service_user, carer, home_tag, home_code_device,
     reconciliation_invoice to {RETENTION_ROLE};
 grant insert on audit_log, audit_checkpoint, retention_purge, erasure_request to {RETENTION_ROLE};
