@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     # machine or the LAN). Outside production they always may; in production only when set.
     webhook_allow_private_addresses: bool = False
 
+    # Service requests (docs/service-requests.md): how often `ecm requests run` expires offers,
+    # rolls packages' planned visits forward and delivers request webhooks, and how far ahead a
+    # package's visits are planned.
+    requests_interval_s: float = 15.0
+    requests_plan_horizon_days: int = 28
+
     # Envelope-encryption master key for secrets at rest (tag keys, later issues).
     master_key: str = DEV_MASTER_KEY
 

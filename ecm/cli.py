@@ -31,6 +31,7 @@ ROLE_COMMANDS = {
     "audit": "api.audit.cli:audit",
     "visits": "visits.cli:visits",
     "schedule": "visits.cli:schedule",
+    "requests": "commissioning.cli:requests",
 }
 
 

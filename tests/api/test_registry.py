@@ -74,6 +74,7 @@ def test_seeding_twice_yields_the_same_rows(client: TestClient, engine: Engine) 
             "carers": 1,
             "devices": 1,
             "service_users": 1,
+            "lots": 0,
         }
     )
     assert len(rows) == 4

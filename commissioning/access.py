@@ -1,0 +1,80 @@
+"""Who may do what with lots, requests, offers and packages.
+
+Council officers work on their own council's lots, requests and packages; an administrator on
+any council's. A provider sees only the offers made to it and the packages it holds: another
+provider's offer, request or package is "not found", never "forbidden", so ids reveal nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from commissioning.errors import Forbidden, NotFound, Unprocessable
+
+
+class Caller(Protocol):
+    """Who is asking (the API's principal): a provider manager has `provider_id`, a council
+    officer `council_id`, an administrator neither."""
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def provider_id(self) -> str | None: ...
+
+    @property
+    def council_id(self) -> str | None: ...
+
+    @property
+    def is_admin(self) -> bool: ...
+
+
+def council_for_writing(caller: Caller, council_id: str | None) -> str:
+    """The council a council-side action is for: the officer's own (naming another is "not
+    found"), or, for an administrator, the one named."""
+    if caller.council_id is not None:
+        if council_id is not None and council_id != caller.council_id:
+            raise NotFound(f"council {council_id} not found")
+        return caller.council_id
+    if caller.is_admin:
+        if council_id is None:
+            raise Unprocessable("an administrator names the council (council_id)")
+        return council_id
+    raise Forbidden("council officers and administrators only")
+
+
+def ensure_council(caller: Caller, council_id: str) -> None:
+    council_for_writing(caller, council_id)
+
+
+def council_filter(caller: Caller) -> str | None:
+    """For lists: the officer's council; None (every council) for an administrator."""
+    if caller.council_id is not None:
+        return caller.council_id
+    if caller.is_admin:
+        return None
+    raise Forbidden("council officers and administrators only")
+
+
+def ensure_provider(caller: Caller, provider_id: str) -> None:
+    """Offers are answered by the provider itself; an administrator or the council may read
+    them. A council officer's view is narrowed by the request's council elsewhere."""
+    if caller.provider_id is not None and caller.provider_id != provider_id:
+        raise NotFound(f"provider {provider_id} not found")
+    if caller.provider_id is None and caller.council_id is None and not caller.is_admin:
+        raise Forbidden("not allowed")
+
+
+def is_provider(caller: Caller) -> bool:
+    return caller.provider_id is not None
+
+
+class Operator:
+    """Someone at the command line of the server (`ecm requests ...`): an administrator."""
+
+    provider_id: str | None = None
+    council_id: str | None = None
+    is_admin = True
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
