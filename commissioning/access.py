@@ -26,6 +26,11 @@ class Caller(Protocol):
     def council_id(self) -> str | None: ...
 
     @property
+    def provider_ids(self) -> frozenset[str]:
+        """For a council officer: the providers its council commissions."""
+        ...
+
+    @property
     def is_admin(self) -> bool: ...
 
 
@@ -57,11 +62,15 @@ def council_filter(caller: Caller) -> str | None:
 
 
 def ensure_provider(caller: Caller, provider_id: str) -> None:
-    """Offers are answered by the provider itself; an administrator or the council may read
-    them. A council officer's view is narrowed by the request's council elsewhere."""
-    if caller.provider_id is not None and caller.provider_id != provider_id:
-        raise NotFound(f"provider {provider_id} not found")
-    if caller.provider_id is None and caller.council_id is None and not caller.is_admin:
+    """A provider's offers are its own; the council reads those of providers it commissions
+    (narrowed to its own requests elsewhere), an administrator any."""
+    if caller.provider_id is not None:
+        if caller.provider_id != provider_id:
+            raise NotFound(f"provider {provider_id} not found")
+    elif caller.council_id is not None:
+        if provider_id not in caller.provider_ids:
+            raise NotFound(f"provider {provider_id} not found")
+    elif not caller.is_admin:
         raise Forbidden("not allowed")
 
 
@@ -74,6 +83,7 @@ class Operator:
 
     provider_id: str | None = None
     council_id: str | None = None
+    provider_ids: frozenset[str] = frozenset()
     is_admin = True
 
     def __init__(self, subject: str) -> None:

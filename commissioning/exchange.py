@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from commissioning import package_repository, service
 from commissioning import repository as store
 from commissioning.access import Caller, council_filter, council_for_writing
-from commissioning.errors import Unprocessable
+from commissioning.errors import NotFound, Unprocessable
 from commissioning.formats import (
     DECISION_COLUMNS,
     PACKAGE_COLUMNS,
@@ -96,6 +96,8 @@ def import_requests(
     """Import requests.csv for the caller's council in the caller's transaction; each new
     request is offered down its lot's cascade at once."""
     council = council_for_writing(caller, council_id)
+    if not lot_repository.council_exists(conn, council):
+        raise NotFound(f"council {council} not found")
     try:
         parsed, errors = parse_requests(content)
     except RequestsFileError as exc:

@@ -15,8 +15,8 @@ from commissioning.errors import Conflict, NotFound, Unprocessable
 from commissioning.model import Policy
 from commissioning.packages import london_today
 from commissioning.views import CommissioningPolicy, LotLineup, LotSet
+from commissioning.views import CouncilLot as LotView
 from commissioning.views import Lineup as LineupView
-from commissioning.views import Lot as LotView
 from gateway.registry import Lot, lot_repository
 from gateway.registry.lots import LineupInForce, LotError, set_lineup
 

@@ -215,12 +215,20 @@ def _provider_offer(conn: Connection, offer: Offer, request: ServiceRequest) -> 
 
 
 def offer_for_provider(
-    conn: Connection, caller: Caller, provider_id: str, offer_id: int, *, now: datetime
+    conn: Connection,
+    caller: Caller,
+    provider_id: str,
+    offer_id: int,
+    *,
+    now: datetime,
+    viewing: bool = True,
 ) -> ProviderOffer:
-    """One offer as the provider sees it; the provider's own reading is recorded as a view."""
+    """One offer as the provider sees it; the provider's own reading is recorded as a view
+    (not the answer shown after it declined)."""
     service.advance(conn, now=now)
     offer = service.provider_offer(conn, caller, provider_id, offer_id)
-    service.record_view(conn, caller, offer, now=now)
+    if viewing:
+        service.record_view(conn, caller, offer, now=now)
     request = store.get_request(conn, offer.request_id)
     assert request is not None
     refreshed = store.get_offer(conn, offer.id)

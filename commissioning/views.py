@@ -122,7 +122,7 @@ class Lineup(BaseModel):
     dps: list[str]
 
 
-class Lot(BaseModel):
+class CouncilLot(BaseModel):
     council_id: str
     id: str
     name: str
@@ -130,12 +130,12 @@ class Lot(BaseModel):
     lineups: list[Lineup] = Field(description="Every lineup, oldest first.")
 
 
-class LotList(BaseModel):
-    items: list[Lot]
+class CouncilLotList(BaseModel):
+    items: list[CouncilLot]
 
 
 class LotSet(BaseModel):
-    lot: Lot
+    lot: CouncilLot
     changed: bool = Field(description="False when that lineup was already set as given.")
 
 
@@ -270,7 +270,7 @@ class PackageList(BaseModel):
     next_offset: int | None
 
 
-class ImportError_(BaseModel):
+class RequestImportError(BaseModel):
     line: int
     request_ref: str | None
     reason: str
@@ -282,7 +282,7 @@ class RequestImport(BaseModel):
     requests_created: int
     requests_unchanged: int
     rejected: int
-    errors: list[ImportError_]
+    errors: list[RequestImportError]
 
 
 class LotMonitoring(BaseModel):

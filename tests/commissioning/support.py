@@ -34,6 +34,7 @@ class Officer:
     council_id: str | None
     provider_id: str | None = None
     is_admin: bool = False
+    provider_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Manager:
     provider_id: str
     council_id: str | None = None
     is_admin: bool = False
+    provider_ids: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -58,7 +60,11 @@ class LotWorld:
 
     @property
     def officer(self) -> Officer:
-        return Officer(subject=f"officer-{self.council_id}", council_id=self.council_id)
+        return Officer(
+            subject=f"officer-{self.council_id}",
+            council_id=self.council_id,
+            provider_ids=frozenset({self.lead, *self.additional, *self.dps}),
+        )
 
     def manager(self, provider_id: str) -> Manager:
         return Manager(subject=f"manager-{provider_id}", provider_id=provider_id)
