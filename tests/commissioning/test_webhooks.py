@@ -4,7 +4,9 @@ retried on failure, and carrying no personal data."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 from sqlalchemy import Engine, text
@@ -17,6 +19,15 @@ from tests.visits.alerts_support import Receiver
 from visits.webhooks import register_endpoint, verify_signature
 
 NOW = datetime(2026, 3, 4, 10, 0, tzinfo=LONDON)
+DOC = Path(__file__).resolve().parents[2] / "docs" / "service-requests.md"
+
+
+def documented_body() -> dict[str, object]:
+    """The `request.offered` body shown in docs/service-requests.md."""
+    block = re.search(r"```json\n(.*?)```", DOC.read_text(), flags=re.S)
+    assert block is not None
+    body: dict[str, object] = json.loads(block.group(1))
+    return body
 
 
 def test_an_offer_is_delivered_signed_and_retried(engine: Engine, settings: Settings) -> None:
@@ -43,6 +54,7 @@ def test_an_offer_is_delivered_signed_and_retried(engine: Engine, settings: Sett
         now=NOW + timedelta(seconds=2),
     )
     payload = json.loads(body)
+    assert set(payload) == set(documented_body())
     offer = world.offers(request_id)[0]
     assert payload["offer_id"] == offer["id"] and payload["role"] == "lead"
     assert payload["deadline"] == offer["deadline"].isoformat()
