@@ -9,8 +9,8 @@ from fastapi import FastAPI
 
 from api import metrics, openapi
 from api.auth.endpoints import router as auth_router
-from api.commissioning.endpoints import router as commissioning_router
-from api.commissioning.offers import router as offers_router
+from api.commissioning.offer_endpoints import router as offers_router
+from api.commissioning.request_endpoints import router as commissioning_router
 from api.devices.endpoints import router as devices_router
 from api.devices.homes import router as home_devices_router
 from api.error_handlers import EXCEPTION_HANDLERS

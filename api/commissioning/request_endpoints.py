@@ -1,6 +1,6 @@
 """Service requests between a council and its providers (docs/service-requests.md): lots and
 settings, requests and their cascades, packages, the case system's files and the monitoring
-report. Providers answer their offers through api.commissioning.offers."""
+report. Providers answer their offers through api.commissioning.offer_endpoints."""
 
 from __future__ import annotations
 
