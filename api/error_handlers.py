@@ -15,7 +15,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import DomainError, ErrorBody, ErrorDetail, FieldError, Unauthorized
 from api.portal.paths import PORTAL_PREFIX, SIGN_IN_PATH
-from commissioning.errors import CommissioningError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ def error_json(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
-async def _domain(request: Request, exc: DomainError | CommissioningError) -> Response:
+async def _domain(request: Request, exc: DomainError) -> Response:
     if isinstance(exc, Unauthorized) and request.url.path.startswith(PORTAL_PREFIX):
         # A person in a browser is sent to the sign-in page, not shown a JSON error.
         return RedirectResponse(SIGN_IN_PATH, status_code=303)
@@ -89,7 +88,6 @@ EXCEPTION_HANDLERS: dict[
     int | type[Exception], Callable[[Request, Any], Coroutine[Any, Any, Response]]
 ] = {
     DomainError: _domain,
-    CommissioningError: _domain,
     StarletteHTTPException: _http,
     RequestValidationError: _validation,
     OperationalError: _database_unavailable,

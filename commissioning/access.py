@@ -7,34 +7,11 @@ provider's offer, request or package is "not found", never "forbidden", so ids r
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from commissioning.errors import Forbidden, NotFound, Unprocessable
-
-
-class Caller(Protocol):
-    """Who is asking (the API's principal): a provider manager has `provider_id`, a council
-    officer `council_id`, an administrator neither."""
-
-    @property
-    def subject(self) -> str: ...
-
-    @property
-    def provider_id(self) -> str | None: ...
-
-    @property
-    def council_id(self) -> str | None: ...
-
-    @property
-    def provider_ids(self) -> frozenset[str]:
-        """For a council officer: the providers its council commissions."""
-        ...
-
-    @property
-    def is_admin(self) -> bool: ...
+from core.access import Role, Scope
+from core.errors import Forbidden, NotFound, Unprocessable
 
 
-def council_for_writing(caller: Caller, council_id: str | None) -> str:
+def acting_council(caller: Scope, council_id: str | None) -> str:
     """The council a council-side action is for: the officer's own (naming another is "not
     found"), or, for an administrator, the one named."""
     if caller.council_id is not None:
@@ -48,11 +25,11 @@ def council_for_writing(caller: Caller, council_id: str | None) -> str:
     raise Forbidden("council officers and administrators only")
 
 
-def ensure_council(caller: Caller, council_id: str) -> None:
-    council_for_writing(caller, council_id)
+def ensure_council(caller: Scope, council_id: str) -> None:
+    acting_council(caller, council_id)
 
 
-def council_filter(caller: Caller) -> str | None:
+def council_filter(caller: Scope) -> str | None:
     """For lists: the officer's council; None (every council) for an administrator."""
     if caller.council_id is not None:
         return caller.council_id
@@ -61,7 +38,7 @@ def council_filter(caller: Caller) -> str | None:
     raise Forbidden("council officers and administrators only")
 
 
-def ensure_provider(caller: Caller, provider_id: str) -> None:
+def ensure_provider(caller: Scope, provider_id: str) -> None:
     """A provider's offers are its own; the council reads those of providers it commissions
     (narrowed to its own requests elsewhere), an administrator any."""
     if caller.provider_id is not None:
@@ -74,17 +51,10 @@ def ensure_provider(caller: Caller, provider_id: str) -> None:
         raise Forbidden("not allowed")
 
 
-def is_provider(caller: Caller) -> bool:
+def is_provider(caller: Scope) -> bool:
     return caller.provider_id is not None
 
 
-class Operator:
+def operator(subject: str) -> Scope:
     """Someone at the command line of the server (`ecm requests ...`): an administrator."""
-
-    provider_id: str | None = None
-    council_id: str | None = None
-    provider_ids: frozenset[str] = frozenset()
-    is_admin = True
-
-    def __init__(self, subject: str) -> None:
-        self.subject = subject
+    return Scope(subject=subject, roles=frozenset({Role.ADMINISTRATOR.value}))

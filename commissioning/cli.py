@@ -59,10 +59,10 @@ def import_file(path: Path, council_id: str) -> None:
     """Import requests.csv (docs/service-requests.md) and offer each new request; bad rows are
     listed as FILE:LINE: request_ref: reason. Exit 1 when any row was rejected, 2 when the file
     was refused whole."""
-    from commissioning.access import Operator
-    from commissioning.errors import CommissioningError
+    from commissioning.access import operator
     from commissioning.exchange import import_requests
     from core.db import make_engine
+    from core.errors import DomainError
 
     engine = make_engine(get_settings(), "requests", pool_size=1)
     console = Console()
@@ -70,13 +70,13 @@ def import_file(path: Path, council_id: str) -> None:
         with engine.begin() as conn:
             report = import_requests(
                 conn,
-                Operator(f"cli:{getpass.getuser()}"),
+                operator(f"cli:{getpass.getuser()}"),
                 path.read_text(encoding="utf-8"),
                 source=str(path),
                 council_id=council_id,
                 now=datetime.now(UTC),
             )
-    except CommissioningError as exc:
+    except DomainError as exc:
         console.print(f"[red]{path}: {exc.message}; nothing imported[/red]")
         sys.exit(2)
     finally:
@@ -103,13 +103,13 @@ def export(
 ) -> None:
     """Write decisions.csv, packages.csv or monitoring.csv for London days [--from, --to] to
     standard output."""
-    from commissioning.access import Operator
-    from commissioning.errors import CommissioningError
+    from commissioning.access import operator
     from commissioning.exchange import decisions_csv, packages_csv
     from commissioning.reports import monitoring, monitoring_csv
     from core.db import make_engine
+    from core.errors import DomainError
 
-    caller = Operator(f"cli:{getpass.getuser()}")
+    caller = operator(f"cli:{getpass.getuser()}")
     period: tuple[date, date] = (first.date(), last.date())
     engine = make_engine(get_settings(), "requests", pool_size=1)
     try:
@@ -132,7 +132,7 @@ def export(
                     now=datetime.now(UTC),
                 )
                 out = monitoring_csv(report)
-    except CommissioningError as exc:
+    except DomainError as exc:
         raise click.ClickException(exc.message) from None
     finally:
         engine.dispose()

@@ -16,8 +16,7 @@ from sqlalchemy import Connection
 
 from commissioning import package_repository, service
 from commissioning import repository as store
-from commissioning.access import Caller, council_filter, council_for_writing
-from commissioning.errors import NotFound, Unprocessable
+from commissioning.access import acting_council, council_filter
 from commissioning.formats import (
     DECISION_COLUMNS,
     PACKAGE_COLUMNS,
@@ -29,6 +28,8 @@ from commissioning.formats import (
     write_csv,
 )
 from commissioning.model import LONDON, ServiceRequest, pattern_from_json, pattern_key
+from core.access import Scope
+from core.errors import NotFound, Unprocessable
 from gateway.registry import lot_repository
 
 MAX_EXPORT_DAYS = 400
@@ -86,7 +87,7 @@ def _refusal(
 
 def import_requests(
     conn: Connection,
-    caller: Caller,
+    caller: Scope,
     content: str,
     *,
     source: str,
@@ -95,7 +96,7 @@ def import_requests(
 ) -> ImportReport:
     """Import requests.csv for the caller's council in the caller's transaction; each new
     request is offered down its lot's cascade at once."""
-    council = council_for_writing(caller, council_id)
+    council = acting_council(caller, council_id)
     if not lot_repository.council_exists(conn, council):
         raise NotFound(f"council {council} not found")
     try:
@@ -173,7 +174,7 @@ def _instant(value: datetime | None) -> str:
 
 
 def decisions_csv(
-    conn: Connection, caller: Caller, *, council_id: str | None, first: date, last: date
+    conn: Connection, caller: Scope, *, council_id: str | None, first: date, last: date
 ) -> str:
     """One row per offer made on London days [first, last] (docs/service-requests.md)."""
     start, end = london_window(first, last)
@@ -205,7 +206,7 @@ def decisions_csv(
 
 
 def packages_csv(
-    conn: Connection, caller: Caller, *, council_id: str | None, first: date, last: date
+    conn: Connection, caller: Scope, *, council_id: str | None, first: date, last: date
 ) -> str:
     """One row per weekly visit of each package version made on London days [first, last]."""
     start, end = london_window(first, last)

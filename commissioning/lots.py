@@ -10,13 +10,14 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from commissioning import repository as store
-from commissioning.access import Caller, council_for_writing
-from commissioning.errors import Conflict, NotFound, Unprocessable
+from commissioning.access import acting_council
 from commissioning.model import Policy
 from commissioning.packages import london_today
 from commissioning.views import CommissioningPolicy, LotLineup, LotSet
 from commissioning.views import CouncilLot as LotView
 from commissioning.views import Lineup as LineupView
+from core.access import Scope
+from core.errors import Conflict, NotFound, Unprocessable
 from gateway.registry import Lot, lot_repository
 from gateway.registry.lots import LineupInForce, LotError, set_lineup
 
@@ -40,8 +41,8 @@ def _view(history: list[Lot], now: datetime) -> LotView:
     )
 
 
-def list_lots(conn: Connection, caller: Caller, council_id: str, *, now: datetime) -> list[LotView]:
-    council_for_writing(caller, council_id)
+def list_lots(conn: Connection, caller: Scope, council_id: str, *, now: datetime) -> list[LotView]:
+    acting_council(caller, council_id)
     by_lot: dict[str, list[Lot]] = {}
     for lot in lot_repository.lineups(conn, council_id):
         by_lot.setdefault(lot.id, []).append(lot)
@@ -49,9 +50,9 @@ def list_lots(conn: Connection, caller: Caller, council_id: str, *, now: datetim
 
 
 def get_lot(
-    conn: Connection, caller: Caller, council_id: str, lot_id: str, *, now: datetime
+    conn: Connection, caller: Scope, council_id: str, lot_id: str, *, now: datetime
 ) -> LotView:
-    council_for_writing(caller, council_id)
+    acting_council(caller, council_id)
     history = lot_repository.lineups(conn, council_id, lot_id)
     if not history:
         raise NotFound(f"lot {lot_id} not found")
@@ -60,14 +61,14 @@ def get_lot(
 
 def set_lot(
     conn: Connection,
-    caller: Caller,
+    caller: Scope,
     council_id: str,
     lot_id: str,
     body: LotLineup,
     *,
     now: datetime,
 ) -> LotSet:
-    council_for_writing(caller, council_id)
+    acting_council(caller, council_id)
     try:
         lot = Lot(council_id=council_id, id=lot_id, **body.model_dump())
     except ValueError as exc:
@@ -81,8 +82,8 @@ def set_lot(
     return LotSet(lot=get_lot(conn, caller, council_id, lot_id, now=now), changed=changed)
 
 
-def get_policy(conn: Connection, caller: Caller, council_id: str) -> CommissioningPolicy:
-    council_for_writing(caller, council_id)
+def get_policy(conn: Connection, caller: Scope, council_id: str) -> CommissioningPolicy:
+    acting_council(caller, council_id)
     policy = store.get_policy(conn, council_id) or Policy()
     return CommissioningPolicy(
         response_working_hours=policy.response_working_hours,
@@ -92,9 +93,9 @@ def get_policy(conn: Connection, caller: Caller, council_id: str) -> Commissioni
 
 
 def set_policy(
-    conn: Connection, caller: Caller, council_id: str, body: CommissioningPolicy
+    conn: Connection, caller: Scope, council_id: str, body: CommissioningPolicy
 ) -> CommissioningPolicy:
-    council_for_writing(caller, council_id)
+    acting_council(caller, council_id)
     if not lot_repository.council_exists(conn, council_id):
         raise NotFound(f"council {council_id} not found")
     store.set_policy(

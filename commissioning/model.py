@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
-# Care days and visit times are London's; instants are stored in UTC.
-LONDON = ZoneInfo("Europe/London")
+from core.times import LONDON
+
+__all__ = ["LONDON"]  # care days and visit times are London's; instants are stored in UTC
 
 
 class LotRole(StrEnum):

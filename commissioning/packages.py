@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Connection
 
 from commissioning import package_repository
-from commissioning.errors import Unprocessable
 from commissioning.model import (
     LONDON,
     CarePackage,
@@ -25,6 +24,7 @@ from commissioning.model import (
     ServiceRequest,
 )
 from commissioning.planning import PlannedSlot, planned_between, replan, schedule_csv
+from core.errors import Unprocessable
 from visits.schedule import import_schedule
 
 

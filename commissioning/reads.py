@@ -15,8 +15,7 @@ from sqlalchemy import Connection
 
 from commissioning import notification_repository, package_repository, service
 from commissioning import repository as store
-from commissioning.access import Caller, council_filter, ensure_provider
-from commissioning.errors import Forbidden, NotFound
+from commissioning.access import council_filter, ensure_provider
 from commissioning.model import (
     CarePackage,
     DeclineReason,
@@ -42,6 +41,8 @@ from commissioning.views import (
 )
 from commissioning.views import Offer as OfferView
 from commissioning.views import ServiceRequest as RequestView
+from core.access import Scope
+from core.errors import Forbidden, NotFound
 
 
 def offer_view(offer: Offer) -> OfferView:
@@ -91,7 +92,7 @@ def _stages(request: ServiceRequest) -> list[Stage]:
     ]
 
 
-def _visible_request(conn: Connection, caller: Caller, request_id: int) -> ServiceRequest:
+def _visible_request(conn: Connection, caller: Scope, request_id: int) -> ServiceRequest:
     request = store.get_request(conn, request_id)
     if request is None:
         raise NotFound(f"request {request_id} not found")
@@ -105,9 +106,7 @@ def _visible_request(conn: Connection, caller: Caller, request_id: int) -> Servi
     return request
 
 
-def request_view(
-    conn: Connection, caller: Caller, request_id: int, *, now: datetime
-) -> RequestView:
+def request_view(conn: Connection, caller: Scope, request_id: int, *, now: datetime) -> RequestView:
     service.advance(conn, now=now)
     request = _visible_request(conn, caller, request_id)
     mine = caller.provider_id
@@ -145,7 +144,7 @@ def request_view(
 
 def list_requests(
     conn: Connection,
-    caller: Caller,
+    caller: Scope,
     *,
     statuses: Sequence[str],
     lot_id: str | None,
@@ -216,7 +215,7 @@ def _provider_offer(conn: Connection, offer: Offer, request: ServiceRequest) -> 
 
 def offer_for_provider(
     conn: Connection,
-    caller: Caller,
+    caller: Scope,
     provider_id: str,
     offer_id: int,
     *,
@@ -238,7 +237,7 @@ def offer_for_provider(
 
 def offers_for_provider(
     conn: Connection,
-    caller: Caller,
+    caller: Scope,
     provider_id: str,
     *,
     statuses: Sequence[str],
@@ -297,13 +296,13 @@ def package_view(conn: Connection, package: CarePackage) -> Package:
     )
 
 
-def get_package(conn: Connection, caller: Caller, package_id: int) -> Package:
+def get_package(conn: Connection, caller: Scope, package_id: int) -> Package:
     return package_view(conn, service.visible_package(conn, caller, package_id))
 
 
 def list_packages(
     conn: Connection,
-    caller: Caller,
+    caller: Scope,
     *,
     provider_id: str | None,
     limit: int,
@@ -322,7 +321,7 @@ def list_packages(
     return PackageList(items=[package_view(conn, p) for p in page], next_offset=next_offset)
 
 
-def deliveries(conn: Connection, caller: Caller, provider_id: str) -> RequestDeliveryList:
+def deliveries(conn: Connection, caller: Scope, provider_id: str) -> RequestDeliveryList:
     ensure_provider(caller, provider_id)
     if caller.council_id is not None:
         raise Forbidden("a provider's delivery log is the provider's")

@@ -9,12 +9,13 @@ from sqlalchemy import Connection
 
 from commissioning import repository as store
 from commissioning import service
-from commissioning.access import Caller, council_for_writing
+from commissioning.access import acting_council
 from commissioning.exchange import london_window
 from commissioning.formats import write_csv
 from commissioning.model import DeclineReason, LotRole, pattern_from_json, weekly_hours
 from commissioning.monitoring import LotFigures, RequestFacts, lot_figures
 from commissioning.views import LotMonitoring, MonitoringReport
+from core.access import Scope
 from gateway.registry import lot_repository
 
 DEFAULT_UNPLACED_AFTER_DAYS = 7
@@ -40,7 +41,7 @@ def _entry(figures: LotFigures) -> LotMonitoring:
 
 def monitoring(
     conn: Connection,
-    caller: Caller,
+    caller: Scope,
     council_id: str | None,
     first: date,
     last: date,
@@ -48,7 +49,7 @@ def monitoring(
     unplaced_after_days: int,
     now: datetime,
 ) -> MonitoringReport:
-    council = council_for_writing(caller, council_id)
+    council = acting_council(caller, council_id)
     start, end = london_window(first, last)
     service.advance(conn, now=now)
     facts = [

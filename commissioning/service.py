@@ -16,8 +16,7 @@ from sqlalchemy import Connection
 
 from commissioning import cascade, notification_repository, package_repository, packages
 from commissioning import repository as store
-from commissioning.access import Caller, council_filter, council_for_writing, ensure_provider
-from commissioning.errors import Conflict, Forbidden, NotFound, Unprocessable
+from commissioning.access import acting_council, council_filter, ensure_provider
 from commissioning.formats import check_pattern
 from commissioning.model import (
     CarePackage,
@@ -36,6 +35,8 @@ from commissioning.model import (
 from commissioning.packages import london_today
 from commissioning.repository import NewEvent, NewOffer, NewRequest
 from commissioning.working_time import response_deadline
+from core.access import Scope
+from core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from gateway.registry import lot_repository
 
 SYSTEM = "system"
@@ -143,20 +144,20 @@ def make_request(
 
 def create_request(
     conn: Connection,
-    caller: Caller,
+    caller: Scope,
     details: RequestDetails,
     *,
     now: datetime,
     source: str = "api",
 ) -> int:
-    council_id = council_for_writing(caller, details.council_id or None)
+    council_id = acting_council(caller, details.council_id or None)
     details = RequestDetails(**{**details.__dict__, "council_id": council_id})
     check_request(conn, details)
     return make_request(conn, details, source=source, actor=caller.subject, now=now)
 
 
 def council_request(
-    conn: Connection, caller: Caller, request_id: int, *, for_update: bool = False
+    conn: Connection, caller: Scope, request_id: int, *, for_update: bool = False
 ) -> ServiceRequest:
     """A request of the caller's council (any, for an administrator); else not found."""
     if caller.provider_id is not None:
@@ -169,7 +170,7 @@ def council_request(
 
 
 def withdraw(
-    conn: Connection, caller: Caller, request_id: int, reason: str, *, now: datetime
+    conn: Connection, caller: Scope, request_id: int, reason: str, *, now: datetime
 ) -> None:
     request = council_request(conn, caller, request_id, for_update=True)
     if request.status not in (RequestStatus.OPEN, RequestStatus.UNPLACED):
@@ -184,7 +185,7 @@ def withdraw(
 
 def reoffer(
     conn: Connection,
-    caller: Caller,
+    caller: Scope,
     request_id: int,
     provider_id: str | None,
     *,
@@ -231,7 +232,7 @@ def reoffer(
 # --- the provider's side ---------------------------------------------------------------------
 
 
-def provider_offer(conn: Connection, caller: Caller, provider_id: str, offer_id: int) -> Offer:
+def provider_offer(conn: Connection, caller: Scope, provider_id: str, offer_id: int) -> Offer:
     """The offer, when it was made to `provider_id` and the caller may see it."""
     ensure_provider(caller, provider_id)
     offer = store.get_offer(conn, offer_id)
@@ -244,7 +245,7 @@ def provider_offer(conn: Connection, caller: Caller, provider_id: str, offer_id:
     return offer
 
 
-def record_view(conn: Connection, caller: Caller, offer: Offer, *, now: datetime) -> None:
+def record_view(conn: Connection, caller: Scope, offer: Offer, *, now: datetime) -> None:
     """The provider opened its offer: counted on the offer and written to the history."""
     if caller.provider_id != offer.provider_id:
         return  # the council or an administrator looking is not the provider's view
@@ -264,7 +265,7 @@ def record_view(conn: Connection, caller: Caller, offer: Offer, *, now: datetime
     )
 
 
-def _answerable(conn: Connection, caller: Caller, provider_id: str, offer_id: int) -> Offer:
+def _answerable(conn: Connection, caller: Scope, provider_id: str, offer_id: int) -> Offer:
     if caller.provider_id is None:
         raise Forbidden("only the provider offered the request answers the offer")
     offer = provider_offer(conn, caller, provider_id, offer_id)
@@ -286,7 +287,7 @@ def _check_open(offer: Offer, now: datetime) -> None:
 
 def accept(
     conn: Connection,
-    caller: Caller,
+    caller: Scope,
     provider_id: str,
     offer_id: int,
     *,
@@ -330,7 +331,7 @@ def accept(
 
 def decline(
     conn: Connection,
-    caller: Caller,
+    caller: Scope,
     provider_id: str,
     offer_id: int,
     reason: DeclineReason,
@@ -532,7 +533,7 @@ def package_of(conn: Connection, request_id: int) -> int | None:
 # --- packages --------------------------------------------------------------------------------
 
 
-def visible_package(conn: Connection, caller: Caller, package_id: int) -> CarePackage:
+def visible_package(conn: Connection, caller: Scope, package_id: int) -> CarePackage:
     """The package, when the caller's council commissioned it or the caller provides it."""
     package = package_repository.get_package(conn, package_id)
     if package is None:
@@ -547,7 +548,7 @@ def visible_package(conn: Connection, caller: Caller, package_id: int) -> CarePa
     return package
 
 
-def _package_for_change(conn: Connection, caller: Caller, package_id: int) -> CarePackage:
+def _package_for_change(conn: Connection, caller: Scope, package_id: int) -> CarePackage:
     if caller.provider_id is not None:
         raise Forbidden("the council changes or ends a package")
     visible_package(conn, caller, package_id)
@@ -558,7 +559,7 @@ def _package_for_change(conn: Connection, caller: Caller, package_id: int) -> Ca
 
 def change_package(
     conn: Connection,
-    caller: Caller,
+    caller: Scope,
     package_id: int,
     *,
     effective_from: date,
@@ -589,7 +590,7 @@ def change_package(
 
 
 def end_package(
-    conn: Connection, caller: Caller, package_id: int, *, end_date: date, now: datetime
+    conn: Connection, caller: Scope, package_id: int, *, end_date: date, now: datetime
 ) -> None:
     package = _package_for_change(conn, caller, package_id)
     version = packages.end(conn, package, end_date=end_date, actor=caller.subject, now=now)

@@ -3,10 +3,10 @@ offers, packages, imports and monitoring. The API sends them as they are."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, time
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from commissioning.model import (
     DAY_NAMES,
@@ -18,14 +18,8 @@ from commissioning.model import (
     RequestStatus,
     VisitSlot,
 )
+from core.times import UtcDatetime
 
-
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-# The database hands back instants in its session time zone; answers should not depend on it.
-UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 DayName = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]

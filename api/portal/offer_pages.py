@@ -13,11 +13,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from api.deps import ClockDep, ConnDep, Principal, PrincipalDep, SettingsDep
 from api.portal.pages import page
 from api.portal.paths import PORTAL_PREFIX
-from api.registry.service import require_provider
 from commissioning import reads, service
-from commissioning.errors import CommissioningError
 from commissioning.model import DECLINE_REASON_TEXT, DeclineReason
 from commissioning.views import ProviderOffer
+from core.errors import DomainError, Unprocessable
+from gateway.registry.queries import require_provider
 from gateway.registry.repository import list_councils
 
 router = APIRouter()
@@ -137,7 +137,7 @@ def accept(
                 horizon_days=settings.requests_plan_horizon_days,
                 now=now,
             )
-    except CommissioningError as exc:
+    except DomainError as exc:
         return _refused(request, conn, principal, provider_id, offer_id, now, exc)
     return RedirectResponse(f"{offer_path(provider_id, offer_id)}?notice=accepted", 303)
 
@@ -158,10 +158,10 @@ def decline(
         try:
             chosen = DeclineReason(reason)
         except ValueError:
-            raise CommissioningError(f"choose a reason from the list, not {reason!r}") from None
+            raise Unprocessable(f"choose a reason from the list, not {reason!r}") from None
         with conn.begin_nested():
             service.decline(conn, principal, provider_id, offer_id, chosen, note, now=now)
-    except CommissioningError as exc:
+    except DomainError as exc:
         return _refused(request, conn, principal, provider_id, offer_id, now, exc)
     return RedirectResponse(f"{offer_path(provider_id, offer_id)}?notice=declined", 303)
 
@@ -173,7 +173,7 @@ def _refused(
     provider_id: str,
     offer_id: int,
     now: datetime,
-    exc: CommissioningError,
+    exc: DomainError,
 ) -> HTMLResponse:
     """The offer page again with the reason the answer was refused; 404 stays a 404."""
     if exc.status_code == 404:

@@ -17,17 +17,17 @@ from sqlalchemy import Connection
 
 from api.deps import ClockDep, ConnDep, Principal, PrincipalDep
 from api.errors import Forbidden, Unprocessable
-from api.portal import planned
 from api.portal.charts import BarChart, Series, bar_chart, share_text
 from api.portal.offer_pages import time_left
 from api.portal.pages import page
 from api.portal.paths import PORTAL_PREFIX
-from api.registry.service import list_providers, list_service_users
 from commissioning import lots, reads, reports, service
-from commissioning.errors import CommissioningError
 from commissioning.model import DAY_NAMES, DECLINE_REASON_TEXT, LONDON, VisitSlot
 from commissioning.views import LotMonitoring, MonitoringReport
+from core.errors import DomainError
+from gateway.registry.queries import list_providers, list_service_users
 from gateway.registry.repository import list_councils
+from visits import service as visits_service
 
 router = APIRouter()
 VISIT_ROWS = 4  # the form's weekly visit lines (no script, so a fixed number)
@@ -208,7 +208,7 @@ async def create_request(
                 now=now,
                 source="portal",
             )
-    except (CommissioningError, Unprocessable) as exc:
+    except (DomainError, Unprocessable) as exc:
         if exc.status_code == 404:
             raise
         return page(
@@ -415,7 +415,7 @@ def withdraw(
             raise Unprocessable("say why the request is withdrawn")
         with conn.begin_nested():
             service.withdraw(conn, principal, request_id, reason.strip(), now=now)
-    except (CommissioningError, Unprocessable) as exc:
+    except (DomainError, Unprocessable) as exc:
         if exc.status_code == 404:
             raise
         return _render_request(
@@ -438,7 +438,7 @@ def reoffer(
     try:
         with conn.begin_nested():
             service.reoffer(conn, principal, request_id, provider_id.strip() or None, now=now)
-    except CommissioningError as exc:
+    except DomainError as exc:
         if exc.status_code == 404:
             raise
         return _render_request(
@@ -457,7 +457,9 @@ def package_page(
     upcoming = [
         visit
         for offset in range(UPCOMING_DAYS)
-        for visit in planned.planned_on(conn, package.provider_id, today + timedelta(days=offset))
+        for visit in visits_service.planned_on(
+            conn, package.provider_id, today + timedelta(days=offset)
+        )
         if visit.service_user_id == package.service_user_id
         and visit.visit_ref.startswith(f"SR{package.request_id}-")
     ]

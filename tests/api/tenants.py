@@ -3,30 +3,19 @@ carer, a handset, a service user of that council, and a visit's events."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from commissioning import repository, service
 from commissioning.model import VisitSlot
-from gateway.protocol import EventType, public_key_to_b64
-from gateway.registry import (
-    Carer,
-    Commission,
-    Council,
-    Device,
-    Lot,
-    Provider,
-    RegistryDocument,
-    ServiceUser,
-    seed,
-)
+from gateway.protocol import EventType
 from tests.api.api_support import insert_event
-from tests.commissioning.support import Manager, Officer
-from tests.conftest import TestDevice, unique
+from tests.support.access import manager, officer
+from tests.support.devices import TestDevice
+from tests.support.ids import unique
+from tests.support.world import World, tag_uid
 
 
 @dataclass(frozen=True)
@@ -81,68 +70,43 @@ class Tenant:
 
 
 def make_tenant(engine: Engine) -> Tenant:
+    world = World()
+    council_id = world.council()
+    provider_id = world.provider(council_id=council_id)
+    handset = world.handset(provider_id)
     device = TestDevice(
-        provider_id=unique("P"),
-        carer_id=unique("C"),
-        device_id=unique("D"),
-        service_user_id=unique("SU"),
-        tag_uid=uuid.uuid4().hex[:14].upper(),
-        key=Ed25519PrivateKey.generate(),
+        provider_id=provider_id,
+        carer_id=handset.carer_id,
+        device_id=handset.device_id,
+        service_user_id="",
+        tag_uid=tag_uid(),
+        key=handset.key,
     )
-    council_id = unique("CO")
-    document = RegistryDocument(
-        councils=[Council(id=council_id, name="Test Council")],
-        providers=[Provider(id=device.provider_id, name="Test Care Ltd")],
-        commissions=[Commission(council_id=council_id, provider_id=device.provider_id)],
-        carers=[Carer(id=device.carer_id, provider_id=device.provider_id, name="Ann Carer")],
-        devices=[
-            Device(
-                id=device.device_id,
-                provider_id=device.provider_id,
-                public_key=public_key_to_b64(device.key.public_key()),
-            )
-        ],
-        service_users=[
-            ServiceUser(
-                id=device.service_user_id,
-                name="Bea User",
-                home_lat=52.63,
-                home_lon=1.29,
-                home_tag_uid=device.tag_uid,
-                council_id=council_id,
-            )
-        ],
-    )
-    with engine.begin() as conn:
-        seed(conn, document)
+    device.service_user_id = world.home(council_id=council_id, home_tag_uid=device.tag_uid)
+    lot_id = world.lot(council_id, lead=provider_id)
+    world.seed(engine)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     check_in = insert_event(engine, device, EventType.CHECK_IN, start, tag_uid=device.tag_uid)
     check_out = insert_event(
         engine, device, EventType.CHECK_OUT, start + timedelta(minutes=30), tag_uid=device.tag_uid
     )
     return Tenant(
-        council_id, device, (str(check_in), str(check_out)), commission(engine, council_id, device)
+        council_id,
+        device,
+        (str(check_in), str(check_out)),
+        commission(engine, council_id, lot_id, device),
     )
 
 
-def commission(engine: Engine, council_id: str, device: TestDevice) -> Commissioned:
-    """A lot led by the tenant's provider, and a request for its service user, accepted."""
+def commission(engine: Engine, council_id: str, lot_id: str, device: TestDevice) -> Commissioned:
+    """A request for the tenant's service user in its lot, accepted by its provider (the
+    lot's lead)."""
     now = datetime.now(UTC)
-    lot_id, request_ref = unique("lot-"), unique("REQ-")
-    lot = Lot(
-        council_id=council_id,
-        id=lot_id,
-        name="Lot",
-        effective_from=date(2026, 1, 5),
-        lead=device.provider_id,
-    )
-    officer = Officer(f"officer-{council_id}", council_id)
-    manager = Manager(f"manager-{device.provider_id}", device.provider_id)
+    request_ref = unique("REQ-")
     with engine.begin() as conn:
-        seed(conn, RegistryDocument(lots=[lot]), now=now)
         request_id = service.create_request(
             conn,
-            officer,
+            officer(council_id),
             service.RequestDetails(
                 council_id=council_id,
                 request_ref=request_ref,
@@ -157,6 +121,6 @@ def commission(engine: Engine, council_id: str, device: TestDevice) -> Commissio
         )
         [offer] = repository.offers_of(conn, request_id)
         package_id = service.accept(
-            conn, manager, device.provider_id, offer.id, horizon_days=2, now=now
+            conn, manager(device.provider_id), device.provider_id, offer.id, horizon_days=2, now=now
         )
     return Commissioned(lot_id, request_id, request_ref, offer.id, package_id)

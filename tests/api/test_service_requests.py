@@ -18,7 +18,7 @@ from commissioning.model import LONDON
 from core.settings import Settings
 from tests.api.api_support import client_for
 from tests.commissioning.support import LotWorld, lot_world
-from tests.conftest import unique
+from tests.support.ids import unique
 
 NOW = datetime(2026, 3, 4, 10, 0, tzinfo=LONDON)
 MORNING = {

@@ -3,9 +3,8 @@ seeded through the registry as a council would seed them, for the commissioning 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -13,8 +12,10 @@ from sqlalchemy import Engine, text
 from commissioning import service
 from commissioning.model import CascadeMode, Policy, VisitSlot
 from commissioning.repository import set_policy
-from gateway.registry import Council, Lot, Provider, RegistryDocument, ServiceUser, seed
-from tests.conftest import unique
+from core.access import Scope
+from tests.support.access import manager, officer
+from tests.support.ids import unique
+from tests.support.world import World, tag_uid
 
 # A Monday, long before any test runs, so every lineup is in force.
 CONTRACT_START = date(2026, 1, 5)
@@ -24,28 +25,6 @@ MORNING = VisitSlot(
 TEA = VisitSlot(
     days=frozenset(range(5)), start=time(17, 0), minutes=30, carers=1, service_type="meal"
 )
-
-
-@dataclass(frozen=True)
-class Officer:
-    """A council officer, as the API's principal would be."""
-
-    subject: str
-    council_id: str | None
-    provider_id: str | None = None
-    is_admin: bool = False
-    provider_ids: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Manager:
-    """A provider manager."""
-
-    subject: str
-    provider_id: str
-    council_id: str | None = None
-    is_admin: bool = False
-    provider_ids: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -59,34 +38,16 @@ class LotWorld:
     homes: list[str] = field(default_factory=list)
 
     @property
-    def officer(self) -> Officer:
-        return Officer(
-            subject=f"officer-{self.council_id}",
-            council_id=self.council_id,
-            provider_ids=frozenset({self.lead, *self.additional, *self.dps}),
-        )
+    def officer(self) -> Scope:
+        return officer(self.council_id, frozenset({self.lead, *self.additional, *self.dps}))
 
-    def manager(self, provider_id: str) -> Manager:
-        return Manager(subject=f"manager-{provider_id}", provider_id=provider_id)
+    def manager(self, provider_id: str) -> Scope:
+        return manager(provider_id)
 
     def add_home(self) -> str:
-        home = unique("SU")
-        with self.engine.begin() as conn:
-            seed(
-                conn,
-                RegistryDocument(
-                    service_users=[
-                        ServiceUser(
-                            id=home,
-                            name="A Person",
-                            home_lat=52.63,
-                            home_lon=1.29,
-                            home_tag_uid=uuid.uuid4().hex[:14].upper(),
-                            council_id=self.council_id,
-                        )
-                    ]
-                ),
-            )
+        homes = World()
+        home = homes.home(council_id=self.council_id, name="A Person", home_tag_uid=tag_uid())
+        homes.seed(self.engine)
         self.homes.append(home)
         return home
 
@@ -159,29 +120,22 @@ def lot_world(
     dps_mode: CascadeMode = CascadeMode.ALL_AT_ONCE,
     response_working_hours: int = 24,
 ) -> LotWorld:
-    council_id = unique("LA")
-    lot_id = unique("lot-")
-    lead, a1, a2, d1, d2 = (unique(p) for p in ("PL", "PA", "PB", "PD", "PE"))
-    with engine.begin() as conn:
-        seed(
-            conn,
-            RegistryDocument(
-                councils=[Council(id=council_id, name="Test Council")],
-                providers=[Provider(id=p, name=f"Care {p}") for p in (lead, a1, a2, d1, d2)],
-                lots=[
-                    Lot(
-                        council_id=council_id,
-                        id=lot_id,
-                        name="North",
-                        effective_from=CONTRACT_START,
-                        lead=lead,
-                        additional=[a1, a2],
-                        dps=[d1, d2],
-                    )
-                ],
-            ),
-            now=datetime(2026, 1, 1, tzinfo=UTC),
+    registry = World()
+    council_id = registry.council()
+    lead, a1, a2, d1, d2 = (
+        registry.provider(unique(prefix), name=f"{name} Home Care Ltd")
+        for prefix, name in (
+            ("PL", "Lead"),
+            ("PA", "Avon"),
+            ("PB", "Brook"),
+            ("PD", "Dales"),
+            ("PE", "Eden"),
         )
+    )
+    lot_id = registry.lot(
+        council_id, lead=lead, additional=[a1, a2], dps=[d1, d2], effective_from=CONTRACT_START
+    )
+    registry.seed(engine)
     world = LotWorld(engine, council_id, lot_id, lead, (a1, a2), (d1, d2))
     world.set_policy(
         Policy(

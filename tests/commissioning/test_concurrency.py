@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, text
 
 from commissioning import service
-from commissioning.errors import CommissioningError, Conflict
 from commissioning.model import LONDON, CascadeMode, DeclineReason
+from core.errors import Conflict, DomainError
 from tests.commissioning.support import LotWorld, lot_world
-from tests.conftest import wait_until
+from tests.support.polling import wait_until
 
 NOW = datetime(2026, 3, 4, 10, 0, tzinfo=LONDON)
 
@@ -33,7 +33,7 @@ def accept_in_thread(
                         conn, world.manager(provider), provider, offer, horizon_days=7, now=NOW
                     )
                 )
-        except CommissioningError as exc:
+        except DomainError as exc:
             outcomes.append(exc)
 
     return run

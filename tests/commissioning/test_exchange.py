@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from commissioning import exchange, service
-from commissioning.errors import Unprocessable
 from commissioning.formats import DECISION_COLUMNS, PACKAGE_COLUMNS
 from commissioning.model import LONDON, DeclineReason
+from core.errors import Unprocessable
 from tests.commissioning.support import LotWorld, lot_world
-from tests.conftest import unique
+from tests.support.ids import unique
 
 NOW = datetime(2026, 3, 4, 10, 0, tzinfo=LONDON)
 HEADER = (

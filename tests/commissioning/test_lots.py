@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import Engine, text
 
 from commissioning import lots
-from commissioning.errors import Conflict, Forbidden, NotFound, Unprocessable
 from commissioning.views import LotLineup
+from core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from gateway.registry import Council, Lot, Provider, RegistryDocument, RegistryError, seed
 from gateway.registry.lot_repository import lineup_on
-from tests.commissioning.support import LotWorld, Officer, lot_world
-from tests.conftest import unique
+from tests.commissioning.support import LotWorld, lot_world
+from tests.support.access import officer
+from tests.support.ids import unique
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 
@@ -118,7 +119,7 @@ def test_an_officer_sets_a_new_lineup_from_a_date_and_the_cascade_follows_it(
 
 def test_lots_belong_to_their_council(engine: Engine) -> None:
     world = lot_world(engine)
-    stranger = Officer(subject="someone", council_id=unique("LA"))
+    stranger = officer(unique("LA"))
     with engine.begin() as conn, pytest.raises(NotFound):
         lots.get_lot(conn, stranger, world.council_id, world.lot_id, now=NOW)
     with engine.begin() as conn, pytest.raises(NotFound):

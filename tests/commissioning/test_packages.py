@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from commissioning import reads, service
-from commissioning.errors import Forbidden, Unprocessable
 from commissioning.model import LONDON, VisitSlot
+from core.errors import Forbidden, Unprocessable
 from core.settings import Settings
 from ingest.verify import Evidence
 from tests.commissioning.support import MORNING, TEA, LotWorld, lot_world

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import Engine
 
 from commissioning import reads, service
-from commissioning.errors import Conflict, Forbidden, NotFound, Unprocessable
 from commissioning.model import LONDON, CascadeMode, DeclineReason, Policy
-from tests.commissioning.support import LotWorld, Officer, lot_world
+from core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from tests.commissioning.support import LotWorld, lot_world
+from tests.support.access import administrator, officer
 
 # Friday before the spring bank holiday (Monday 25 May 2026), mid-afternoon.
 FRIDAY = datetime(2026, 5, 22, 15, 0, tzinfo=LONDON)
@@ -240,7 +241,7 @@ def test_answers_are_checked(engine: Engine) -> None:
     with world.engine.begin() as conn, pytest.raises(NotFound):
         service.accept(conn, world.manager(other), other, lead_offer, horizon_days=1, now=FRIDAY)
     # An administrator or the council does not answer for the provider.
-    admin = Officer(subject="admin", council_id=None, is_admin=True)
+    admin = administrator()
     with world.engine.begin() as conn, pytest.raises(Forbidden):
         service.accept(conn, admin, world.lead, lead_offer, horizon_days=1, now=FRIDAY)
     # At the deadline the offer can no longer be accepted, even before a pass expires it.
@@ -267,7 +268,7 @@ def test_a_provider_reads_only_its_own_part(engine: Engine) -> None:
     with world.engine.begin() as conn, pytest.raises(NotFound):
         reads.request_view(conn, world.manager(world.dps[0]), request_id, now=FRIDAY)
     # Nor for another council's officer.
-    stranger = Officer(subject="officer-elsewhere", council_id="LA-elsewhere")
+    stranger = officer("LA-elsewhere")
     with world.engine.begin() as conn, pytest.raises(NotFound):
         reads.request_view(conn, stranger, request_id, now=FRIDAY)
 
