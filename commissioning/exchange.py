@@ -31,6 +31,7 @@ from commissioning.model import LONDON, ServiceRequest, pattern_from_json, patte
 from core.access import Scope
 from core.errors import NotFound, Unprocessable
 from gateway.registry import lot_repository
+from gateway.registry import repository as registry_repository
 
 MAX_EXPORT_DAYS = 400
 
@@ -97,7 +98,7 @@ def import_requests(
     """Import requests.csv for the caller's council in the caller's transaction; each new
     request is offered down its lot's cascade at once."""
     council = acting_council(caller, council_id)
-    if not lot_repository.council_exists(conn, council):
+    if not registry_repository.council_exists(conn, council):
         raise NotFound(f"council {council} not found")
     try:
         parsed, errors = parse_requests(content)

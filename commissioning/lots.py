@@ -19,6 +19,7 @@ from commissioning.views import Lineup as LineupView
 from core.access import Scope
 from core.errors import Conflict, NotFound, Unprocessable
 from gateway.registry import Lot, lot_repository
+from gateway.registry import repository as registry_repository
 from gateway.registry.lots import LineupInForce, LotError, set_lineup
 
 
@@ -96,7 +97,7 @@ def set_policy(
     conn: Connection, caller: Scope, council_id: str, body: CommissioningPolicy
 ) -> CommissioningPolicy:
     acting_council(caller, council_id)
-    if not lot_repository.council_exists(conn, council_id):
+    if not registry_repository.council_exists(conn, council_id):
         raise NotFound(f"council {council_id} not found")
     store.set_policy(
         conn,

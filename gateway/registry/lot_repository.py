@@ -167,10 +167,3 @@ def unknown_providers(conn: Connection, provider_ids: Sequence[str]) -> list[str
         ).scalars()
     )
     return [p for p in provider_ids if p not in known]
-
-
-def council_exists(conn: Connection, council_id: str) -> bool:
-    return (
-        conn.execute(text("select 1 from council where id = :c"), {"c": council_id}).first()
-        is not None
-    )

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from gateway.registry import lot_repository
+from gateway.registry import lot_repository, repository
 from gateway.registry.schemas import Lot
 
 LONDON = ZoneInfo("Europe/London")
@@ -35,7 +35,7 @@ def same_lineup(a: Lot, b: Lot) -> bool:
 def set_lineup(conn: Connection, lot: Lot, *, set_by: str, now: datetime) -> bool:
     """Write the lot (its name) and its lineup from `lot.effective_from`; False when that
     lineup was already there as given."""
-    if not lot_repository.council_exists(conn, lot.council_id):
+    if not repository.council_exists(conn, lot.council_id):
         raise LotError(f"lot {lot.id} names unknown council {lot.council_id}")
     unknown = lot_repository.unknown_providers(conn, lot.providers)
     if unknown:
