@@ -137,7 +137,8 @@ def test_a_request_made_in_the_portal_cascades_and_is_placed(
     portal.sign_in(officer)
     portal.driver.get(request_url)
     status = portal.wait_for("#request-status")
-    assert status.text == "placed" and additional in portal.find("main section.card").text
+    placed = portal.find("main section.card").text
+    assert status.text == "placed" and "with Avon Home Care Ltd (additional)" in placed
     portal.click_link("Service requests")
     portal.click_link("Monitoring")
     portal.wait_for("svg.bar-chart")

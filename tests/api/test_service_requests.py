@@ -147,6 +147,22 @@ def test_a_request_from_the_officer_to_an_accepted_package(
             == 403
         )
 
+    # The provider's reading of its offer and its answer are in the audit trail, as a read and
+    # a change of its own tenant (the two refused answers are not: refusals change nothing).
+    offer_path = f"/providers/{world.lead}/offers/{offer['offer']['id']}"
+    with engine.connect() as conn:
+        audited = conn.execute(
+            text(
+                "select method, path, action, role, tenant from audit_log "
+                "where path = :view or path = :answer order by id"
+            ),
+            {"view": offer_path, "answer": f"{offer_path}/decline"},
+        ).all()
+    assert [tuple(a) for a in audited] == [
+        ("GET", offer_path, "read", "provider_manager", world.lead),
+        ("POST", f"{offer_path}/decline", "change", "provider_manager", world.lead),
+    ]
+
 
 def test_the_case_systems_files_and_the_monitoring_report(
     settings: Settings, engine: Engine
