@@ -80,14 +80,14 @@ def test_a_request_made_in_the_portal_cascades_and_is_placed(
     portal.find("input[name=minutes-0]").send_keys("30")
     portal.find("#notes").send_keys("Key safe code from the duty desk.")
     assert fits_a_phone(portal)
-    portal.screenshot("21-request-form")
+    portal.screenshot("31-request-form")
     portal.find("button.make-request").click()
     portal.wait_for_text("p.notice", "Request made")
     assert portal.find("#request-status").text == "open"
     stages = [row.text for row in portal.find_all("table.cascade tbody tr")]
     assert world.lead in stages[0] and "current" in stages[0] and len(stages) == 4
     request_url = portal.driver.current_url.split("?")[0]
-    portal.screenshot("22-request-offered-to-the-lead")
+    portal.screenshot("32-request-offered-to-the-lead")
     portal.sign_out()
 
     # The lead provider sees the offer with its deadline counting down, and declines it.
@@ -100,7 +100,7 @@ def test_a_request_made_in_the_portal_cascades_and_is_placed(
     portal.wait_for("button.accept")
     assert "Key safe code from the duty desk." in portal.find("p.notes").text
     Select(portal.find("#reason")).select_by_value("no_capacity")
-    portal.screenshot("23-lead-declines")
+    portal.screenshot("33-lead-declines")
     portal.find("button.decline").click()
     portal.wait_for_text("p.notice", "You declined")
     portal.sign_out()
@@ -111,7 +111,7 @@ def test_a_request_made_in_the_portal_cascades_and_is_placed(
     portal.wait_for(f"tr.offer-row[data-provider='{additional}'][data-status='open']")
     declined = portal.find(f"tr.offer-row[data-provider='{world.lead}']").text
     assert "declined" in declined and "No carers free" in declined
-    portal.screenshot("24-request-cascaded")
+    portal.screenshot("34-request-cascaded")
     portal.sign_out()
 
     # The additional provider accepts it and finds the visits in its schedule.
@@ -120,17 +120,17 @@ def test_a_request_made_in_the_portal_cascades_and_is_placed(
     portal.wait_for("table.open-offers tr.offer-row a").click()
     portal.wait_for("button.accept").click()
     portal.wait_for_text("p.notice", "You accepted this request")
-    portal.screenshot("25-additional-accepts")
+    portal.screenshot("35-additional-accepts")
     portal.find("p.notice a").click()
     first = portal.wait_for("table.upcoming tr.planned-row")
     assert visit_at.strftime("%H:%M") in first.text
     assert len(portal.find_all("table.upcoming tr.planned-row")) >= 13  # daily, two weeks
-    portal.screenshot("26-package-planned-visits")
+    portal.screenshot("36-package-planned-visits")
     if start == datetime.now(UTC).astimezone(LONDON).date():
         portal.click_link("Today's visits")
         planned = portal.wait_for("table.to-come")
         assert home in planned.text and visit_at.strftime("%H:%M") in planned.text
-        portal.screenshot("27-provider-today-with-the-package")
+        portal.screenshot("37-provider-today-with-the-package")
     portal.sign_out()
 
     # The officer sees it placed, and the monitoring page charts it.
@@ -145,5 +145,5 @@ def test_a_request_made_in_the_portal_cascades_and_is_placed(
     assert len(portal.find_all("svg.bar-chart")) == 4
     lot_row = portal.find(f"tr.monitoring-row[data-lot='{world.lot_id}']").text
     assert lot_row.startswith(f"North {world.lot_id} 1 1 0 (0 %) 1")
-    portal.screenshot("28-monitoring")
+    portal.screenshot("38-monitoring")
     assert all(path.stat().st_size > 5_000 for path in portal.shots)

@@ -5,15 +5,15 @@ signed webhook notifications to providers.
 
 The API may only append to service_request_event (the requests' history), as to audit_log.
 
-Revision ID: 0009_requests
-Revises: 0008
+Revision ID: 0010_requests
+Revises: 0009_telephony
 Create Date: 2026-11-23
 """
 
 from alembic import op
 
-revision = "0009_requests"
-down_revision = "0008"
+revision = "0010_requests"
+down_revision = "0009_telephony"
 branch_labels = None
 depends_on = None
 
