@@ -87,7 +87,8 @@ def import_file(path: Path, council_id: str) -> None:
     table.add_row(*map(str, (report.rows_read, report.created, report.unchanged, report.rejected)))
     console.print(table)
     for error in report.errors:
-        console.print(f"{path}:{error.line}: {error.request_ref or '-'}: {error.reason}")
+        # One line per bad row, never wrapped: editors and scripts read FILE:LINE.
+        click.echo(f"{path}:{error.line}: {error.request_ref or '-'}: {error.reason}")
     if report.errors:
         sys.exit(1)
 
