@@ -45,12 +45,14 @@ INVOICE_MAX_BYTES = 50 * MIB
 SCHEDULE_MAX_BYTES = 20 * MIB
 REGISTRY_MAX_BYTES = 20 * MIB
 CONTRACT_MAX_BYTES = 1 * MIB
+REQUESTS_MAX_BYTES = 20 * MIB
 
 UPLOAD_LIMITS: tuple[UploadLimit, ...] = (
     UploadLimit("POST", "/councils/{council_id}/invoices", INVOICE_MAX_BYTES, "invoice"),
     UploadLimit("PUT", "/councils/{council_id}/contract", CONTRACT_MAX_BYTES, "contract"),
     UploadLimit("POST", "/schedules", SCHEDULE_MAX_BYTES, "schedule"),
     UploadLimit("POST", "/registry/seed", REGISTRY_MAX_BYTES, "registry document"),
+    UploadLimit("POST", "/service-requests/import", REQUESTS_MAX_BYTES, "requests file"),
     UploadLimit(
         "POST",
         "/portal/councils/{council_id}/reconciliation/invoices",

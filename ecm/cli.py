@@ -39,6 +39,7 @@ ROLE_COMMANDS = {
     "subject-access": "ecm.governance:subject_access",
     "housekeeping": "ecm.housekeeping:housekeeping",
     "telephony": "gateway.telephony.cli:telephony",
+    "requests": "commissioning.cli:requests",
 }
 
 

@@ -70,15 +70,17 @@ def save_policy(
 # When care ended ---------------------------------------------------------------------------------
 
 
-# When a person's care ended: their latest evidence, planned visit or visit, else when they
-# were registered (a planned visit still to come makes it a moment in the future).
+# When a person's care ended: their latest evidence, planned visit, visit or the end of a care
+# package, else when they were registered (care still planned makes it a moment in the future).
 CARE_ENDED = """
 select coalesce(greatest(
     (select max(e.device_time) from device_event e where e.service_user_id = su.id),
     (select max(v.planned_start + make_interval(mins => v.planned_minutes))
      from planned_visit_version v where v.service_user_id = su.id),
     (select max(coalesce(w.check_out, w.check_in, w.planned_start))
-     from visit w where w.home_key = su.id)
+     from visit w where w.home_key = su.id),
+    (select max(p.planned_until)::timestamptz + interval '1 day'
+     from care_package p where p.service_user_id = su.id)
 ), su.created_at) as at
 """
 
@@ -298,6 +300,12 @@ _DELIVERIES = f"select id from webhook_delivery where notification_id in ({_NOTI
 _VISITS = "select id from visit where home_key = :su and service_user_id = :su"
 
 _CALLS = "select call_sid from telephony_call where service_user_id = :su"
+_REQUESTS = "select id from service_request where service_user_id = :su"
+_REQUEST_NOTIFICATIONS = f"select id from request_notification where request_id in ({_REQUESTS})"
+_REQUEST_DELIVERIES = (
+    f"select id from request_webhook_delivery where notification_id in ({_REQUEST_NOTIFICATIONS})"
+)
+_PACKAGES = "select id from care_package where service_user_id = :su"
 
 # In dependency order: each statement removes what refers to the next one's rows.
 CARE_RECORD_STATEMENTS: tuple[tuple[str, str], ...] = (
@@ -309,6 +317,21 @@ CARE_RECORD_STATEMENTS: tuple[tuple[str, str], ...] = (
         f"from telephony_event where service_user_id = :su or call_sid in ({_CALLS})",
     ),
     ("telephony_call", "from telephony_call where service_user_id = :su"),
+    # Service requests and the care packages they became (docs/service-requests.md).
+    (
+        "request_webhook_attempt",
+        f"from request_webhook_attempt where delivery_id in ({_REQUEST_DELIVERIES})",
+    ),
+    (
+        "request_webhook_delivery",
+        f"from request_webhook_delivery where notification_id in ({_REQUEST_NOTIFICATIONS})",
+    ),
+    ("request_notification", f"from request_notification where request_id in ({_REQUESTS})"),
+    ("service_request_event", f"from service_request_event where request_id in ({_REQUESTS})"),
+    ("care_package_version", f"from care_package_version where package_id in ({_PACKAGES})"),
+    ("care_package", "from care_package where service_user_id = :su"),
+    ("service_offer", f"from service_offer where request_id in ({_REQUESTS})"),
+    ("service_request", "from service_request where service_user_id = :su"),
     ("webhook_attempt", f"from webhook_attempt where delivery_id in ({_DELIVERIES})"),
     ("webhook_delivery", f"from webhook_delivery where notification_id in ({_NOTIFICATIONS})"),
     ("alert_notification", f"from alert_notification where alert_id in ({_ALERTS})"),

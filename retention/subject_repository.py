@@ -9,6 +9,7 @@ from sqlalchemy import Connection, text
 
 _VISITS = "select id from visit where home_key = :su and service_user_id = :su"
 _ALERTS = "select id from visit_alert where service_user_id = :su"
+_REQUESTS = "select id from service_request where service_user_id = :su"
 
 # One query per section of the export, each selecting every row about the person. Keys of home
 # devices are left out: they are secrets of the device, not data about the person.
@@ -38,6 +39,14 @@ SECTIONS: dict[str, str] = {
     "order by first_seen_at, call_sid",
     "telephony_events": "select * from telephony_event where service_user_id = :su "
     "order by device_time, event_id",
+    "service_requests": "select * from service_request where service_user_id = :su "
+    "order by created_at, id",
+    "service_offers": f"select * from service_offer where request_id in ({_REQUESTS}) order by id",
+    "service_request_events": "select * from service_request_event "
+    f"where request_id in ({_REQUESTS}) order by id",
+    "care_packages": "select * from care_package where service_user_id = :su order by id",
+    "care_package_versions": "select * from care_package_version where package_id in "
+    "(select id from care_package where service_user_id = :su) order by package_id, version",
     "reconciliation_lines": "select * from reconciliation_run_line where service_user_ref = :su "
     "order by run_id, position",
     "reconciliation_evidence": "select * from reconciliation_run_evidence "

@@ -30,6 +30,13 @@ class SubjectAccessExport(BaseModel):
     telephony_events: list[dict[str, Any]] = Field(
         description="The events those calls made, as the bridge signed them."
     )
+    service_requests: list[dict[str, Any]] = Field(
+        description="Service requests for the person's care, and the offers and history of each."
+    )
+    service_offers: list[dict[str, Any]]
+    service_request_events: list[dict[str, Any]]
+    care_packages: list[dict[str, Any]]
+    care_package_versions: list[dict[str, Any]]
     reconciliation_lines: list[dict[str, Any]]
     reconciliation_evidence: list[dict[str, Any]]
     reconciliation_unbilled: list[dict[str, Any]]

@@ -76,10 +76,12 @@ def navigation(principal: Principal) -> list[tuple[str, str]]:
             ("Today's visits", f"{base}/today"),
             ("Visit log", f"{base}/visits"),
             ("Carers' days", f"{base}/carer-days"),
+            ("Offers", f"{base}/offers"),
         ]
     if principal.is_admin or principal.council_id is not None:
         nav.append(("KPIs", f"{PORTAL_PREFIX}/kpis"))
         nav.append(("Carers' pay", f"{PORTAL_PREFIX}/carer-days"))
+        nav.append(("Service requests", f"{PORTAL_PREFIX}/requests"))
     return nav
 
 

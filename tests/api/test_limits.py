@@ -206,8 +206,8 @@ def test_an_invoice_over_the_row_limit_is_refused(
 ) -> None:
     from reconciliation import runs
 
-    monkeypatch.setattr(runs, "MAX_INVOICE_ROWS", 2)
     tenant = make_tenant(engine)
+    monkeypatch.setattr(runs, "MAX_INVOICE_ROWS", 2)
     header = (
         "invoice_ref,line_no,provider_ref,service_user_ref,visit_date,start,end,"
         "minutes_claimed,carers,amount_claimed\n"
@@ -228,8 +228,8 @@ def test_a_schedule_over_the_row_limit_is_refused(
 ) -> None:
     from visits import schedule
 
-    monkeypatch.setattr(schedule, "MAX_ROWS", 2)
     tenant = make_tenant(engine)
+    monkeypatch.setattr(schedule, "MAX_ROWS", 2)
     header = (
         "visit_ref,service_user_ref,provider_ref,planned_start,planned_minutes,"
         "carers_required,service_type\n"
@@ -243,6 +243,16 @@ def test_a_schedule_over_the_row_limit_is_refused(
         answer = client.post("/schedules", content=header + rows)
     assert answer.status_code == 422
     assert "more than 2 rows" in answer.json()["error"]["message"]
+
+
+def test_a_requests_file_over_the_row_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from commissioning import formats
+
+    monkeypatch.setattr(formats, "MAX_ROWS", 2)
+    header = ",".join(formats.REQUEST_COLUMNS) + "\n"
+    row = ",".join("x" for _ in formats.REQUEST_COLUMNS) + "\n"
+    with pytest.raises(formats.RequestsFileError, match="more than 2 rows"):
+        formats.parse_requests(header + row * 3)
 
 
 def test_registry_and_home_device_documents_have_row_limits() -> None:

@@ -23,6 +23,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from api.auth.roles import Role
+from commissioning.formats import write_csv
+from commissioning.planning import PlannedSlot
+from commissioning.planning import schedule_csv as package_schedule_csv
 from core import csv_safe
 from core.settings import Settings
 from ecm.cli import cli
@@ -33,12 +36,15 @@ from retention.subject_repository import Section
 from tests.api.api_support import client_for
 from tests.support.ids import unique
 from tests.support.paths import ROOT
+from tests.support.sql_scan import PACKAGES
 from tests.visits.support import IN, OUT, TAG, build, care_world, plan, store, utc
 from visits.carer_day.days import ProviderAggregate
 from visits.carer_day.export import COUNCIL_HEADER, carer_days_csv, council_csv
 from visits.export import actuals_csv, schedule_csv
+from visits.schedule import parse_schedule
 
-PRODUCTION = ("core", "ecm", "gateway", "ingest", "api", "visits", "reconciliation", "retention")
+# Every production package, as the SQL layout check lists them.
+PRODUCTION = PACKAGES
 EXAMPLE = ROOT / "tests" / "reconciliation" / "example"
 # Cells a spreadsheet would run, from OWASP's CSV injection page and the issue's invoice.
 DANGEROUS = [
@@ -279,7 +285,24 @@ WRITERS: dict[str, Callable[..., object]] = {
     # tests/visits/test_carer_day_service.py; council_csv below.
     "visits.carer_day.export.carer_days_csv": carer_days_csv,
     "visits.carer_day.export.council_csv": council_csv,
+    # Service requests (issue 15): decisions.csv, packages.csv and monitoring go through
+    # write_csv; a package's planned visits reach the schedule import as schedule.csv.
+    "commissioning.formats.write_csv": write_csv,
+    "commissioning.planning.schedule_csv": package_schedule_csv,
 }
+
+
+def test_the_service_request_files_neutralise_and_the_schedule_import_restores() -> None:
+    assert_neutralised(cells(write_csv(("note",), [(value,) for value in DANGEROUS])), DANGEROUS)
+    start = datetime(2031, 1, 6, 9, tzinfo=UTC)
+    slots = [
+        PlannedSlot(f"V{n}", start, 30, 1, value) for n, value in enumerate([*DANGEROUS, "'=x"])
+    ]
+    written = package_schedule_csv("SU1", "P1", slots)
+    assert_neutralised(cells(written), DANGEROUS)
+    rows, errors = parse_schedule(written)
+    assert errors == []
+    assert [row.service_type for row in rows] == [v.strip() for v in [*DANGEROUS, "'=x"]]
 
 
 def test_the_carer_day_council_export_neutralises() -> None:

@@ -24,7 +24,7 @@ from core.settings import Settings
 from ecm.cli import cli
 from gateway.protocol.example import TEST_PRIVATE_KEY_D, worked_example
 from gateway.registry import RegistryDocument
-from gateway.registry.schemas import Carer, Device, Provider, ServiceUser
+from gateway.registry.schemas import Carer, Device, Lot, Provider, ServiceUser
 from tests.api.api_support import add_user
 from tests.support.ids import unique
 from tests.support.polling import wait_until
@@ -68,7 +68,7 @@ def test_doc_shows_the_example_file() -> None:
 
 def test_doc_documents_every_record_field() -> None:
     doc = DOC.read_text()
-    for model in (Provider, Carer, Device, ServiceUser):
+    for model in (Provider, Carer, Device, ServiceUser, Lot):
         for field in model.model_fields:
             assert f"| `{field}` |" in doc, f"{model.__name__}.{field}"
     for key in RegistryDocument.model_fields:

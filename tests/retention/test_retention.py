@@ -21,6 +21,7 @@ from retention.service import ACTOR
 from tests.retention.world import (
     add_event,
     add_person,
+    add_service_request,
     add_telephone_check_in,
     care_record_counts,
     count,
@@ -99,8 +100,10 @@ def test_retention_removes_exactly_what_each_councils_policy_says(
     a2 = add_person(engine, world, short_council, month_2)
     b1 = add_person(engine, world, long_council, month_2 + timedelta(days=1))
     with engine.begin() as conn:
-        # a1 also checked in once by telephone from the home's landline.
+        # a1 also checked in once by telephone from the home's landline, and came to the
+        # provider through a service request that became a care package.
         add_telephone_check_in(conn, world, a1)
+        add_service_request(conn, world, a1)
     with engine.begin() as conn:
         add_event(conn, world, None, month_3)
     at = real_now + timedelta(days=6 * 365)  # the injected clock: six years on
@@ -120,7 +123,7 @@ def test_retention_removes_exactly_what_each_councils_policy_says(
     summary = {(a.kind, a.target): a.rows for a in planned.actions}
     assert summary == {
         ("event_slice", partition_of(engine, month_1)): 2,
-        ("care_records", a1.service_user_id): 11,
+        ("care_records", a1.service_user_id): 16,
         ("care_records", a2.service_user_id): 9,
         ("registry", a1.service_user_id): 1,
         ("registry", a2.service_user_id): 1,
@@ -148,6 +151,8 @@ def test_retention_removes_exactly_what_each_councils_policy_says(
         assert count(conn, "device_event", "service_user_id is null") == 1
         assert count(conn, "telephony_call", "service_user_id = :su", su=a1.service_user_id) == 0
         assert count(conn, "telephony_event", "service_user_id = :su", su=a1.service_user_id) == 0
+        for table in ("service_request", "care_package"):
+            assert count(conn, table, "service_user_id = :su", su=a1.service_user_id) == 0
         # Care records: a1's and a2's gone, b1's all there.
         assert set(care_record_counts(conn, a1.service_user_id).values()) == {0}
         assert set(care_record_counts(conn, a2.service_user_id).values()) == {0}

@@ -25,6 +25,7 @@ from tests.retention.world import (
     Person,
     World,
     add_person,
+    add_service_request,
     add_telephone_check_in,
     count,
     make_world,
@@ -44,6 +45,8 @@ SECTION_OF_TABLE = {
     "device_event": "events",
     "telephony_call": "telephony_calls",
     "telephony_event": "telephony_events",
+    "service_request": "service_requests",
+    "care_package": "care_packages",
     "reconciliation_run_line": "reconciliation_lines",
     "reconciliation_run_evidence": "reconciliation_evidence",
     "reconciliation_run_unbilled": "reconciliation_unbilled",
@@ -140,6 +143,7 @@ def test_the_export_is_complete_for_a_seeded_person(
     with engine.begin() as conn:
         add_reconciliation(conn, world, person)
         add_telephone_check_in(conn, world, person)
+        add_service_request(conn, world, person)
     su = person.service_user_id
     path = f"/service-users/{su}/subject-access"
     for officer in client_for(scratch, Role.COUNCIL_OFFICER, council_id=council):
@@ -169,6 +173,8 @@ def test_the_export_is_complete_for_a_seeded_person(
                 conn, table, "visit_id = any(cast(:v as uuid[]))", v=visits
             ) == 1  # fmt: skip
         assert len(document["alert_notifications"]) == person.rows["alert_notification"]
+        for section in ("service_offers", "service_request_events", "care_package_versions"):
+            assert len(document[section]) == 1, section
     # Nothing about anyone else.
     assert someone_else.service_user_id not in json.dumps(document)
     assert set(document) - {"format", "service_user_id", "generated_at", "counts"} == set(SECTIONS)

@@ -288,6 +288,59 @@ def add_telephone_check_in(conn: Connection, world: World, person: Person) -> No
     )  # fmt: skip
 
 
+def add_service_request(conn: Connection, world: World, person: Person) -> None:
+    """The council's request for the person's care, one offer, its history, and the care
+    package it became."""
+    lot = unique("L")
+    conn.execute(
+        text("insert into lot (council_id, id, name) values (:c, :l, 'North')"),
+        {"c": person.council_id, "l": lot},
+    )
+    request_id = conn.execute(
+        text(
+            "insert into service_request (council_id, request_ref, service_user_id, lot_id, "
+            "start_date, visits, status, cascade, source, created_by, created_at, placed_at, "
+            "placed_with, placed_role) values (:c, :ref, :su, :l, cast(:at as date), '[]', "
+            "'placed', '[]', 'api', 'officer', :at, :at, :p, 'lead') returning id"
+        ),
+        {"c": person.council_id, "ref": unique("R"), "su": person.service_user_id, "l": lot,
+         "at": person.visit_at, "p": world.provider_id},
+    ).scalar_one()  # fmt: skip
+    offer_id = conn.execute(
+        text(
+            "insert into service_offer (request_id, provider_id, role, stage, round, "
+            "offered_at, deadline, status, decided_at, decided_by) values (:r, :p, 'lead', 0, "
+            "1, :at, :deadline, 'accepted', :at, 'manager') returning id"
+        ),
+        {"r": request_id, "p": world.provider_id, "at": person.visit_at,
+         "deadline": person.visit_at + timedelta(days=1)},
+    ).scalar_one()  # fmt: skip
+    conn.execute(
+        text(
+            "insert into service_request_event (request_id, offer_id, provider_id, at, actor, "
+            "kind) values (:r, :o, :p, :at, 'manager', 'accepted')"
+        ),
+        {"r": request_id, "o": offer_id, "p": world.provider_id, "at": person.visit_at},
+    )
+    package_id = conn.execute(
+        text(
+            "insert into care_package (request_id, council_id, provider_id, service_user_id, "
+            "lot_id, role, plan_from, planned_until, created_at) values (:r, :c, :p, :su, :l, "
+            "'lead', :at, cast(:at as date), :at) returning id"
+        ),
+        {"r": request_id, "c": person.council_id, "p": world.provider_id,
+         "su": person.service_user_id, "l": lot, "at": person.visit_at},
+    ).scalar_one()  # fmt: skip
+    conn.execute(
+        text(
+            "insert into care_package_version (package_id, version, effective_from, start_date, "
+            "visits, reason, made_by, made_at) values (:pkg, 1, cast(:at as date), "
+            "cast(:at as date), '[]', 'accepted', 'manager', :at)"
+        ),
+        {"pkg": package_id, "at": person.visit_at},
+    )
+
+
 def count(conn: Connection, table: str, where: str, **params: object) -> int:
     return int(
         conn.execute(text(f"select count(*) from {table} where {where}"), params).scalar_one()

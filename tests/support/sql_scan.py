@@ -23,6 +23,7 @@ PACKAGES = (
     "visits",
     "reconciliation",
     "retention",
+    "commissioning",
     "firmware-sim",
 )
 
