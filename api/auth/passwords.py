@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
@@ -70,7 +71,33 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def _lower_priority(niceness: int, cpus: int) -> None:
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def _watch(parent_pid: int) -> None:
+    # A pool's workers wait for work for ever; if the API process dies without shutting the
+    # pool down (killed, or exiting before its atexit runs) nothing would end them, and the
+    # forkserver would wait on them. Each worker ends itself once its API process is gone.
+    while _alive(parent_pid):
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _lower_priority(niceness: int, cpus: int, parent_pid: int = 0) -> None:
+    if parent_pid:
+        threading.Thread(target=_watch, args=(parent_pid,), daemon=True).start()
     os.nice(niceness)
     available = sorted(os.sched_getaffinity(0))
     if 0 < cpus < len(available):
@@ -101,7 +128,7 @@ class PasswordWorkers:
                     max_workers=self._workers,
                     mp_context=multiprocessing.get_context("forkserver"),
                     initializer=_lower_priority,
-                    initargs=(self._niceness, self._cpus),
+                    initargs=(self._niceness, self._cpus, os.getpid()),
                 )
             return self._pool
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -24,6 +25,7 @@ from tests.api.api_support import TEST_PASSWORD, add_user, client_address, clien
 from tests.api.tenants import make_tenant
 from tests.support.ids import unique
 from tests.support.paths import ROOT
+from tests.support.polling import wait_until
 
 
 def test_a_password_hash_is_argon2id_and_verifies_only_the_password() -> None:
@@ -355,3 +357,27 @@ def test_request_ids_are_echoed_when_sane_and_replaced_when_not(settings: Settin
     assert kept.headers["x-request-id"] == "trace-42.a_b"
     assert replaced.headers["x-request-id"] not in ("", "bad id\\r\\nX-Evil: 1")
     assert len(fresh.headers["x-request-id"]) == 32
+
+
+WORKERS_SCRIPT = """
+import os, sys, time
+from api.auth.passwords import PasswordWorkers
+workers = PasswordWorkers(workers=1, queue_max=0, niceness=5)
+print(workers._run(os.getpid), flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_password_worker_ends_when_its_api_process_is_killed() -> None:
+    """Killed outright (no shutdown, no atexit), the API leaves no hashing process behind."""
+    api = subprocess.Popen(
+        [sys.executable, "-c", WORKERS_SCRIPT], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert api.stdout is not None
+        worker = int(api.stdout.readline())
+        assert Path(f"/proc/{worker}").exists()
+    finally:
+        api.kill()
+        api.wait(timeout=30)
+    wait_until(lambda: not Path(f"/proc/{worker}").exists(), timeout_s=30, interval_s=0.2)
