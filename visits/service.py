@@ -217,6 +217,30 @@ def approve_correction(
     return _correction(record)
 
 
+def reject_correction(
+    conn: Connection,
+    freshness: VisitFreshness,
+    scope: Scope,
+    provider_id: str,
+    visit_id: UUID,
+    correction_id: int,
+    reason: str,
+) -> Correction:
+    """A council (or an administrator) rejects a correction beyond its threshold, saying why."""
+    council_id = council_scope(scope)
+    owned = [c.id for c in corrections.corrections_for_visit(conn, visit_id)]
+    if correction_id not in owned or repository.get_visit(conn, provider_id, visit_id) is None:
+        raise NotFound(f"correction {correction_id} not found")
+    try:
+        record = corrections.reject_correction(
+            conn, correction_id, rejected_by=scope.subject, council_id=council_id, reason=reason
+        )
+    except corrections.CorrectionError as exc:
+        raise _domain_error(exc) from exc
+    freshness.rebuild_in(conn)
+    return _correction(record)
+
+
 def list_corrections(conn: Connection, provider_id: str, visit_id: UUID) -> list[Correction]:
     require_provider(conn, provider_id)
     if repository.get_visit(conn, provider_id, visit_id) is None:
@@ -259,8 +283,26 @@ def set_council_policy(
         late_after_minutes=body.late_after_minutes,
         missed_cutoff=time.fromisoformat(body.missed_cutoff),
         correction_approval_minutes=body.correction_approval_minutes,
+        escalate_after_minutes=body.escalate_after_minutes,
     )
     return body
+
+
+def get_council_policy(
+    conn: Connection, settings: Settings, scope: Scope, council_id: str
+) -> CouncilPolicy:
+    """The thresholds in force for the council: its own, else the defaults."""
+    own = council_scope(scope)
+    if own is not None and own != council_id:
+        raise NotFound(f"council {council_id} not found")
+    require_council(conn, council_id)
+    found = policy.load_policies(conn, settings).for_council(council_id)
+    return CouncilPolicy(
+        late_after_minutes=int(found.late_after.total_seconds() // 60),
+        missed_cutoff=found.missed_cutoff.strftime("%H:%M"),
+        correction_approval_minutes=found.correction_approval_minutes,
+        escalate_after_minutes=int(found.escalate_after.total_seconds() // 60),
+    )
 
 
 MAX_KPI_DAYS = 400
