@@ -408,20 +408,28 @@ def list_lines(
             f"sort by one of {', '.join(run_store.LINE_SORTS)} (- before it: descending)",
             code="sort",
         )
-    filters = {
-        "outcome": outcome,
-        "provider_ref": provider_ref,
-        "uncommissioned": uncommissioned,
-        "reason_code": reason_code,
-    }
-    rows = run_store.list_lines(conn, run_id, **filters, limit=limit + 1, offset=offset, sort=sort)
+    rows = run_store.list_lines(
+        conn,
+        run_id,
+        outcome=outcome,
+        provider_ref=provider_ref,
+        uncommissioned=uncommissioned,
+        reason_code=reason_code,
+        limit=limit + 1,
+        offset=offset,
+        sort=sort,
+    )
     items = [RunLine(**row) for row in rows]
     next_offset = offset + limit if len(items) > limit else None
-    return RunLinePage(
-        items=items[:limit],
-        next_offset=next_offset,
-        total=run_store.count_lines(conn, run_id, **filters),
+    total = run_store.count_lines(
+        conn,
+        run_id,
+        outcome=outcome,
+        provider_ref=provider_ref,
+        uncommissioned=uncommissioned,
+        reason_code=reason_code,
     )
+    return RunLinePage(items=items[:limit], next_offset=next_offset, total=total)
 
 
 def line_facets(conn: Connection, council_id: str, run_id: int) -> tuple[list[str], list[str]]:

@@ -241,3 +241,11 @@ def council_escalations(conn: Connection, settings: Settings, council_id: str) -
     checked that it may read the council: visits/worklist.py)."""
     policies = load_policies(conn, settings)
     return [_view(row, policies) for row in alert_store.council_escalations(conn, council_id)]
+
+
+def alert_for_plan(
+    conn: Connection, settings: Settings, provider_id: str, visit_ref: str
+) -> Alert | None:
+    """The latest alert of a planned visit (the caller has checked the provider)."""
+    row = alert_store.latest_of_plan(conn, provider_id, visit_ref)
+    return None if row is None else _view(row, load_policies(conn, settings))

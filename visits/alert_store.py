@@ -292,3 +292,18 @@ def carer_of_provider(conn: Connection, provider_id: str, carer_id: str) -> bool
         {"c": carer_id, "p": provider_id},
     )
     return found.first() is not None
+
+
+def latest_of_plan(conn: Connection, provider_id: str, visit_ref: str) -> dict[str, Any] | None:
+    row = (
+        conn.execute(
+            text(
+                f"select {_ALERT_COLUMNS} {_FROM} where a.provider_id = :p "
+                "and a.visit_ref = :ref order by a.id desc limit 1"
+            ),
+            {"p": provider_id, "ref": visit_ref},
+        )
+        .mappings()
+        .one_or_none()
+    )
+    return dict(row) if row is not None else None

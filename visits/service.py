@@ -53,7 +53,9 @@ def list_visits(
     limit: int,
     offset: int,
     now: datetime | None = None,
+    between: tuple[date, date] | None = None,
 ) -> VisitPage:
+    """A page of the provider's visits; `between` (first, last): London days, inclusive."""
     items, next_offset = _visit_page(
         repository.list_visits,
         conn,
@@ -63,6 +65,7 @@ def list_visits(
         limit,
         offset,
         now,
+        between,
     )
     return VisitPage(items=items, next_offset=next_offset)
 
@@ -106,12 +109,14 @@ def _visit_page(
     limit: int,
     offset: int,
     now: datetime | None,
+    between: tuple[date, date] | None = None,
 ) -> tuple[list[T], int | None]:
     """A page of the provider's visits (day, service user, carer, status), fresh from the
     evidence, as `fetch` gives them: models or JSON texts."""
     require_provider(conn, provider_id)
     freshness.fresh(now)
     day, service_user_id, carer_id, status = filters
+    extra = {"between": between} if between is not None else {}
     rows = fetch(
         conn,
         provider_id,
@@ -121,6 +126,7 @@ def _visit_page(
         status=status,
         limit=limit + 1,
         offset=offset,
+        **extra,
     )
     return split_page(rows, limit, offset)
 

@@ -113,6 +113,7 @@ class ScheduleImport(BaseModel):
 
 class Alert(BaseModel):
     id: int
+    provider_id: str | None = None
     visit_ref: str
     kind: Literal["late", "missed"]
     service_user_id: str
