@@ -74,6 +74,22 @@ def open_alerts(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+def open_alert(conn: Connection, ref: str, kind: str) -> dict[str, Any]:
+    """The open alert of that planned visit and kind, which the caller knows exists."""
+    row = (
+        conn.execute(
+            text(
+                "select * from visit_alert where visit_ref = :ref and kind = :kind "
+                "and cleared_at is null"
+            ),
+            {"ref": ref, "kind": kind},
+        )
+        .mappings()
+        .one()
+    )
+    return dict(row)
+
+
 def still_planned(conn: Connection, ref: str, since: datetime, now: datetime) -> bool:
     return bool(
         conn.execute(

@@ -71,6 +71,15 @@ def evaluate(conn: Connection, settings: Settings, now: datetime | None = None) 
             due = now >= threshold and (ref, kind) not in open_alerts
             if due and _raise(conn, plan, kind, threshold, now):
                 report.raised += 1
+                late = open_alerts.get((ref, "late"))
+                if kind == "missed" and late is not None:
+                    # A late visit that is now missed is one thing to deal with, not two:
+                    # what was done about the late alert carries over to the missed one.
+                    _carry_over(conn, late, ref, now)
+                    open_alerts.pop((ref, "late"))
+                    report.cleared += 1
+                elif kind == "late":
+                    open_alerts[(ref, "late")] = alert_store.open_alert(conn, ref, "late")
     # A planned visit cancelled or moved out of reach no longer needs anyone to act. (A clock
     # driven backwards, as tests and the demo do, judges no plan that starts after it.)
     for (ref, _), alert in open_alerts.items():
@@ -95,6 +104,18 @@ def _escalate(conn: Connection, policies: PolicyBook, now: datetime) -> int:
         _notify(conn, alert, "escalated", now, "not resolved in time: sent to the council")
         escalated += 1
     return escalated
+
+
+def _carry_over(conn: Connection, late: dict[str, Any], ref: str, now: datetime) -> None:
+    missed = alert_store.open_alert(conn, ref, "missed")
+    carried = {
+        column: late[column]
+        for column in ("acknowledged_by", "acknowledged_at", "assigned_to", "reason_code", "note")
+        if late.get(column) is not None
+    }
+    if carried:
+        alert_store.update_alert(conn, missed["id"], carried)
+    _clear(conn, late, now, "now missed: see its missed alert")
 
 
 def _still_planned(conn: Connection, ref: str, now: datetime) -> bool:

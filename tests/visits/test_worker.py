@@ -40,12 +40,11 @@ def test_one_pass_builds_raises_and_delivers_on_the_given_clock(
         finally:
             worker.close()
     sent = [json.loads(r[1]) for r in receiver.requests]
-    # The late alert, the missed one at the cut-off, and the late alert nobody resolved within
-    # the hour going to the council.
+    # The late alert, then at the cut-off the missed one, which replaces the late one.
     assert [(s["action"], s["kind"]) for s in sent] == [
         ("raised", "late"),
         ("raised", "missed"),
-        ("escalated", "late"),
+        ("cleared", "late"),
     ]
     with engine.connect() as conn:
         status = conn.execute(
