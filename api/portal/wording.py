@@ -91,7 +91,10 @@ def duration(seconds: float | int | None) -> str:
 
 
 def minutes(value: int | None) -> str:
-    return "-" if value is None else duration(value * 60)
+    """Whole minutes: "0 min", "45 min", "1 h 52 min"."""
+    if value is None:
+        return "-"
+    return duration(value * 60) if value else "0 min"
 
 
 def plain(message: str | None) -> str:
