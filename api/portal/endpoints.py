@@ -16,6 +16,7 @@ from api.deps import ConnDep, PrincipalDep, SettingsDep, client_address, get_eng
 from api.errors import TooManyRequests, Unauthorized
 from api.portal import (
     alert_pages,
+    carer_day_pages,
     kpi_pages,
     settings_pages,
     visit_pages,
@@ -134,5 +135,5 @@ def stylesheet() -> FileResponse:
     return FileResponse(HERE / "static" / "portal.css", media_type="text/css")
 
 
-for pages in (visit_pages, alert_pages, worklist_pages, settings_pages, kpi_pages):
+for pages in (visit_pages, alert_pages, worklist_pages, settings_pages, kpi_pages, carer_day_pages):
     router.include_router(pages.router)

@@ -113,6 +113,7 @@ def navigation(principal: Principal) -> list[tuple[str, str]]:
             ("Today", f"{base}/today"),
             ("Alerts", f"{base}/alerts"),
             ("Visit log", f"{base}/visits"),
+            ("Carers' days", f"{base}/carer-days"),
         ]
     if principal.council_id is not None:
         base = f"{PORTAL_PREFIX}/councils/{principal.council_id}"

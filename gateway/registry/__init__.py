@@ -10,6 +10,7 @@ from gateway.registry.schemas import (
     RegistryDocument,
     SeedCounts,
     ServiceUser,
+    TelephonyNumber,
 )
 from gateway.registry.service import RegistryError, load_document, seed
 
@@ -23,6 +24,7 @@ __all__ = [
     "RegistryError",
     "SeedCounts",
     "ServiceUser",
+    "TelephonyNumber",
     "load_document",
     "seed",
 ]

@@ -7,8 +7,18 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from gateway.protocol.jws import public_key_from_b64
+from gateway.telephony.numbers import NumberError, to_e164
 
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+# The digits a carer keys on the telephone to say who they are (docs/telephony.md).
+CarerNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{3,10}$")]
+
+
+def _phone_number(value: str) -> str:
+    try:
+        return to_e164(value)
+    except NumberError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class _Record(BaseModel):
@@ -37,6 +47,10 @@ class Carer(_Record):
     id: Ref
     provider_id: Ref
     name: str = Field(min_length=1, max_length=200)
+    carer_number: CarerNumber | None = Field(
+        default=None,
+        description="Digits the carer keys when checking in by telephone; unique.",
+    )
 
 
 class Device(_Record):
@@ -44,6 +58,10 @@ class Device(_Record):
     provider_id: Ref
     public_key: str = Field(description="Ed25519 public key: 32 bytes, base64url (JWK 'x').")
     status: Literal["active", "revoked"] = "active"
+    kind: Literal["handset", "telephony"] = Field(
+        default="handset",
+        description="A carer's handset, or the gateway's telephony bridge for the provider.",
+    )
 
     @field_validator("public_key")
     @classmethod
@@ -63,6 +81,27 @@ class ServiceUser(_Record):
     geofence_m: float = Field(default=150, gt=0)
     home_tag_uid: Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{8,20}$")] | None = None
     council_id: Ref | None = None
+    landline: str | None = Field(
+        default=None,
+        description="The home's landline, any usual form; stored in E.164. Unique.",
+    )
+
+    @field_validator("landline")
+    @classmethod
+    def _landline_is_e164(cls, value: str | None) -> str | None:
+        return None if value is None else _phone_number(value)
+
+
+class TelephonyNumber(_Record):
+    """A number carers call to check in by telephone; it answers for one provider."""
+
+    number: str
+    provider_id: Ref
+
+    @field_validator("number")
+    @classmethod
+    def _number_is_e164(cls, value: str) -> str:
+        return _phone_number(value)
 
 
 class RegistryDocument(_Record):
@@ -74,6 +113,7 @@ class RegistryDocument(_Record):
     carers: list[Carer] = []
     devices: list[Device] = []
     service_users: list[ServiceUser] = []
+    telephony_numbers: list[TelephonyNumber] = []
 
 
 class SeedCounts(BaseModel):
@@ -83,3 +123,4 @@ class SeedCounts(BaseModel):
     carers: int = 0
     devices: int = 0
     service_users: int = 0
+    telephony_numbers: int = 0

@@ -23,6 +23,7 @@ def seed(conn: Connection, document: RegistryDocument) -> SeedCounts:
     known = {p.id for p in repository.list_providers(conn)} | {p.id for p in document.providers}
     owners = [(c.id, c.provider_id) for c in document.carers]
     owners += [(d.id, d.provider_id) for d in document.devices]
+    owners += [(n.number, n.provider_id) for n in document.telephony_numbers]
     for record_id, provider_id in owners:
         if provider_id not in known:
             raise RegistryError(f"{record_id} names unknown provider {provider_id}")
@@ -45,4 +46,5 @@ def seed(conn: Connection, document: RegistryDocument) -> SeedCounts:
         carers=repository.upsert_carers(conn, document.carers),
         devices=repository.upsert_devices(conn, document.devices),
         service_users=repository.upsert_service_users(conn, document.service_users),
+        telephony_numbers=repository.upsert_telephony_numbers(conn, document.telephony_numbers),
     )

@@ -47,6 +47,14 @@ PATHS = {
     "/councils/{council_id}/reconciliation/runs/{run_id}/report.csv": {"get"},
     "/councils/{council_id}/reconciliation/runs/{run_id}/compare/{other_run_id}": {"get"},
     "/councils/{council_id}/reconciliation/runs/{run_id}/paid": {"post"},
+    "/providers/{provider_id}/carer-days": {"get"},
+    "/providers/{provider_id}/carers/{carer_id}/days/{day}": {"get"},
+    "/providers/{provider_id}/carer-days.csv": {"get"},
+    "/providers/{provider_id}/pay-rates": {"get"},
+    "/providers/{provider_id}/pay-rate": {"put"},
+    "/councils/{council_id}/carer-days": {"get"},
+    "/councils/{council_id}/carer-days.csv": {"get"},
+    "/carers/{carer_id}/telephone-pin": {"put"},
 }
 
 

@@ -7,15 +7,15 @@ second officer's approval and voiding a paid run.
 Nothing here changes evidence: device_event stays append-only; alert actions, manual visits and
 payment decisions are records of their own, each saying who and when.
 
-Revision ID: 0009_portal
-Revises: 0008
+Revision ID: 0010_portal
+Revises: 0009_telephony
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
-revision = "0009_portal"
-down_revision = "0008"
+revision = "0010_portal"
+down_revision = "0009_telephony"
 branch_labels = None
 depends_on = None
 
