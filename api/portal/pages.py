@@ -78,11 +78,13 @@ NAVIGATION: dict[str, list[tuple[str, str]]] = {
     Role.ADMINISTRATOR.value: [
         ("Providers", f"{PORTAL_PREFIX}/providers"),
         ("KPIs", f"{PORTAL_PREFIX}/kpis"),
+        ("Carers' pay", f"{PORTAL_PREFIX}/carer-days"),
         ("Reconciliation", f"{PORTAL_PREFIX}/reconciliation"),
     ],
     Role.COUNCIL_OFFICER.value: [
         ("Providers", f"{PORTAL_PREFIX}/providers"),
         ("KPIs", f"{PORTAL_PREFIX}/kpis"),
+        ("Carers' pay", f"{PORTAL_PREFIX}/carer-days"),
         ("Reconciliation", f"{PORTAL_PREFIX}/reconciliation"),
     ],
     Role.PROVIDER_MANAGER.value: [],

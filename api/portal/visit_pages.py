@@ -44,7 +44,9 @@ from visits.views import CorrectionRequest
 
 router = APIRouter()
 PAGE_SIZE = 100
-# Today's page reloads itself: new evidence and alerts show without anyone pressing a key.
+# Today's page can reload itself, so new evidence and alerts show without anyone pressing a key:
+# when the person asks for it (?live=true), since a page that changes under someone reading it
+# is a barrier unless they chose it (WCAG 2.2.1).
 REFRESH_SECONDS = 30
 STATUSES = tuple(VisitStatus)
 MAX_RANGE_DAYS = 93
@@ -80,6 +82,7 @@ def today_page(
     settings: SettingsDep,
     principal: PrincipalDep,
     clock: ClockDep,
+    live: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
     ensure_can_read_provider(principal, provider_id)
     provider = require_provider(conn, provider_id)
@@ -130,6 +133,7 @@ def today_page(
         names=names,
         can_act=_can_request(principal),
         refresh_seconds=REFRESH_SECONDS,
+        live=live,
         now=now.astimezone(LONDON),
     )
 

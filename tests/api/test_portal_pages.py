@@ -231,9 +231,13 @@ def test_today_page_shows_today_and_refreshes_itself(settings: Settings, engine:
         app = provider.app
         assert isinstance(app, FastAPI)
         app.state.clock = lambda: now
-        page = provider.get(f"/portal/providers/{care_day.world.provider_id}/today")
+        page = provider.get(
+            f"/portal/providers/{care_day.world.provider_id}/today", params={"live": "true"}
+        )
+        still = provider.get(f"/portal/providers/{care_day.world.provider_id}/today")
     assert page.status_code == 200
     assert '<meta http-equiv="refresh" content="30">' in page.text
+    assert 'http-equiv="refresh"' not in still.text  # only when asked for
     assert "Wednesday 10 June 2026" in page.text and "Updated 11:00" in page.text
     # One thing needs someone: the visit missed once the home's next visit was due (its late
     # alert became the missed one). The late visit has finished, so it needs nobody.
