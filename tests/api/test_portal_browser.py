@@ -368,11 +368,12 @@ def test_axe_read_every_portal_page(axe_report: AxeReport, settings: Settings) -
 
     from api.app import create_app
 
-    pages = set()
+    pages: set[str] = set()
     for route in iter_route_contexts(create_app(settings).routes):
+        path = route.path or ""
         get = "GET" in (route.methods or set())
-        if get and route.path.startswith("/portal") and route.path not in NOT_PAGES:
-            pages.add(route.path)
+        if get and path.startswith("/portal") and path not in NOT_PAGES:
+            pages.add(path)
     if not axe_report.pages:
         pytest.skip("run with the browser tests above (axe's report is empty)")
     visited = [page["url"].split("?")[0] for page in axe_report.pages.values()]
