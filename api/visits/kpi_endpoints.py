@@ -58,11 +58,10 @@ def council_kpis_csv(
     counts, the shares in per cent and how each stands against the contract's targets. A
     provider caller gets its own rows only."""
     report = council_report(conn, freshness, principal, council_id, first_day, last_day)
+    name = f"kpis-{first_day}-to-{last_day}.csv"
     return Response(
         report_csv(report),
         media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="kpis-{council_id}-{first_day}'
-            f'-to-{last_day}.csv"'
-        },
+        # The file's name from the dates only: a header carries no text the caller chose.
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
