@@ -102,12 +102,12 @@ def share_text(share: float | None) -> str:
 # Line charts: one line per provider over weeks, with the target as a dashed line. Lines
 # differ by colour and by dash pattern, and each ends with its label, so none is told apart
 # by colour alone; the table under the chart has every number.
-LINE_WIDTH = 640
-LINE_HEIGHT = 250
-PLOT_LEFT = 46
+LINE_WIDTH = 480
+LINE_HEIGHT = 240
+PLOT_LEFT = 56
 PLOT_RIGHT = 16
 PLOT_TOP = 12
-PLOT_BOTTOM = 30
+PLOT_BOTTOM = 34
 LINE_STYLES = (
     ("#1f5fa8", ""),
     ("#b35806", "7 4"),
@@ -172,6 +172,8 @@ def line_chart(
     span = max(len(x_labels) - 1, 1)
 
     def x_of(index: int) -> float:
+        if len(x_labels) == 1:  # one week: in the middle, not against the axis
+            return round((PLOT_LEFT + right) / 2, 1)
         return round(PLOT_LEFT + (right - PLOT_LEFT) * index / span, 1)
 
     def y_of(value: float) -> float:
