@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from api import metrics, openapi
 from api.auth.endpoints import router as auth_router
 from api.carer_days.carer_day_endpoints import router as carer_days_router
+from api.commissioning.offer_endpoints import router as offers_router
+from api.commissioning.request_endpoints import router as commissioning_router
 from api.devices.endpoints import router as devices_router
 from api.devices.home_device_endpoints import router as home_devices_router
 from api.error_handlers import EXCEPTION_HANDLERS
@@ -69,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events_router,
         visits_router,
         reconciliation_router,
+        commissioning_router,
+        offers_router,
         portal_router,
         portal_reconciliation_router,
         devices_router,

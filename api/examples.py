@@ -736,3 +736,10 @@ TEXT_EXAMPLES: dict[tuple[str, str, str], str] = {
         'id: 88\nevent: raised\ndata: {"id": 88, "visit_ref": "V00068", "kind": "missed"}\n\n'
     ),
 }
+
+# Commissioning's examples live beside its routes.
+from api.commissioning.examples import EXAMPLES as _COMMISSIONING  # noqa: E402
+from api.commissioning.examples import TEXT_EXAMPLES as _COMMISSIONING_TEXT  # noqa: E402
+
+EXAMPLES |= _COMMISSIONING
+TEXT_EXAMPLES |= _COMMISSIONING_TEXT

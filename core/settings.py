@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     carer_day_travel_speed_kmh: float = 20.0
     # Aggregates for councils are withheld for a provider with fewer carer-days than this.
     carer_day_min_cell: int = 3
+    # Service requests (docs/service-requests.md): how often `ecm requests run` expires offers,
+    # rolls packages' planned visits forward and delivers request webhooks, and how far ahead a
+    # package's visits are planned.
+    requests_interval_s: float = 15.0
+    requests_plan_horizon_days: int = 28
 
     # Envelope-encryption master key for secrets at rest (tag keys, later issues).
     master_key: str = DEV_MASTER_KEY

@@ -36,6 +36,7 @@ ROLE_COMMANDS = {
     "visits": "visits.cli:visits",
     "schedule": "visits.cli:schedule",
     "telephony": "gateway.telephony.cli:telephony",
+    "requests": "commissioning.cli:requests",
 }
 
 

@@ -35,7 +35,7 @@ from sqlalchemy import Connection
 from core.migrate import upgrade
 from core.process import child_preexec, free_port
 from core.settings import Settings, get_settings
-from ecm import demo_store, services
+from ecm import demo_requests, demo_store, services
 from gateway.pki.authority import write_secret
 from gateway.pki.identity import TlsIdentity
 
@@ -103,6 +103,7 @@ def command(seed: int, visits: int, tampered: int, api_port: int, hold: bool | N
         _print_summary(summary, time.monotonic() - started)
         _replay_alerts_and_kpis(settings, day, summary.anomalies)
         _print_telephony_and_carer_days(settings, api_url, summary, day)
+        console.print(demo_requests.place_requests(settings, DEMO_COUNCIL))
         console.print(f"\nAPI: [bold]{api_url}[/]  (OpenAPI: {api_url}/docs)")
         console.print(
             f"Portal: {api_url}/portal/sign-in as [bold]{DEMO_ADMIN}[/] "

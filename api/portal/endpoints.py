@@ -18,6 +18,8 @@ from api.portal import (
     alert_pages,
     carer_day_pages,
     kpi_pages,
+    offer_pages,
+    request_pages,
     settings_pages,
     visit_pages,
     worklist_pages,
@@ -135,5 +137,14 @@ def stylesheet() -> FileResponse:
     return FileResponse(HERE / "static" / "portal.css", media_type="text/css")
 
 
-for pages in (visit_pages, alert_pages, worklist_pages, settings_pages, kpi_pages, carer_day_pages):
+for pages in (
+    visit_pages,
+    alert_pages,
+    worklist_pages,
+    settings_pages,
+    kpi_pages,
+    carer_day_pages,
+    offer_pages,
+    request_pages,
+):
     router.include_router(pages.router)

@@ -79,12 +79,14 @@ NAVIGATION: dict[str, list[tuple[str, str]]] = {
         ("Providers", f"{PORTAL_PREFIX}/providers"),
         ("KPIs", f"{PORTAL_PREFIX}/kpis"),
         ("Carers' pay", f"{PORTAL_PREFIX}/carer-days"),
+        ("Service requests", f"{PORTAL_PREFIX}/requests"),
         ("Reconciliation", f"{PORTAL_PREFIX}/reconciliation"),
     ],
     Role.COUNCIL_OFFICER.value: [
         ("Providers", f"{PORTAL_PREFIX}/providers"),
         ("KPIs", f"{PORTAL_PREFIX}/kpis"),
         ("Carers' pay", f"{PORTAL_PREFIX}/carer-days"),
+        ("Service requests", f"{PORTAL_PREFIX}/requests"),
         ("Reconciliation", f"{PORTAL_PREFIX}/reconciliation"),
     ],
     Role.PROVIDER_MANAGER.value: [],
@@ -116,6 +118,7 @@ def navigation(principal: Principal) -> list[tuple[str, str]]:
             ("Alerts", f"{base}/alerts"),
             ("Visit log", f"{base}/visits"),
             ("Carers' days", f"{base}/carer-days"),
+            ("Offers", f"{base}/offers"),
         ]
     if principal.council_id is not None:
         base = f"{PORTAL_PREFIX}/councils/{principal.council_id}"

@@ -83,7 +83,7 @@ def list_commissions(conn: Connection, council_id: str | None = None) -> list[Co
     rows = conn.execute(
         text(
             "select council_id, provider_id, lot from commission "
-            "where :c is null or council_id = :c order by council_id, provider_id"
+            "where cast(:c as text) is null or council_id = :c order by council_id, provider_id"
         ),
         {"c": council_id},
     ).mappings()

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from gateway.protocol.jws import public_key_from_b64
 from gateway.telephony.numbers import NumberError, to_e164
@@ -104,6 +112,32 @@ class TelephonyNumber(_Record):
         return _phone_number(value)
 
 
+class Lot(_Record):
+    """A council's lot (area) and, from `effective_from`, who is offered its service requests:
+    the lead provider first, then the additional providers, then the DPS providers, each list
+    in order (docs/service-requests.md)."""
+
+    council_id: Ref
+    id: Ref
+    name: str = Field(min_length=1, max_length=200)
+    effective_from: date
+    lead: Ref | None = None
+    additional: list[Ref] = Field(default_factory=list, max_length=100)
+    dps: list[Ref] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _each_provider_once(self) -> Lot:
+        named = [*([self.lead] if self.lead else []), *self.additional, *self.dps]
+        twice = sorted({p for p in named if named.count(p) > 1})
+        if twice:
+            raise ValueError(f"a provider has one role in a lot: {', '.join(twice)} named twice")
+        return self
+
+    @property
+    def providers(self) -> list[str]:
+        return [*([self.lead] if self.lead else []), *self.additional, *self.dps]
+
+
 class RegistryDocument(_Record):
     """A seed file (JSON): any of the lists; records are upserted by id."""
 
@@ -114,6 +148,7 @@ class RegistryDocument(_Record):
     devices: list[Device] = []
     service_users: list[ServiceUser] = []
     telephony_numbers: list[TelephonyNumber] = []
+    lots: list[Lot] = []
 
 
 class SeedCounts(BaseModel):
@@ -124,3 +159,4 @@ class SeedCounts(BaseModel):
     devices: int = 0
     service_users: int = 0
     telephony_numbers: int = 0
+    lots: int = 0

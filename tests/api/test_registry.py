@@ -76,6 +76,7 @@ def test_seeding_twice_yields_the_same_rows(client: TestClient, engine: Engine) 
             "devices": 1,
             "service_users": 1,
             "telephony_numbers": 0,
+            "lots": 0,
         }
     )
     assert len(rows) == 4

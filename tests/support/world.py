@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine
@@ -20,6 +21,7 @@ from gateway.registry import (
     Commission,
     Council,
     Device,
+    Lot,
     Provider,
     RegistryDocument,
     ServiceUser,
@@ -53,6 +55,7 @@ class World:
     devices: list[Device] = field(default_factory=list)
     service_users: list[ServiceUser] = field(default_factory=list)
     telephony_numbers: list[TelephonyNumber] = field(default_factory=list)
+    lots: list[Lot] = field(default_factory=list)
 
     def council(self, council_id: str | None = None, name: str = "Test Council") -> str:
         council_id = council_id or unique("CO")
@@ -150,6 +153,33 @@ class World:
         )
         return service_user_id
 
+    def lot(
+        self,
+        council_id: str,
+        lot_id: str | None = None,
+        *,
+        name: str = "North",
+        lead: str | None = None,
+        additional: list[str] | None = None,
+        dps: list[str] | None = None,
+        effective_from: date = date(2026, 1, 5),
+    ) -> str:
+        """A lot of the council and its lineup from `effective_from` (by default a Monday long
+        before any test runs, so the lineup is in force)."""
+        lot_id = lot_id or unique("lot-")
+        self.lots.append(
+            Lot(
+                council_id=council_id,
+                id=lot_id,
+                name=name,
+                effective_from=effective_from,
+                lead=lead,
+                additional=additional or [],
+                dps=dps or [],
+            )
+        )
+        return lot_id
+
     def document(self) -> RegistryDocument:
         return RegistryDocument(
             councils=self.councils,
@@ -159,6 +189,7 @@ class World:
             devices=self.devices,
             service_users=self.service_users,
             telephony_numbers=self.telephony_numbers,
+            lots=self.lots,
         )
 
     def seed(self, engine: Engine | Connection) -> None:

@@ -7,15 +7,15 @@ second officer's approval and voiding a paid run.
 Nothing here changes evidence: device_event stays append-only; alert actions, manual visits and
 payment decisions are records of their own, each saying who and when.
 
-Revision ID: 0010_portal
-Revises: 0009_telephony
+Revision ID: 0011_portal
+Revises: 0010_requests
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
-revision = "0010_portal"
-down_revision = "0009_telephony"
+revision = "0011_portal"
+down_revision = "0010_requests"
 branch_labels = None
 depends_on = None
 
