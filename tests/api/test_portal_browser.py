@@ -17,7 +17,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,6 +29,9 @@ from sqlalchemy import Engine
 
 from api.auth.roles import Role
 from api.times import LONDON
+from commissioning import repository as commissioning_store
+from commissioning import service as commissioning
+from commissioning.model import VisitSlot
 from core.settings import Settings
 from ingest.verify import Evidence
 from tests.api.api_support import add_user
@@ -40,6 +43,9 @@ from tests.api.browser_support import (
     chromium,
 )
 from tests.api.portal_world import HOME_LAT, HOME_LON, PortalDay, portal_day
+from tests.support.access import manager, officer
+from tests.support.ids import unique
+from tests.support.world import World
 from tests.visits.support import IN, OUT, plan, store
 
 
@@ -88,11 +94,52 @@ def the_care_day(engine: Engine) -> PortalDay:
     return portal_day(engine, anchor)
 
 
+def service_requests(engine: Engine, care_day: PortalDay) -> tuple[int, int, int]:
+    """Two service requests for a new home in a lot the provider leads: one still offered to
+    it, one it accepted. Returns (the offered request, its open offer, the accepted package),
+    so the request and offer pages (docs/service-requests.md) are read by axe too."""
+    world = World()
+    lot_id = world.lot(care_day.world.council_id, lead=care_day.world.provider_id)
+    world.seed(engine)
+    home = care_day.world.add_home(HOME_LAT + 0.05, HOME_LON, name="Gus Requested")
+    now = datetime.now(UTC)
+    found = []
+    with engine.begin() as conn:
+        for _ in range(2):
+            request_id = commissioning.create_request(
+                conn,
+                officer(care_day.world.council_id),
+                commissioning.RequestDetails(
+                    council_id=care_day.world.council_id,
+                    request_ref=unique("REQ-"),
+                    service_user_id=home,
+                    lot_id=lot_id,
+                    start_date=now.date() + timedelta(days=7),
+                    end_date=None,
+                    visits=(VisitSlot(frozenset(range(7)), time(8, 30), 30, 1, "personal care"),),
+                    notes="Likes tea before her medication.",
+                ),
+                now=now,
+            )
+            [offer] = commissioning_store.offers_of(conn, request_id)
+            found.append((request_id, offer.id))
+        package_id = commissioning.accept(
+            conn,
+            manager(care_day.world.provider_id),
+            care_day.world.provider_id,
+            found[1][1],
+            horizon_days=2,
+            now=now,
+        )
+    return found[0][0], found[0][1], package_id
+
+
 def test_a_provider_manager_and_a_council_officer_do_their_work(
     portal: Portal, settings: Settings, engine: Engine, tmp_path: Path
 ) -> None:
     care_day = the_care_day(engine)
     provider_id = care_day.world.provider_id
+    request_id, offer_id, package_id = service_requests(engine, care_day)
     manager = add_user(settings, Role.PROVIDER_MANAGER, provider_id=provider_id)
     officer = add_user(settings, Role.COUNCIL_OFFICER, council_id=care_day.world.council_id)
 
@@ -170,6 +217,8 @@ def test_a_provider_manager_and_a_council_officer_do_their_work(
         f"/portal/providers/{provider_id}/carers/{care_day.carer_id}/days/{care_day.day}",
     )
     check(portal, "provider providers", "/portal/providers")
+    check(portal, "provider offers", f"/portal/providers/{provider_id}/offers")
+    check(portal, "provider offer", f"/portal/providers/{provider_id}/offers/{offer_id}")
     assert_accessible(portal)
     portal.sign_out()
 
@@ -198,6 +247,11 @@ def test_a_provider_manager_and_a_council_officer_do_their_work(
     check(portal, "council settings", f"/portal/councils/{care_day.world.council_id}/settings")
     check(portal, "council providers", "/portal/providers")
     check(portal, "council carers' pay", "/portal/carer-days")
+    check(portal, "council service requests", "/portal/requests")
+    check(portal, "council new request", "/portal/requests/new")
+    check(portal, "council one request", f"/portal/requests/{request_id}")
+    check(portal, "council requests monitoring", "/portal/requests/monitoring")
+    check(portal, "council package", f"/portal/packages/{package_id}")
 
     # Reconcile: a second carer's tag-verified visit to a fourth home arrived meanwhile. The
     # provider invoices it, the corrected visit (a manual time now) and the missed one.
