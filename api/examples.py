@@ -82,7 +82,52 @@ _CORRECTION = {
     "needs_approval": False,
     "approved_by": None,
     "approved_at": None,
+    "rejected_by": None,
+    "rejected_at": None,
+    "decision_reason": None,
     "counts": True,
+}
+
+_ALERT = {
+    "id": 88,
+    "provider_id": "P001",
+    "visit_ref": "V00068",
+    "kind": "missed",
+    "service_user_id": "SU0042",
+    "planned_start": "2026-11-22T12:00:00Z",
+    "threshold_at": "2026-11-22T13:00:00Z",
+    "raised_at": "2026-11-22T13:00:04Z",
+    "cleared_at": None,
+    "acknowledged_by": "pat.manager",
+    "acknowledged_at": "2026-11-22T13:04:10Z",
+    "assigned_to": "C0007",
+    "reason_code": "hospital",
+    "note": "Admitted to hospital last night, says her daughter.",
+    "escalated_at": None,
+    "escalates_at": "2026-11-22T14:00:04Z",
+    "resolved_by": None,
+    "resolved_at": None,
+    "resolution": None,
+    "visit_id": "6b0f4f7e-3c55-5d7a-9a9e-1f2b3c4d5e6f",
+}
+
+_MANUAL_VISIT = {
+    "id": 5,
+    "provider_id": "P001",
+    "service_user_id": "SU0042",
+    "visit_ref": "V00068",
+    "planned_start": "2026-11-22T12:00:00Z",
+    "alert_id": 88,
+    "carer_id": "C0007",
+    "check_in": "2026-11-22T12:04:00Z",
+    "check_out": "2026-11-22T12:35:00Z",
+    "note": "The handset was lost on the round; the service user's daughter confirms the visit.",
+    "requested_by": "pat.manager",
+    "requested_at": "2026-11-22T15:10:00Z",
+    "decision": None,
+    "decided_by": None,
+    "decided_at": None,
+    "decision_reason": None,
 }
 
 _TOTALS = {
@@ -126,6 +171,11 @@ _RUN = {
     "run_at": "2026-11-29T09:05:00Z",
     "paid_by": None,
     "paid_at": None,
+    "payment_requested_by": "ann.officer",
+    "payment_requested_at": "2026-11-29T09:20:00Z",
+    "voided_by": None,
+    "voided_at": None,
+    "void_reason": None,
 }
 
 _RUN_LINE = {
@@ -396,21 +446,75 @@ EXAMPLES: dict[str, Any] = {
         "late_after_minutes": 15,
         "missed_cutoff": "23:00",
         "correction_approval_minutes": 30,
+        "escalate_after_minutes": 60,
     },
-    "AlertList": {
-        "items": [
+    "AlertList": {"items": [_ALERT]},
+    "AlertDetail": {
+        **_ALERT,
+        "actions": [
             {
-                "id": 88,
-                "visit_ref": "V00068",
-                "kind": "missed",
-                "service_user_id": "SU0042",
-                "planned_start": "2026-11-22T12:00:00Z",
-                "threshold_at": "2026-11-22T23:00:00Z",
-                "raised_at": "2026-11-22T23:00:04Z",
-                "cleared_at": None,
+                "action": "acknowledged",
+                "actor": "pat.manager",
+                "at": "2026-11-22T13:04:10Z",
+                "reason_code": "hospital",
+                "note": "Admitted to hospital last night, says her daughter.",
+                "assigned_to": None,
             }
+        ],
+    },
+    "AlertNote": {"reason_code": "hospital", "note": "Admitted last night, says her daughter."},
+    "AlertAssignment": {"carer_id": "C0007", "note": "Ann will call at the house on her way."},
+    "AlertResolution": {
+        "reason_code": "hospital",
+        "note": "In hospital since last night; visits paused until she is home.",
+    },
+    "ManualVisitRequest": {
+        "visit_ref": "V00068",
+        "carer_id": "C0007",
+        "check_in": "2026-11-22T12:04:00Z",
+        "check_out": "2026-11-22T12:35:00Z",
+        "note": "The handset was lost on the round; the service user's daughter confirms it.",
+    },
+    "ManualVisit": _MANUAL_VISIT,
+    "ManualVisitList": {"items": [_MANUAL_VISIT]},
+    "Worklist": {
+        "corrections": [
+            {
+                **_CORRECTION,
+                "needs_approval": True,
+                "counts": False,
+                "provider_id": "P001",
+                "service_user_id": "SU0042",
+                "london_day": "2026-11-22",
+            }
+        ],
+        "manual_visits": [_MANUAL_VISIT],
+        "escalated_alerts": [{**_ALERT, "escalated_at": "2026-11-22T14:00:04Z"}],
+    },
+    "WorklistDecision": {
+        "decision": "reject",
+        "reason": "The daughter's account does not match the rota: please call us.",
+        "corrections": [12],
+        "manual_visits": [5],
+    },
+    "WorklistOutcome": {
+        "outcomes": [
+            {"kind": "correction", "id": 12, "done": True, "message": "correction rejected"},
+            {
+                "kind": "manual_visit",
+                "id": 5,
+                "done": False,
+                "message": "this manual visit was already approved",
+            },
         ]
     },
+    "Rejection": {"reason": "The new check-out is after the carer's next visit started."},
+    "PeopleMatches": {
+        "service_users": [{"id": "SU0042", "name": "Mrs A. Example"}],
+        "carers": [{"id": "C0007", "name": "Sam Carer"}],
+    },
+    "ReconciliationSettings": {"second_payment_approval": True},
+    "VoidRequest": {"reason": "Paid twice: the provider's invoice was re-sent as INV-78."},
     "WebhookRequest": {"url": "https://rota.example-care.co.uk/ecm/alerts"},
     "Webhook": {
         "id": 2,
@@ -599,6 +703,8 @@ EXAMPLES: dict[str, Any] = {
         "visit_corrections": [],
         "alerts": [],
         "alert_notifications": [],
+        "alert_actions": [],
+        "manual_visits": [],
         "events": [
             {"event_id": CHECK_IN_EVENT, "event_type": "check_in", "evidence_level": "tag"},
             {"event_id": CHECK_OUT_EVENT, "event_type": "check_out", "evidence_level": "tag"},
@@ -675,6 +781,32 @@ TEXT_EXAMPLES: dict[tuple[str, str, str], str] = {
     ),
     ("get", "/service-users/{service_user_id}/subject-access.zip", "200"): (
         "(a zip file: README.txt and one CSV file per kind of record, e.g. visits.csv)"
+    ),
+    ("get", "/councils/{council_id}/reconciliation/runs/{run_id}/finance.csv", "200"): (
+        "Invoice,Line,Provider,Provider name,Lot,Service user,Service user name,Visit date,Start,"
+        "End,Claimed minutes,Claimed amount (GBP),Payable minutes,Payable amount (GBP),"
+        "Variance (GBP),Outcome,Reason,Reason code,Planned visit\r\n"
+        "INV-2026-11-P001,2,P001,Broadland Home Care Ltd,north,SU0042,Mrs A. Example,2026-11-22,"
+        "12:00,12:30,30,12.60,0,0.00,12.60,Held,The visit was not verified at the home,"
+        "UNVERIFIED,V00068\r\n"
+    ),
+    ("get", "/councils/{council_id}/reconciliation/runs/{run_id}/unbilled.csv", "200"): (
+        "Provider,Provider name,Lot,Service user,Service user name,Carer,Carer name,Visit date,"
+        "Check-in,Check-out,Minutes,Verified by\r\n"
+        "P001,Broadland Home Care Ltd,north,SU0051,Mr B. Example,C0003,Sam Carer,2026-11-22,"
+        "17:30,18:01,31,code\r\n"
+    ),
+    ("get", "/councils/{council_id}/reconciliation/runs/{run_id}/problems.csv", "200"): (
+        "File,Line,Problem\r\ninvoice-november.csv,14,amount_claimed: not a sum of money\r\n"
+    ),
+    ("get", "/kpis.csv", "200"): (
+        "Provider,Provider name,Lot,Week starting,Planned visits,Delivered,Missed,"
+        "Started within 15 min (%),Started within 15 min: against target,"
+        "Planned minutes delivered (%),Planned minutes delivered: against target,"
+        "Verified by tag or code (%),Verified by tag or code: against target,Missed (%),"
+        "Missed: against target\r\n"
+        "P001,Broadland Home Care Ltd,north,2026-11-16,52,50,2,63.5,Below target,93.3,"
+        "Near target,84.0,Near target,3.8,Below target\r\n"
     ),
     ("get", "/providers/{provider_id}/alerts/stream", "200"): (
         'id: 88\nevent: raised\ndata: {"id": 88, "visit_ref": "V00068", "kind": "missed"}\n\n'

@@ -22,8 +22,9 @@ value, or text that is exactly a decimal number (`-5`, `+12.60`), is written as 
 from __future__ import annotations
 
 import csv
+import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 TRIGGERS = frozenset("=+-@\t\r")
@@ -106,3 +107,14 @@ _ESCAPED = frozenset(TRIGGERS | {QUOTE})
 def restore_row(row: list[str]) -> list[str]:
     # Inline rather than restore() per cell: readers see up to a million rows.
     return [c[1:] if c[:1] == QUOTE and c[1:2] in _ESCAPED and len(c) > 1 else c for c in row]
+
+
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """A download for people (finance lines, unbilled visits, problems, KPIs): RFC 4180 CSV
+    (CRLF), UTF-8 with a byte-order mark so spreadsheets read names and £ correctly, every cell
+    neutralised."""
+    out = io.StringIO()
+    safe = writer(out, lineterminator="\r\n")
+    safe.writerow(header)
+    safe.writerows(rows)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # Extra re-read margin; only needed when pg_stat_activity hides other roles' transactions.
     visits_build_lookback_s: float = 0.0
     alerts_interval_s: float = 15.0
+    # An open alert nobody resolved this long after it was raised goes to the council
+    # (a council's own policy may say otherwise: PUT /councils/{id}/policy).
+    alerts_escalate_after_minutes: int = 60
     webhook_max_attempts: int = 8
     webhook_backoff_s: float = 2.0
     webhook_timeout_s: float = 5.0

@@ -24,6 +24,7 @@ from reconciliation.contract import (
     UnverifiedPolicy,
 )
 from reconciliation.formats import UnusableInput, read_text
+from reconciliation.kpi_targets import parse_targets
 
 T = TypeVar("T")
 
@@ -79,8 +80,11 @@ def parse_contract(text: str, name: str = "contract.toml") -> Contract:
             problems.append(f"{name}: {error}")
             return None
 
-    for key in sorted(set(data) - {"rules", "provider", "period"}):
+    for key in sorted(set(data) - {"rules", "provider", "period", "kpi_targets"}):
         problems.append(f"{name}: unknown table or key {key!r}")
+    # KPI targets are the monitoring side of the contract (reconciliation.kpi_targets): the
+    # engine does not read them, but a contract with wrong ones is refused like any other.
+    attempt(lambda: parse_targets(data.get("kpi_targets")))
     raw_rules = data.get("rules", {})
     if not isinstance(raw_rules, dict):
         raise UnusableInput([f"{name}: rules must be a table ([rules])"])

@@ -177,12 +177,13 @@ def actual_rows(conn: Connection, council_id: str, first: date, last: date) -> S
 
 
 def already_claimed(conn: Connection, council_id: str) -> set[ActualKey]:
-    """The actual visits lines of the council's paid runs used."""
+    """The actual visits lines of the council's paid runs used (a voided payment claims
+    nothing)."""
     rows = conn.execute(
         text(
             "select e.provider_ref, e.service_user_ref, e.carer_ref, e.check_in "
             "from reconciliation_run_evidence e join reconciliation_run r on r.id = e.run_id "
-            "where r.council_id = :council and r.paid_at is not null"
+            "where r.council_id = :council and r.paid_at is not null and r.voided_at is null"
         ),
         {"council": council_id},
     )
@@ -194,7 +195,8 @@ def already_claimed(conn: Connection, council_id: str) -> set[ActualKey]:
 _RUN_COLUMNS = (
     "id, council_id, contract_version, contract_sha256, engine_version, period_start, "
     "period_end, schedule_sha256, actuals_sha256, invoices, problems, summary, run_by, run_at, "
-    "paid_by, paid_at"
+    "paid_by, paid_at, payment_requested_by, payment_requested_at, voided_by, voided_at, "
+    "void_reason"
 )
 
 
@@ -272,6 +274,7 @@ def list_runs(conn: Connection, council_id: str, limit: int, offset: int) -> lis
     rows = conn.execute(
         text(
             "select id, contract_version, period_start, period_end, run_by, run_at, paid_at, "
+            "payment_requested_at, voided_at, "
             "(summary->'overall'->>'lines')::integer as lines, "
             "(summary->'overall'->>'claimed')::numeric as claimed, "
             "(summary->'overall'->>'payable')::numeric as payable "
@@ -290,6 +293,49 @@ def mark_paid(conn: Connection, run_id: int, by: str) -> None:
     )
 
 
+def request_payment(conn: Connection, run_id: int, by: str) -> None:
+    """The first officer's confirmation, when the council wants a second one to pay."""
+    conn.execute(
+        text(
+            "update reconciliation_run set payment_requested_by = :by, "
+            "payment_requested_at = now() where id = :id"
+        ),
+        {"by": by, "id": run_id},
+    )
+
+
+def void(conn: Connection, run_id: int, by: str, reason: str) -> None:
+    """A paid run's payment undone: the run, its lines and its payment stay on record."""
+    conn.execute(
+        text(
+            "update reconciliation_run set voided_by = :by, voided_at = now(), "
+            "void_reason = :reason where id = :id"
+        ),
+        {"by": by, "reason": reason, "id": run_id},
+    )
+
+
+def second_payment_approval(conn: Connection, council_id: str) -> bool:
+    value = conn.execute(
+        text(
+            "select second_payment_approval from reconciliation_setting where council_id = :council"
+        ),
+        {"council": council_id},
+    ).scalar_one_or_none()
+    return bool(value)
+
+
+def set_second_payment_approval(conn: Connection, council_id: str, required: bool) -> None:
+    conn.execute(
+        text(
+            "insert into reconciliation_setting (council_id, second_payment_approval) "
+            "values (:council, :required) on conflict (council_id) do update "
+            "set second_payment_approval = excluded.second_payment_approval"
+        ),
+        {"council": council_id, "required": required},
+    )
+
+
 # A run's lines -------------------------------------------------------------------------------
 
 _LINE_COLUMNS = (
@@ -298,6 +344,34 @@ _LINE_COLUMNS = (
     "reason_code, payable_minutes, payable_amount, matched_visit, carers_verified, "
     "actual_minutes, uncommissioned"
 )
+
+
+# Sort keys a caller may name (prefix "-" for descending), and what they order by.
+LINE_SORTS = {
+    "position": "position",
+    "provider": "provider_ref",
+    "service_user": "service_user_ref",
+    "date": "visit_date, start_time",
+    "claimed": "amount_claimed",
+    "payable": "payable_amount",
+    "variance": "amount_claimed - payable_amount",
+    "outcome": "outcome",
+}
+
+_LINE_FILTER = (
+    "run_id = :run "
+    "and (cast(:outcome as text) is null or outcome = :outcome) "
+    "and (cast(:provider as text) is null or provider_ref = :provider) "
+    "and (cast(:reason as text) is null or coalesce(reason_code, '') = :reason) "
+    "and (cast(:uncommissioned as boolean) is null or uncommissioned = :uncommissioned)"
+)
+
+
+def _order(sort: str) -> str:
+    descending = sort.startswith("-")
+    columns = LINE_SORTS[sort.lstrip("-")]
+    direction = " desc" if descending else ""
+    return ", ".join(f"{column}{direction}" for column in columns.split(", ")) + ", position"
 
 
 def list_lines(
@@ -309,23 +383,77 @@ def list_lines(
     uncommissioned: bool | None,
     limit: int,
     offset: int,
+    reason_code: str | None = None,
+    sort: str = "position",
 ) -> list[RowMapping]:
+    """A page of the run's lines; `reason_code` "" selects lines without a reason."""
     rows = conn.execute(
         text(
-            f"select {_LINE_COLUMNS} from reconciliation_run_line where run_id = :run "
-            "and (cast(:outcome as text) is null or outcome = :outcome) "
-            "and (cast(:provider as text) is null or provider_ref = :provider) "
-            "and (cast(:uncommissioned as boolean) is null or uncommissioned = :uncommissioned) "
-            "order by position limit :limit offset :offset"
+            f"select {_LINE_COLUMNS} from reconciliation_run_line where {_LINE_FILTER} "
+            f"order by {_order(sort)} limit :limit offset :offset"
         ),
         {
             "run": run_id,
             "outcome": outcome,
             "provider": provider_ref,
+            "reason": reason_code,
             "uncommissioned": uncommissioned,
             "limit": limit,
             "offset": offset,
         },
+    ).mappings()
+    return list(rows)
+
+
+def count_lines(
+    conn: Connection,
+    run_id: int,
+    *,
+    outcome: str | None,
+    provider_ref: str | None,
+    uncommissioned: bool | None,
+    reason_code: str | None = None,
+) -> int:
+    value = conn.execute(
+        text(f"select count(*) from reconciliation_run_line where {_LINE_FILTER}"),
+        {
+            "run": run_id,
+            "outcome": outcome,
+            "provider": provider_ref,
+            "reason": reason_code,
+            "uncommissioned": uncommissioned,
+        },
+    ).scalar_one()
+    return int(value)
+
+
+def line_facets(conn: Connection, run_id: int) -> tuple[list[str], list[str]]:
+    """The providers and reason codes the run's lines have, for filter choices."""
+    providers = conn.execute(
+        text(
+            "select distinct provider_ref from reconciliation_run_line where run_id = :run "
+            "order by 1"
+        ),
+        {"run": run_id},
+    ).scalars()
+    reasons = conn.execute(
+        text(
+            "select distinct reason_code from reconciliation_run_line where run_id = :run "
+            "and reason_code is not null order by 1"
+        ),
+        {"run": run_id},
+    ).scalars()
+    return list(providers), list(reasons)
+
+
+def all_lines(conn: Connection, run_id: int) -> list[RowMapping]:
+    """Every line of the run in report order (the finance export)."""
+    rows = conn.execute(
+        text(
+            f"select {_LINE_COLUMNS} from reconciliation_run_line where run_id = :run "
+            "order by position"
+        ),
+        {"run": run_id},
     ).mappings()
     return list(rows)
 

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from core.access import Scope
-from core.errors import Conflict, NotFound, Unprocessable
+from core.errors import NotFound, Unprocessable
 from reconciliation import run_store
 from reconciliation.contract import Contract, ContractError, Period
 from reconciliation.contract_toml import parse_contract
@@ -400,20 +400,44 @@ def list_lines(
     uncommissioned: bool | None,
     limit: int,
     offset: int,
+    reason_code: str | None = None,
+    sort: str = "position",
 ) -> RunLinePage:
+    """A page of the run's lines with the filters; `total` counts every line they select."""
     get_run(conn, council_id, run_id)
+    if sort.lstrip("-") not in run_store.LINE_SORTS:
+        raise Unprocessable(
+            f"sort by one of {', '.join(run_store.LINE_SORTS)} (- before it: descending)",
+            code="sort",
+        )
     rows = run_store.list_lines(
         conn,
         run_id,
         outcome=outcome,
         provider_ref=provider_ref,
         uncommissioned=uncommissioned,
+        reason_code=reason_code,
         limit=limit + 1,
         offset=offset,
+        sort=sort,
     )
     items = [RunLine(**row) for row in rows]
     next_offset = offset + limit if len(items) > limit else None
-    return RunLinePage(items=items[:limit], next_offset=next_offset)
+    total = run_store.count_lines(
+        conn,
+        run_id,
+        outcome=outcome,
+        provider_ref=provider_ref,
+        uncommissioned=uncommissioned,
+        reason_code=reason_code,
+    )
+    return RunLinePage(items=items[:limit], next_offset=next_offset, total=total)
+
+
+def line_facets(conn: Connection, council_id: str, run_id: int) -> tuple[list[str], list[str]]:
+    """The providers and reason codes of the run's lines (what its filters can choose)."""
+    get_run(conn, council_id, run_id)
+    return run_store.line_facets(conn, run_id)
 
 
 def get_line(conn: Connection, council_id: str, run_id: int, position: int) -> RunLineDetail:
@@ -465,16 +489,6 @@ def report_csv(conn: Connection, council_id: str, run_id: int) -> bytes:
         path = Path(directory) / "report.csv"
         write_report(path, results)
         return path.read_bytes()
-
-
-def mark_paid(conn: Connection, scope: Scope, council_id: str, run_id: int) -> Run:
-    # The runs' lock: a run that has started either sees this payment or finished before it.
-    run_store.lock_council(conn, council_id)
-    run = get_run(conn, council_id, run_id)
-    if run.paid_at is not None:
-        raise Conflict(f"reconciliation run {run_id} was already paid", code="already_paid")
-    run_store.mark_paid(conn, run_id, scope.subject)
-    return get_run(conn, council_id, run_id)
 
 
 def compare(conn: Connection, council_id: str, run_id: int, other_run_id: int) -> RunComparison:

@@ -93,6 +93,17 @@ class Run(BaseModel):
     run_at: UtcDatetime
     paid_by: str | None
     paid_at: UtcDatetime | None
+    payment_requested_by: str | None = Field(
+        default=None,
+        description="The first officer's confirmation, when the council's settings want a "
+        "second officer to pay; paid_by is then the second.",
+    )
+    payment_requested_at: UtcDatetime | None = None
+    voided_by: str | None = None
+    voided_at: UtcDatetime | None = Field(
+        default=None, description="The payment was undone; the run stays on record."
+    )
+    void_reason: str | None = None
 
 
 class RunListItem(BaseModel):
@@ -106,6 +117,8 @@ class RunListItem(BaseModel):
     run_by: str
     run_at: UtcDatetime
     paid_at: UtcDatetime | None
+    payment_requested_at: UtcDatetime | None = None
+    voided_at: UtcDatetime | None = None
 
 
 class RunList(BaseModel):
@@ -139,6 +152,7 @@ class RunLine(BaseModel):
 class RunLinePage(BaseModel):
     items: list[RunLine]
     next_offset: int | None
+    total: int | None = Field(default=None, description="Lines the filters select, all pages.")
 
 
 class LineEvidence(BaseModel):
@@ -183,3 +197,13 @@ class RunComparison(BaseModel):
     run_id: int
     other_run_id: int
     changes: list[LineChange]
+
+
+class ReconciliationSettings(BaseModel):
+    second_payment_approval: bool = Field(
+        description="A run is paid only when a second officer confirms what a first one did."
+    )
+
+
+class VoidRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="Why the payment is undone.")

@@ -332,6 +332,9 @@ CARE_RECORD_STATEMENTS: tuple[tuple[str, str], ...] = (
     ("care_package", "from care_package where service_user_id = :su"),
     ("service_offer", f"from service_offer where request_id in ({_REQUESTS})"),
     ("service_request", "from service_request where service_user_id = :su"),
+    # Visits recorded by hand for a missed or late alert, and each action on the alerts.
+    ("manual_visit", "from manual_visit where service_user_id = :su"),
+    ("alert_action", f"from alert_action where alert_id in ({_ALERTS})"),
     ("webhook_attempt", f"from webhook_attempt where delivery_id in ({_DELIVERIES})"),
     ("webhook_delivery", f"from webhook_delivery where notification_id in ({_NOTIFICATIONS})"),
     ("alert_notification", f"from alert_notification where alert_id in ({_ALERTS})"),
@@ -371,11 +374,13 @@ def delete_care_records(conn: Connection, service_user_id: str, at: datetime) ->
 def pseudonymise_service_user(
     conn: Connection, service_user_id: str, at: datetime
 ) -> dict[str, int]:
-    """Name, home location, landline and tag go; the id stays, so kept records still join up."""
+    """Name, address, home location, landline and tag go; the id stays, so kept records still
+    join up."""
     changed = conn.execute(
         text(
-            "update service_user set name = :pseudonym, home_lat = null, home_lon = null, "
-            "home_tag_uid = null, landline = null, pseudonymised_at = :at where id = :su"
+            "update service_user set name = :pseudonym, address = null, home_lat = null, "
+            "home_lon = null, home_tag_uid = null, landline = null, pseudonymised_at = :at "
+            "where id = :su"
         ),
         {"pseudonym": PSEUDONYM, "at": at, "su": service_user_id},
     ).rowcount

@@ -14,7 +14,7 @@ _REQUESTS = "select id from service_request where service_user_id = :su"
 # One query per section of the export, each selecting every row about the person. Keys of home
 # devices are left out: they are secrets of the device, not data about the person.
 SECTIONS: dict[str, str] = {
-    "service_user": "select id, name, council_id, home_lat, home_lon, geofence_m, "
+    "service_user": "select id, name, address, council_id, home_lat, home_lon, geofence_m, "
     "home_tag_uid, landline, created_at, pseudonymised_at, records_purged_at "
     "from service_user where id = :su",
     "home_tags": "select uid, service_user_id, created_at, retired_at from home_tag "
@@ -33,6 +33,9 @@ SECTIONS: dict[str, str] = {
     "alerts": "select * from visit_alert where service_user_id = :su order by id",
     "alert_notifications": f"select * from alert_notification where alert_id in ({_ALERTS}) "
     "order by id",
+    "alert_actions": f"select * from alert_action where alert_id in ({_ALERTS}) order by id",
+    "manual_visits": "select * from manual_visit where service_user_id = :su "
+    "order by planned_start, id",
     "events": "select * from device_event where service_user_id = :su "
     "order by device_time, event_id",
     "telephony_calls": "select * from telephony_call where service_user_id = :su "

@@ -67,8 +67,27 @@ def started_plans(
 
 
 def open_alerts(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(text("select * from visit_alert where cleared_at is null")).mappings()
+    """Alerts that may still clear themselves: not cleared, and not resolved by a person."""
+    rows = conn.execute(
+        text("select * from visit_alert where cleared_at is null and resolved_at is null")
+    ).mappings()
     return [dict(r) for r in rows]
+
+
+def open_alert(conn: Connection, ref: str, kind: str) -> dict[str, Any]:
+    """The open alert of that planned visit and kind, which the caller knows exists."""
+    row = (
+        conn.execute(
+            text(
+                "select * from visit_alert where visit_ref = :ref and kind = :kind "
+                "and cleared_at is null"
+            ),
+            {"ref": ref, "kind": kind},
+        )
+        .mappings()
+        .one()
+    )
+    return dict(row)
 
 
 def still_planned(conn: Connection, ref: str, since: datetime, now: datetime) -> bool:
@@ -134,3 +153,173 @@ def notify(
         ),
         {"n": notification_id, "now": at, "provider": provider_id},
     )
+
+
+# The console: what providers do about alerts, and escalation to the council ---------------
+
+_ALERT_COLUMNS = (
+    "a.id, a.visit_ref, a.kind, a.provider_id, a.service_user_id, a.planned_start, "
+    "a.threshold_at, a.raised_at, a.cleared_at, a.acknowledged_by, a.acknowledged_at, "
+    "a.assigned_to, a.reason_code, a.note, a.escalated_at, a.resolved_by, a.resolved_at, "
+    "a.resolution, su.council_id, "
+    "(select v.id from visit v where v.planned_visit_ref = a.visit_ref limit 1) as visit_id"
+)
+_FROM = "from visit_alert a left join service_user su on su.id = a.service_user_id"
+
+
+def provider_alerts(
+    conn: Connection, provider_id: str, *, active_only: bool, since: datetime | None
+) -> list[dict[str, Any]]:
+    """The provider's alerts, newest planned visit first; `active_only`: those still needing
+    someone (not cleared, not resolved); `since`: planned from then on."""
+    rows = conn.execute(
+        text(
+            f"select {_ALERT_COLUMNS} {_FROM} where a.provider_id = :p "
+            + ("and a.cleared_at is null and a.resolved_at is null " if active_only else "")
+            + "and (cast(:since as timestamptz) is null or a.planned_start >= :since) "
+            "order by a.planned_start desc, a.id desc limit 1000"
+        ),
+        {"p": provider_id, "since": since},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def alert(
+    conn: Connection, provider_id: str, alert_id: int, *, lock: bool = False
+) -> dict[str, Any] | None:
+    """One of the provider's alerts (another provider's is None, like a missing one)."""
+    row = (
+        conn.execute(
+            text(
+                f"select {_ALERT_COLUMNS} {_FROM} where a.id = :id and a.provider_id = :p"
+                + (" for update of a" if lock else "")
+            ),
+            {"id": alert_id, "p": provider_id},
+        )
+        .mappings()
+        .one_or_none()
+    )
+    return dict(row) if row is not None else None
+
+
+def live_alert_for_plan(conn: Connection, provider_id: str, visit_ref: str) -> int | None:
+    """The provider's alert of a planned visit still needing someone (missed before late)."""
+    value: int | None = conn.execute(
+        text(
+            "select id from visit_alert where provider_id = :p and visit_ref = :ref "
+            "and cleared_at is null and resolved_at is null "
+            "order by (kind = 'missed') desc, id desc limit 1"
+        ),
+        {"p": provider_id, "ref": visit_ref},
+    ).scalar_one_or_none()
+    return value
+
+
+def actions_of(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        text(
+            "select action, actor, at, reason_code, note, assigned_to from alert_action "
+            "where alert_id = :id order by id"
+        ),
+        {"id": alert_id},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def record_action(
+    conn: Connection,
+    alert_id: int,
+    action: str,
+    actor: str,
+    at: datetime,
+    *,
+    reason_code: str | None = None,
+    note: str | None = None,
+    assigned_to: str | None = None,
+) -> None:
+    conn.execute(
+        text(
+            "insert into alert_action (alert_id, action, actor, at, reason_code, note, "
+            "assigned_to) values (:id, :action, :actor, :at, :reason, :note, :assigned)"
+        ),
+        {
+            "id": alert_id,
+            "action": action,
+            "actor": actor,
+            "at": at,
+            "reason": reason_code,
+            "note": note,
+            "assigned": assigned_to,
+        },
+    )
+
+
+def update_alert(conn: Connection, alert_id: int, values: dict[str, Any]) -> None:
+    """Sets the console's columns named in `values` (acknowledged_by, assigned_to, ...)."""
+    allowed = {
+        "acknowledged_by",
+        "acknowledged_at",
+        "assigned_to",
+        "reason_code",
+        "note",
+        "escalated_at",
+        "resolved_by",
+        "resolved_at",
+        "resolution",
+    }
+    assert set(values) <= allowed, set(values) - allowed
+    assignments = ", ".join(f"{column} = :{column}" for column in sorted(values))
+    conn.execute(
+        text(f"update visit_alert set {assignments} where id = :alert_id"),
+        {**values, "alert_id": alert_id},
+    )
+
+
+def escalation_candidates(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+    """Open, unresolved, not yet escalated alerts raised before now, with their council."""
+    rows = conn.execute(
+        text(
+            f"select {_ALERT_COLUMNS} {_FROM} where a.cleared_at is null "
+            "and a.resolved_at is null and a.escalated_at is null and a.raised_at <= :now"
+        ),
+        {"now": now},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def council_escalations(conn: Connection, council_id: str | None) -> list[dict[str, Any]]:
+    """Escalated alerts still open and unresolved, of the council's service users (every
+    council's: None), oldest first."""
+    rows = conn.execute(
+        text(
+            f"select {_ALERT_COLUMNS} {_FROM} where a.escalated_at is not null "
+            "and a.cleared_at is null and a.resolved_at is null "
+            "and (cast(:council as text) is null or su.council_id = :council) "
+            "order by a.escalated_at, a.id limit 1000"
+        ),
+        {"council": council_id},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def carer_of_provider(conn: Connection, provider_id: str, carer_id: str) -> bool:
+    found = conn.execute(
+        text("select 1 from carer where id = :c and provider_id = :p"),
+        {"c": carer_id, "p": provider_id},
+    )
+    return found.first() is not None
+
+
+def latest_of_plan(conn: Connection, provider_id: str, visit_ref: str) -> dict[str, Any] | None:
+    row = (
+        conn.execute(
+            text(
+                f"select {_ALERT_COLUMNS} {_FROM} where a.provider_id = :p "
+                "and a.visit_ref = :ref order by a.id desc limit 1"
+            ),
+            {"p": provider_id, "ref": visit_ref},
+        )
+        .mappings()
+        .one_or_none()
+    )
+    return dict(row) if row is not None else None

@@ -4,8 +4,11 @@ A planned visit is started by any check-in at its home by its provider from `mat
 before its planned start until its missed deadline (the home's next planned visit, or the daily
 cut-off). Not started `late_after` minutes after the planned start raises `late`; not started by
 the deadline raises `missed`. An alert clears itself when the visit starts (or is cancelled).
-Each raise and clear is a notification: the SSE stream reads them, and one webhook delivery per
-active endpoint of the provider is queued in the same transaction.
+An alert still open and unresolved `escalate_after` (the council's policy) after it was raised
+is escalated: it goes to the council's worklist (visits/alert_console.py has what people do
+about alerts). Each raise, clear and escalation is a notification: the SSE stream reads them,
+and one webhook delivery per active endpoint of the provider is queued in the same
+transaction.
 
 `evaluate` takes the time as an argument, so tests and the demo drive the clock.
 """
@@ -21,7 +24,7 @@ from sqlalchemy import Connection
 
 from core.settings import Settings
 from visits import alert_store
-from visits.policy import load_policies
+from visits.policy import PolicyBook, load_policies
 
 LOOK_BACK = timedelta(days=2)
 
@@ -30,6 +33,7 @@ LOOK_BACK = timedelta(days=2)
 class AlertReport:
     raised: int = 0
     cleared: int = 0
+    escalated: int = 0
 
 
 def evaluate(conn: Connection, settings: Settings, now: datetime | None = None) -> AlertReport:
@@ -67,12 +71,51 @@ def evaluate(conn: Connection, settings: Settings, now: datetime | None = None) 
             due = now >= threshold and (ref, kind) not in open_alerts
             if due and _raise(conn, plan, kind, threshold, now):
                 report.raised += 1
-    # A planned visit cancelled or moved out of reach no longer needs anyone to act.
+                late = open_alerts.get((ref, "late"))
+                if kind == "missed" and late is not None:
+                    # A late visit that is now missed is one thing to deal with, not two:
+                    # what was done about the late alert carries over to the missed one.
+                    _carry_over(conn, late, ref, now)
+                    open_alerts.pop((ref, "late"))
+                    report.cleared += 1
+                elif kind == "late":
+                    open_alerts[(ref, "late")] = alert_store.open_alert(conn, ref, "late")
+    # A planned visit cancelled or moved out of reach no longer needs anyone to act. (A clock
+    # driven backwards, as tests and the demo do, judges no plan that starts after it.)
     for (ref, _), alert in open_alerts.items():
+        if alert["planned_start"] > now:
+            continue
         if ref not in current and not _still_planned(conn, ref, now):
             _clear(conn, alert, now, "planned visit cancelled or moved")
             report.cleared += 1
+    report.escalated = _escalate(conn, policies, now)
     return report
+
+
+def _escalate(conn: Connection, policies: PolicyBook, now: datetime) -> int:
+    """Alerts nobody resolved within the council's time go to the council."""
+    escalated = 0
+    for alert in alert_store.escalation_candidates(conn, now):
+        due = alert["raised_at"] + policies.for_council(alert["council_id"]).escalate_after
+        if due > now:
+            continue
+        alert_store.update_alert(conn, alert["id"], {"escalated_at": now})
+        alert_store.record_action(conn, alert["id"], "escalated", "ecm", now)
+        _notify(conn, alert, "escalated", now, "not resolved in time: sent to the council")
+        escalated += 1
+    return escalated
+
+
+def _carry_over(conn: Connection, late: dict[str, Any], ref: str, now: datetime) -> None:
+    missed = alert_store.open_alert(conn, ref, "missed")
+    carried = {
+        column: late[column]
+        for column in ("acknowledged_by", "acknowledged_at", "assigned_to", "reason_code", "note")
+        if late.get(column) is not None
+    }
+    if carried:
+        alert_store.update_alert(conn, missed["id"], carried)
+    _clear(conn, late, now, "now missed: see its missed alert")
 
 
 def _still_planned(conn: Connection, ref: str, now: datetime) -> bool:

@@ -20,11 +20,12 @@ from core.settings import Settings
 from visits import kpis, repository
 from visits.anomalies import VisitRules, carer_anomalies, handset_anomalies, visit_anomalies
 from visits.days import day_start, london_date
-from visits.model import Home, PlannedVisit, Visit
+from visits.model import Home, ManualRecord, PlannedVisit, Visit
 from visits.pairing import (
     StatusRules,
     apply_corrections,
     group_into_visits,
+    manual_visit,
     match_planned,
     missed_visit,
     pair_stays,
@@ -63,6 +64,7 @@ def refresh(conn: Connection, settings: Settings, now: datetime | None = None) -
     for home, start in repository.changed_plan_homes(conn, changes_mark - lookback):
         keys.update((home, london_date(start + shift)) for shift in (-window, window * 0, window))
     keys.update(repository.changed_correction_homes(conn, changes_mark - lookback))
+    keys.update(repository.changed_manual_homes(conn, changes_mark - lookback))
     keys.update(_deadlines_passed(conn, settings, max(clock_mark, now - timedelta(days=3)), now))
 
     report = build_days(conn, settings, keys, now)
@@ -149,7 +151,11 @@ def build_days(
 
     policies = load_policies(conn, settings)
     home_records = repository.load_homes(conn, homes)
-    missed = _missed(plans, visits, taken, keys, policies, home_records, now)
+    manual = repository.load_manual_visits(conn, homes, read_from - window, read_to + window)
+    missed, delivered = _missed(plans, visits, taken, keys, policies, home_records, manual, now)
+    # A planned visit with no evidence that the council accepted as delivered (a manual visit
+    # record) is a visit like any other from here on: status, anomalies, KPIs, payment rules.
+    visits += delivered
     visit_rules = VisitRules(
         clock_skew=timedelta(seconds=settings.visits_clock_skew_s),
         tag_far_m=settings.visits_tag_far_m,
@@ -180,14 +186,19 @@ def _missed(
     keys: set[HomeDay],
     policies: PolicyBook,
     homes: dict[str, Home],
+    manual: dict[str, ManualRecord],
     now: datetime,
-) -> list[Visit]:
+) -> tuple[list[Visit], list[Visit]]:
+    """Planned visits no evidence matched, on the keys being rebuilt: those with an approved
+    manual visit record as delivered (second list), the others missed once their deadline
+    has passed (first list). Evidence always wins over a manual record."""
     matched = {v.planned.visit_ref for v in visits if v.planned is not None} | taken
     by_home: dict[str, list[PlannedVisit]] = defaultdict(list)
     for plan in plans:
         if plan.status == "planned":
             by_home[plan.service_user_id].append(plan)
     missed: list[Visit] = []
+    delivered: list[Visit] = []
     for home, home_plans in by_home.items():
         home_plans.sort(key=lambda p: p.planned_start)
         record = homes.get(home)
@@ -197,10 +208,14 @@ def _missed(
                 continue
             if (home, london_date(plan.planned_start)) not in keys:
                 continue
+            approved = manual.get(plan.visit_ref)
+            if approved is not None:
+                delivered.append(manual_visit(plan, approved))
+                continue
             next_start = following.planned_start if following else None
             if policy.missed_deadline(plan.planned_start, next_start) <= now:
                 missed.append(missed_visit(plan))
-    return missed
+    return missed, delivered
 
 
 def _cross_home_anomalies(
@@ -218,8 +233,14 @@ def _cross_home_anomalies(
     view, and a flag outside the cleared range cannot have changed."""
     carers = {s.carer_id for v in visits for s in v.stays}
     # The telephony bridge signs every landline call of its provider's carers: it is shared by
-    # design (each call is bound to its carer by the PIN), so it is no handset to share.
-    devices = {s.device_id for v in visits for s in v.stays if not s.by_telephone}
+    # design (each call is bound to its carer by the PIN), so it is no handset to share. A stay
+    # recorded by hand (a manual visit record) has no handset at all.
+    devices = {
+        s.device_id
+        for v in visits
+        for s in v.stays
+        if s.device_id is not None and not s.by_telephone
+    }
     if not carers:
         return 0
     placed = repository.placed_stays(

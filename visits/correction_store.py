@@ -10,7 +10,8 @@ from sqlalchemy import Connection, RowMapping, text
 
 _COLUMNS = (
     "id, visit_id, segment_id, carer_id, reason_code, note, before, after, minutes_moved, "
-    "requested_by, requested_at, needs_approval, approved_by, approved_at"
+    "requested_by, requested_at, needs_approval, approved_by, approved_at, rejected_by, "
+    "rejected_at, decision_reason"
 )
 
 
@@ -49,11 +50,13 @@ def insert_correction(conn: Connection, values: dict[str, Any]) -> RowMapping:
 
 
 def approval_state(conn: Connection, correction_id: int) -> RowMapping | None:
-    """needs_approval, approved_at and the service user's council_id, the row locked."""
+    """needs_approval, approved_at, rejected_at and the service user's council_id, the row
+    locked."""
     return (
         conn.execute(
             text(
-                "select c.needs_approval, c.approved_at, su.council_id from visit_correction c "
+                "select c.needs_approval, c.approved_at, c.rejected_at, su.council_id "
+                "from visit_correction c "
                 "left join service_user su on su.id = c.service_user_id where c.id = :id "
                 "for update of c"
             ),
@@ -87,5 +90,38 @@ def of_visit(conn: Connection, visit_id: UUID) -> list[RowMapping]:
             "in (select segment_id from visit_carer where visit_id = :v) order by id"
         ),
         {"v": visit_id},
+    ).mappings()
+    return list(rows)
+
+
+def reject(conn: Connection, correction_id: int, rejected_by: str, reason: str) -> RowMapping:
+    # The database's clock, which the visit builder's change detection reads.
+    return (
+        conn.execute(
+            text(
+                "update visit_correction set rejected_by = :by, rejected_at = clock_timestamp(), "
+                f"decision_reason = :reason where id = :id returning {_COLUMNS}"
+            ),
+            {"by": rejected_by, "reason": reason, "id": correction_id},
+        )
+        .mappings()
+        .one()
+    )
+
+
+def pending_for_council(conn: Connection, council_id: str | None) -> list[RowMapping]:
+    """Corrections awaiting approval of the council's service users (every council's: None),
+    oldest first, with the provider and the visit's day."""
+    columns = ", ".join(f"c.{column.strip()}" for column in _COLUMNS.split(","))
+    rows = conn.execute(
+        text(
+            f"select {columns}, c.provider_id, c.service_user_id, v.london_day "
+            "from visit_correction c join service_user su on su.id = c.service_user_id "
+            "left join visit v on v.id = c.visit_id "
+            "where c.needs_approval and c.approved_at is null and c.rejected_at is null "
+            "and (cast(:council as text) is null or su.council_id = :council) "
+            "order by c.requested_at, c.id limit 1000"
+        ),
+        {"council": council_id},
     ).mappings()
     return list(rows)

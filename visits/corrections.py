@@ -56,10 +56,17 @@ class CorrectionRecord:
     needs_approval: bool
     approved_by: str | None
     approved_at: datetime | None
+    rejected_by: str | None = None
+    rejected_at: datetime | None = None
+    decision_reason: str | None = None
 
     @property
     def counts(self) -> bool:
         return not self.needs_approval or self.approved_at is not None
+
+    @property
+    def pending(self) -> bool:
+        return self.needs_approval and self.approved_at is None and self.rejected_at is None
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -163,12 +170,38 @@ def approve_correction(
     row = correction_store.approval_state(conn, correction_id)
     if row is None or (council_id is not None and row["council_id"] != council_id):
         raise CorrectionError("not_found", f"correction {correction_id} not found")
+    _ensure_pending(row)
+    approved = correction_store.approve(conn, correction_id, approved_by)
+    return CorrectionRecord(**approved)
+
+
+def _ensure_pending(row: Any) -> None:
     if not row["needs_approval"]:
         raise CorrectionError("conflict", "this correction counts without approval")
     if row["approved_at"] is not None:
         raise CorrectionError("conflict", "this correction is already approved")
-    approved = correction_store.approve(conn, correction_id, approved_by)
-    return CorrectionRecord(**approved)
+    if row["rejected_at"] is not None:
+        raise CorrectionError("conflict", "this correction was rejected")
+
+
+def reject_correction(
+    conn: Connection,
+    correction_id: int,
+    *,
+    rejected_by: str,
+    council_id: str | None,
+    reason: str,
+) -> CorrectionRecord:
+    """A council rejects a correction beyond its threshold, saying why: it never counts, and
+    the provider sees the reason beside it. Same access rule as approving."""
+    if not reason.strip():
+        raise CorrectionError("invalid", "say why the correction is rejected")
+    row = correction_store.approval_state(conn, correction_id)
+    if row is None or (council_id is not None and row["council_id"] != council_id):
+        raise CorrectionError("not_found", f"correction {correction_id} not found")
+    _ensure_pending(row)
+    rejected = correction_store.reject(conn, correction_id, rejected_by, reason.strip())
+    return CorrectionRecord(**rejected)
 
 
 def corrections_for_visit(conn: Connection, visit_id: UUID) -> list[CorrectionRecord]:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from core.db import make_engine
 from core.settings import Settings
-from visits import builder
+from visits import alerts, builder
 
 
 class SharedPasses:
@@ -99,6 +99,14 @@ class VisitFreshness:
             self.passes.after_arrival(_pass)
         else:
             _pass()
+
+    def alerts_fresh(self, now: datetime | None = None) -> None:
+        """Raise, clear and escalate alerts as of `now` before a read of them, in a short
+        transaction of its own, as the `ecm visits` role does every ECM_ALERTS_INTERVAL_S: the
+        attention list never waits for the role's next pass (nor needs it running)."""
+        engine = self._build_engine()
+        with engine.begin() as conn:
+            alerts.evaluate(conn, self.settings, now)
 
     def rebuild_in(self, conn: Connection) -> None:
         """The same pass inside the caller's transaction, after the caller changed what visits

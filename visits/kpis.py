@@ -9,9 +9,10 @@ needs the carers' stays themselves and is computed from them.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -104,3 +105,65 @@ def council_kpis(
         total = lot_minutes.get(lot) or 0
         entry.lot_hours_share = round(entry.delivered_minutes / total, 4) if total else None
     return list(found.values())
+
+
+@dataclass
+class WeekKpis:
+    """One provider and lot's counts over one London week (Monday to Sunday), and its
+    shares; what the trend charts plot."""
+
+    week_start: date
+    planned: int = 0
+    delivered: int = 0
+    on_time_15: int = 0
+    missed: int = 0
+    unplanned: int = 0
+    planned_minutes: int = 0
+    delivered_planned_minutes: int = 0
+    tag_or_code_verified: int = 0
+
+    @property
+    def on_time_15_share(self) -> float | None:
+        return _share(self.on_time_15, self.planned)
+
+    @property
+    def planned_minutes_delivered_share(self) -> float | None:
+        return _share(self.delivered_planned_minutes, self.planned_minutes)
+
+    @property
+    def tag_or_code_verified_share(self) -> float | None:
+        return _share(self.tag_or_code_verified, self.delivered + self.unplanned)
+
+    @property
+    def missed_share(self) -> float | None:
+        return _share(self.missed, self.planned)
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def weekly(days: Sequence[Any], first: date, last: date) -> list[WeekKpis]:
+    """Daily KPI rows (anything with london_day and the counts) summed per week, every week
+    of [first, last] present, even one with no visits."""
+    weeks: dict[date, WeekKpis] = {}
+    monday = week_start(first)
+    while monday <= last:
+        weeks[monday] = WeekKpis(monday)
+        monday += timedelta(days=7)
+    for day in days:
+        entry = weeks.get(week_start(day.london_day))
+        if entry is None:
+            continue
+        for name in (
+            "planned",
+            "delivered",
+            "on_time_15",
+            "missed",
+            "unplanned",
+            "planned_minutes",
+            "delivered_planned_minutes",
+            "tag_or_code_verified",
+        ):
+            setattr(entry, name, getattr(entry, name) + getattr(day, name))
+    return list(weeks.values())

@@ -5,6 +5,7 @@ drive without a database."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from uuid import UUID
@@ -62,12 +63,33 @@ class Correction:
     check_in: datetime | None
     check_out: datetime | None
     counts: bool  # approved, or within the council's threshold
+    pending: bool = False  # awaits the council (not yet approved nor rejected)
+
+
+MANUAL_NAMESPACE = uuid.UUID("0c7d2e9a-41f3-4b8e-9a6d-2f5e8c1b7a30")
+
+
+@dataclass(frozen=True)
+class ManualRecord:
+    """A council-approved manual visit record: a planned visit delivered without evidence
+    (visits/manual_visits.py). It stands beside the evidence, never in it."""
+
+    id: int
+    visit_ref: str
+    carer_id: str
+    check_in: datetime
+    check_out: datetime
+
+    @property
+    def segment_id(self) -> UUID:
+        return uuid.uuid5(MANUAL_NAMESPACE, f"manual-visit:{self.id}")
 
 
 @dataclass
 class Stay:
     """One carer at one home: a check-in and the check-out that follows it, either may be
-    missing. Identified by its anchor event (the check-in, else the lone check-out)."""
+    missing. Identified by its anchor event (the check-in, else the lone check-out), or by its
+    manual visit record when it has no evidence at all."""
 
     carer_id: str
     provider_id: str
@@ -75,27 +97,34 @@ class Stay:
     check_in: EvidenceEvent | None
     check_out: EvidenceEvent | None
     correction: Correction | None = None
+    manual: ManualRecord | None = None
 
     @property
     def segment_id(self) -> UUID:
+        if self.manual is not None:
+            return self.manual.segment_id
         anchor = self.check_in or self.check_out
         assert anchor is not None
         return anchor.event_id
 
     @property
-    def device_id(self) -> str:
+    def device_id(self) -> str | None:
+        """The handset behind the stay; none for a manual visit record."""
         anchor = self.check_in or self.check_out
-        assert anchor is not None
-        return anchor.device_id
+        return anchor.device_id if anchor is not None else None
 
     @property
     def start(self) -> datetime | None:
+        if self.manual is not None:
+            return self.manual.check_in
         if self.correction is not None and self.correction.check_in is not None:
             return self.correction.check_in
         return self.check_in.device_time if self.check_in else None
 
     @property
     def end(self) -> datetime | None:
+        if self.manual is not None:
+            return self.manual.check_out
         if self.correction is not None and self.correction.check_out is not None:
             return self.correction.check_out
         return self.check_out.device_time if self.check_out else None
@@ -104,8 +133,7 @@ class Stay:
     def by_telephone(self) -> bool:
         """Signed by a telephony bridge: a landline call, not a carer's own handset."""
         anchor = self.check_in or self.check_out
-        assert anchor is not None
-        return anchor.evidence_level == EvidenceLevel.LANDLINE
+        return anchor is not None and anchor.evidence_level == EvidenceLevel.LANDLINE
 
     @property
     def anchor_time(self) -> datetime:
@@ -123,7 +151,7 @@ class Stay:
 
     @property
     def verification(self) -> str:
-        if self.correction is not None:
+        if self.correction is not None or self.manual is not None:
             return Verification.MANUAL
         return min((e.evidence_level for e in self.events), key=VERIFICATION_RANK.__getitem__)
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from core.vocabulary import VisitStatus
 from visits.days import LONDON
-from visits.model import Correction, EvidenceEvent, PlannedVisit, Stay, Visit
+from visits.model import Correction, EvidenceEvent, ManualRecord, PlannedVisit, Stay, Visit
 
 MISSED_NAMESPACE = uuid.UUID("6f1c2a3e-8d4b-4f0a-9c57-0e9d1b2a7c31")
 
@@ -61,7 +61,7 @@ def apply_corrections(stays: Sequence[Stay], corrections: Iterable[Correction]) 
     for correction in sorted(corrections, key=lambda c: c.id):
         if correction.counts:
             latest[correction.segment_id] = correction
-        else:
+        elif correction.pending:
             pending[str(correction.segment_id)] += 1
     for stay in stays:
         stay.correction = latest.get(stay.segment_id)
@@ -174,4 +174,26 @@ def missed_visit(plan: PlannedVisit) -> Visit:
         stays=[],
         planned=plan,
         status=VisitStatus.MISSED,
+    )
+
+
+def manual_visit(plan: PlannedVisit, record: ManualRecord) -> Visit:
+    """A planned visit delivered without evidence, as its approved manual visit record says:
+    the missed visit's id (links to it keep working), one manual stay."""
+    return Visit(
+        id=uuid.uuid5(MISSED_NAMESPACE, plan.visit_ref),
+        provider_id=plan.provider_id,
+        service_user_id=plan.service_user_id,
+        london_day=plan.planned_start.astimezone(LONDON).date(),
+        stays=[
+            Stay(
+                carer_id=record.carer_id,
+                provider_id=plan.provider_id,
+                service_user_id=plan.service_user_id,
+                check_in=None,
+                check_out=None,
+                manual=record,
+            )
+        ],
+        planned=plan,
     )

@@ -1,4 +1,5 @@
-"""Council thresholds for lateness, missed visits and correction approval.
+"""Council thresholds for lateness, missed visits, correction approval and escalating an
+alert nobody resolved to the council.
 
 A council_policy row overrides the settings' defaults for that council's service users."""
 
@@ -19,6 +20,8 @@ class Policy:
     late_after: timedelta
     missed_cutoff: time
     correction_approval_minutes: int
+    # An alert still open and unresolved this long after it was raised goes to the council.
+    escalate_after: timedelta = timedelta(hours=1)
 
     def missed_deadline(self, planned_start: datetime, next_start: datetime | None) -> datetime:
         """Not started before the next planned visit of the home, nor by the daily cut-off
@@ -48,16 +51,23 @@ def default_policy(settings: Settings) -> Policy:
         late_after=timedelta(minutes=settings.visits_late_after_minutes),
         missed_cutoff=time.fromisoformat(settings.visits_missed_cutoff),
         correction_approval_minutes=settings.visits_correction_approval_minutes,
+        escalate_after=timedelta(minutes=settings.alerts_escalate_after_minutes),
     )
 
 
 def load_policies(conn: Connection, settings: Settings) -> PolicyBook:
     rows = policy_store.council_policies(conn)
+    default = default_policy(settings)
     return PolicyBook(
-        default=default_policy(settings),
+        default=default,
         by_council={
-            council_id: Policy(timedelta(minutes=late), cutoff, approval)
-            for council_id, late, cutoff, approval in rows
+            council_id: Policy(
+                timedelta(minutes=late),
+                cutoff,
+                approval,
+                timedelta(minutes=escalate) if escalate is not None else default.escalate_after,
+            )
+            for council_id, late, cutoff, approval, escalate in rows
         },
     )
 
@@ -69,7 +79,13 @@ def set_policy(
     late_after_minutes: int,
     missed_cutoff: time,
     correction_approval_minutes: int,
+    escalate_after_minutes: int | None = None,
 ) -> None:
     policy_store.upsert_policy(
-        conn, council_id, late_after_minutes, missed_cutoff, correction_approval_minutes
+        conn,
+        council_id,
+        late_after_minutes,
+        missed_cutoff,
+        correction_approval_minutes,
+        escalate_after_minutes,
     )

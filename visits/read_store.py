@@ -34,12 +34,16 @@ def _condition(
     service_user_id: str | None,
     carer_id: str | None,
     status: str | None,
+    between: tuple[date, date] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     clauses = ["v.provider_id = :provider_id"]
     params: dict[str, Any] = {"provider_id": provider_id}
     if day is not None:
         clauses.append("v.london_day = :day")
         params["day"] = day
+    if between is not None:
+        clauses.append("v.london_day between :first_day and :last_day")
+        params["first_day"], params["last_day"] = between
     if service_user_id is not None:
         clauses.append("v.service_user_id = :service_user_id")
         params["service_user_id"] = service_user_id
@@ -65,9 +69,10 @@ def _page(
     status: str | None,
     limit: int,
     offset: int,
+    between: tuple[date, date] | None = None,
 ) -> Result[Any]:
     """One page of a provider's visits in list order, each row as `select` makes it."""
-    condition, params = _condition(provider_id, day, service_user_id, carer_id, status)
+    condition, params = _condition(provider_id, day, service_user_id, carer_id, status, between)
     return conn.execute(
         text(
             f"select {select} from visit v where {condition} "
@@ -88,9 +93,20 @@ def list_visits(
     status: str | None = None,
     limit: int,
     offset: int,
+    between: tuple[date, date] | None = None,
 ) -> list[Visit]:
+    """A page of the provider's visits; `between` (first, last) London days, inclusive."""
     page = _page(
-        conn, _VISIT_COLUMNS, provider_id, day, service_user_id, carer_id, status, limit, offset
+        conn,
+        _VISIT_COLUMNS,
+        provider_id,
+        day,
+        service_user_id,
+        carer_id,
+        status,
+        limit,
+        offset,
+        between,
     )
     return _with_details(conn, [dict(r) for r in page.mappings()])
 
@@ -225,10 +241,14 @@ def summarise_visits(
 def list_alerts(conn: Connection, provider_id: str, *, open_only: bool) -> list[Alert]:
     rows = conn.execute(
         text(
-            "select id, visit_ref, kind, service_user_id, planned_start, threshold_at, "
-            "raised_at, cleared_at from visit_alert where provider_id = :p "
-            + ("and cleared_at is null " if open_only else "")
-            + "order by raised_at desc, id desc limit 1000"
+            "select a.id, a.provider_id, a.visit_ref, a.kind, a.service_user_id, a.planned_start, "
+            "a.threshold_at, a.raised_at, a.cleared_at, a.acknowledged_by, a.acknowledged_at, "
+            "a.assigned_to, a.reason_code, a.note, a.escalated_at, a.resolved_by, "
+            "a.resolved_at, a.resolution, (select v.id from visit v "
+            "where v.planned_visit_ref = a.visit_ref limit 1) as visit_id "
+            "from visit_alert a where a.provider_id = :p "
+            + ("and a.cleared_at is null " if open_only else "")
+            + "order by a.raised_at desc, a.id desc limit 1000"
         ),
         {"p": provider_id},
     ).mappings()

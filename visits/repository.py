@@ -10,7 +10,15 @@ from uuid import UUID
 from sqlalchemy import Connection, text
 
 from visits.anomalies import PlacedStay
-from visits.model import Anomaly, Correction, EvidenceEvent, Home, PlannedVisit, Visit
+from visits.model import (
+    Anomaly,
+    Correction,
+    EvidenceEvent,
+    Home,
+    ManualRecord,
+    PlannedVisit,
+    Visit,
+)
 
 HomeDay = tuple[str, date]  # (service user id, or "" for events naming none; London day)
 
@@ -156,15 +164,44 @@ def changed_correction_homes(conn: Connection, since: datetime) -> set[HomeDay]:
             "select coalesce(c.service_user_id, ''), v.london_day from visit_correction c "
             "join visit_carer vc on vc.segment_id = c.segment_id "
             "join visit v on v.id = vc.visit_id "
-            "where c.requested_at > :since or c.approved_at > :since "
+            "where c.requested_at > :since or c.approved_at > :since or c.rejected_at > :since "
             "union select coalesce(service_user_id, ''), "
             f"{_LONDON_DAY.format(column='coalesce(check_in, check_out)')} "
-            "from visit_correction where (requested_at > :since or approved_at > :since) "
+            "from visit_correction where (requested_at > :since or approved_at > :since "
+            "or rejected_at > :since) "
             "and coalesce(check_in, check_out) is not null"
         ),
         {"since": since},
     )
     return {(home, day) for home, day in rows}
+
+
+def changed_manual_homes(conn: Connection, since: datetime) -> set[HomeDay]:
+    """The planned day of manual visit records the council decided since `since`."""
+    rows = conn.execute(
+        text(
+            f"select service_user_id, {_LONDON_DAY.format(column='planned_start')} "
+            "from manual_visit where decided_at > :since"
+        ),
+        {"since": since},
+    )
+    return {(home, day) for home, day in rows}
+
+
+def load_manual_visits(
+    conn: Connection, homes: Collection[str], start: datetime, end: datetime
+) -> dict[str, ManualRecord]:
+    """Approved manual visit records of planned visits starting in [start, end), by
+    visit_ref."""
+    rows = conn.execute(
+        text(
+            "select id, visit_ref, carer_id, check_in, check_out from manual_visit "
+            "where decision = 'approved' and service_user_id = any(:homes) "
+            "and planned_start >= :start and planned_start < :end"
+        ),
+        {"homes": [h for h in homes if h], "start": start, "end": end},
+    )
+    return {row[1]: ManualRecord(*row) for row in rows}
 
 
 def load_events(
@@ -210,7 +247,9 @@ def load_corrections(conn: Connection, homes: Collection[str]) -> list[Correctio
     rows = conn.execute(
         text(
             "select id, segment_id, check_in, check_out, "
-            "(not needs_approval or approved_at is not null) from visit_correction "
+            "(not needs_approval or approved_at is not null), "
+            "(needs_approval and approved_at is null and rejected_at is null) "
+            "from visit_correction "
             f"where {_home_condition(homes)}"
         ),
         {"homes": [h for h in homes if h]},

@@ -53,7 +53,9 @@ def list_visits(
     limit: int,
     offset: int,
     now: datetime | None = None,
+    between: tuple[date, date] | None = None,
 ) -> VisitPage:
+    """A page of the provider's visits; `between` (first, last): London days, inclusive."""
     items, next_offset = _visit_page(
         repository.list_visits,
         conn,
@@ -63,6 +65,7 @@ def list_visits(
         limit,
         offset,
         now,
+        between,
     )
     return VisitPage(items=items, next_offset=next_offset)
 
@@ -106,12 +109,14 @@ def _visit_page(
     limit: int,
     offset: int,
     now: datetime | None,
+    between: tuple[date, date] | None = None,
 ) -> tuple[list[T], int | None]:
     """A page of the provider's visits (day, service user, carer, status), fresh from the
     evidence, as `fetch` gives them: models or JSON texts."""
     require_provider(conn, provider_id)
     freshness.fresh(now)
     day, service_user_id, carer_id, status = filters
+    extra = {"between": between} if between is not None else {}
     rows = fetch(
         conn,
         provider_id,
@@ -121,6 +126,7 @@ def _visit_page(
         status=status,
         limit=limit + 1,
         offset=offset,
+        **extra,
     )
     return split_page(rows, limit, offset)
 
@@ -217,6 +223,30 @@ def approve_correction(
     return _correction(record)
 
 
+def reject_correction(
+    conn: Connection,
+    freshness: VisitFreshness,
+    scope: Scope,
+    provider_id: str,
+    visit_id: UUID,
+    correction_id: int,
+    reason: str,
+) -> Correction:
+    """A council (or an administrator) rejects a correction beyond its threshold, saying why."""
+    council_id = council_scope(scope)
+    owned = [c.id for c in corrections.corrections_for_visit(conn, visit_id)]
+    if correction_id not in owned or repository.get_visit(conn, provider_id, visit_id) is None:
+        raise NotFound(f"correction {correction_id} not found")
+    try:
+        record = corrections.reject_correction(
+            conn, correction_id, rejected_by=scope.subject, council_id=council_id, reason=reason
+        )
+    except corrections.CorrectionError as exc:
+        raise _domain_error(exc) from exc
+    freshness.rebuild_in(conn)
+    return _correction(record)
+
+
 def list_corrections(conn: Connection, provider_id: str, visit_id: UUID) -> list[Correction]:
     require_provider(conn, provider_id)
     if repository.get_visit(conn, provider_id, visit_id) is None:
@@ -259,8 +289,26 @@ def set_council_policy(
         late_after_minutes=body.late_after_minutes,
         missed_cutoff=time.fromisoformat(body.missed_cutoff),
         correction_approval_minutes=body.correction_approval_minutes,
+        escalate_after_minutes=body.escalate_after_minutes,
     )
     return body
+
+
+def get_council_policy(
+    conn: Connection, settings: Settings, scope: Scope, council_id: str
+) -> CouncilPolicy:
+    """The thresholds in force for the council: its own, else the defaults."""
+    own = council_scope(scope)
+    if own is not None and own != council_id:
+        raise NotFound(f"council {council_id} not found")
+    require_council(conn, council_id)
+    found = policy.load_policies(conn, settings).for_council(council_id)
+    return CouncilPolicy(
+        late_after_minutes=int(found.late_after.total_seconds() // 60),
+        missed_cutoff=found.missed_cutoff.strftime("%H:%M"),
+        correction_approval_minutes=found.correction_approval_minutes,
+        escalate_after_minutes=int(found.escalate_after.total_seconds() // 60),
+    )
 
 
 MAX_KPI_DAYS = 400

@@ -88,6 +88,9 @@ class Correction(BaseModel):
     needs_approval: bool
     approved_by: str | None
     approved_at: UtcDatetime | None
+    rejected_by: str | None = None
+    rejected_at: UtcDatetime | None = None
+    decision_reason: str | None = Field(default=None, description="Why the council rejected it.")
     counts: bool = Field(description="Counts for payment: within threshold, or approved.")
 
 
@@ -110,13 +113,135 @@ class ScheduleImport(BaseModel):
 
 class Alert(BaseModel):
     id: int
+    provider_id: str | None = None
     visit_ref: str
     kind: Literal["late", "missed"]
     service_user_id: str
     planned_start: UtcDatetime
     threshold_at: UtcDatetime
     raised_at: UtcDatetime
-    cleared_at: UtcDatetime | None
+    cleared_at: UtcDatetime | None = Field(
+        description="When it cleared itself: the visit started, or was cancelled."
+    )
+    acknowledged_by: str | None = None
+    acknowledged_at: UtcDatetime | None = None
+    assigned_to: str | None = Field(default=None, description="The carer sent to deal with it.")
+    reason_code: str | None = Field(default=None, description="From docs/visits.md's list.")
+    note: str | None = None
+    escalated_at: UtcDatetime | None = Field(
+        default=None, description="When it went to the council, unresolved."
+    )
+    escalates_at: UtcDatetime | None = Field(
+        default=None, description="When it goes to the council if still open and unresolved."
+    )
+    resolved_by: str | None = None
+    resolved_at: UtcDatetime | None = None
+    resolution: Literal["not_delivered", "delivered"] | None = Field(
+        default=None,
+        description="not_delivered: closed with a reason; delivered: a manual visit record.",
+    )
+    visit_id: UUID | None = Field(
+        default=None, description="The visit built for it (a missed visit), when there is one."
+    )
+
+
+class AlertAction(BaseModel):
+    action: Literal[
+        "acknowledged", "assigned", "reason", "resolved", "delivered", "reopened", "escalated"
+    ]
+    actor: str
+    at: UtcDatetime
+    reason_code: str | None
+    note: str | None
+    assigned_to: str | None
+
+
+class AlertDetail(Alert):
+    actions: list[AlertAction]
+
+
+class AlertNote(BaseModel):
+    reason_code: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AlertAssignment(BaseModel):
+    carer_id: str = Field(max_length=200)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AlertResolution(BaseModel):
+    reason_code: str = Field(max_length=64, description="Why the visit did not happen.")
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class ManualVisitRequest(BaseModel):
+    visit_ref: str = Field(max_length=200, description="The planned visit that was delivered.")
+    carer_id: str = Field(max_length=200)
+    check_in: UtcDatetime
+    check_out: UtcDatetime
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class ManualVisit(BaseModel):
+    id: int
+    provider_id: str
+    service_user_id: str
+    visit_ref: str
+    planned_start: UtcDatetime
+    alert_id: int | None
+    carer_id: str
+    check_in: UtcDatetime
+    check_out: UtcDatetime
+    note: str
+    requested_by: str
+    requested_at: UtcDatetime
+    decision: Literal["approved", "rejected"] | None = Field(
+        description="None while it awaits the council."
+    )
+    decided_by: str | None
+    decided_at: UtcDatetime | None
+    decision_reason: str | None
+
+
+class ManualVisitList(BaseModel):
+    items: list[ManualVisit]
+
+
+class PendingCorrection(Correction):
+    provider_id: str
+    service_user_id: str | None
+    london_day: date | None
+
+
+class Worklist(BaseModel):
+    corrections: list[PendingCorrection]
+    manual_visits: list[ManualVisit]
+    escalated_alerts: list[Alert]
+
+
+class WorklistDecision(BaseModel):
+    decision: Literal["approve", "reject"]
+    reason: str | None = Field(
+        default=None, max_length=2000, description="Required to reject: the provider reads it."
+    )
+    corrections: list[int] = Field(default=[], max_length=500)
+    manual_visits: list[int] = Field(default=[], max_length=500)
+
+
+class DecisionOutcome(BaseModel):
+    kind: Literal["correction", "manual_visit"]
+    id: int
+    done: bool
+    message: str
+
+
+class WorklistOutcome(BaseModel):
+    outcomes: list[DecisionOutcome]
+
+
+class Rejection(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class AlertList(BaseModel):
@@ -187,6 +312,13 @@ class CouncilPolicy(BaseModel):
     late_after_minutes: int = Field(gt=0, le=24 * 60)
     missed_cutoff: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     correction_approval_minutes: int = Field(ge=0, le=24 * 60)
+    escalate_after_minutes: int | None = Field(
+        default=None,
+        gt=0,
+        le=7 * 24 * 60,
+        description="An alert still unresolved this long after it was raised goes to the "
+        "council; null: the default, ECM_ALERTS_ESCALATE_AFTER_MINUTES (60).",
+    )
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,13 @@ class VisitsWorker:
             self._last_alerts = time.monotonic()
             with self.engine.begin() as conn:
                 raised = alerts.evaluate(conn, self.settings, now)
-            if raised.raised or raised.cleared:
-                log.info("alerts: %d raised, %d cleared", raised.raised, raised.cleared)
+            if raised.raised or raised.cleared or raised.escalated:
+                log.info(
+                    "alerts: %d raised, %d cleared, %d escalated",
+                    raised.raised,
+                    raised.cleared,
+                    raised.escalated,
+                )
         sent = webhooks.deliver_due(self.engine, self.settings, self.http, now=now)
         if sent.delivered or sent.retrying or sent.failed:
             log.info(

@@ -23,6 +23,10 @@ class SubjectAccessExport(BaseModel):
     visit_corrections: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
     alert_notifications: list[dict[str, Any]]
+    alert_actions: list[dict[str, Any]] = Field(description="Each action taken on the alerts.")
+    manual_visits: list[dict[str, Any]] = Field(
+        description="Visits recorded by hand for a late or missed alert."
+    )
     events: list[dict[str, Any]] = Field(description="Device events (the evidence), in full.")
     telephony_calls: list[dict[str, Any]] = Field(
         description="Calls from the person's landline (telephone check-in)."

@@ -1,7 +1,10 @@
-"""The portal skeleton: sign-in page, session cookie, sign-out, and the providers page."""
+"""The portal skeleton: sign-in page, session cookie, sign-out, each role's home, and the
+providers page."""
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -11,12 +14,21 @@ from sqlalchemy import Engine
 from api.auth.service import sign_in
 from api.deps import ConnDep, PrincipalDep, SettingsDep, client_address, get_engine
 from api.errors import TooManyRequests, Unauthorized
-from api.portal import carer_day_pages, kpi_pages, offer_pages, request_pages, visit_pages
-from api.portal.pages import HERE, page
+from api.portal import (
+    alert_pages,
+    carer_day_pages,
+    kpi_pages,
+    offer_pages,
+    request_pages,
+    settings_pages,
+    visit_pages,
+    worklist_pages,
+)
+from api.portal.pages import HERE, london_time, page
 from api.portal.paths import PORTAL_PREFIX, SESSION_COOKIE, SIGN_IN_PATH
 from gateway.registry import queries as registry
 
-HOME_PATH = f"{PORTAL_PREFIX}/providers"
+HOME_PATH = f"{PORTAL_PREFIX}/home"
 
 # Pages are for browsers, not API clients: kept out of the OpenAPI document.
 router = APIRouter(prefix=PORTAL_PREFIX, include_in_schema=False)
@@ -25,6 +37,29 @@ router = APIRouter(prefix=PORTAL_PREFIX, include_in_schema=False)
 @router.get("/sign-in", response_class=HTMLResponse)
 def sign_in_page(request: Request) -> HTMLResponse:
     return page(request, "sign_in.html")
+
+
+def wait_words(seconds: int) -> str:
+    """How long to wait, rounded up the way a person says it."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{math.ceil(minutes / 60)} hours"
+
+
+def lock_out_message(retry_after: str | None) -> str:
+    """The sign-in refusal with the wait the server gave (Retry-After, seconds)."""
+    try:
+        seconds = max(1, int(retry_after or ""))
+    except ValueError:
+        return "Too many failed sign-ins. Please wait a few minutes and try again."
+    at = london_time(datetime.now(UTC) + timedelta(seconds=seconds))
+    return (
+        f"Too many failed sign-ins. You can try again in {wait_words(seconds)} "
+        f"(at {at}, London time)."
+    )
 
 
 @router.post("/session", response_model=None)
@@ -38,11 +73,15 @@ def start_session(
     try:
         token = sign_in(engine, settings, username, password, client_address(request))
     except (Unauthorized, TooManyRequests) as exc:
+        if isinstance(exc, TooManyRequests):
+            error = lock_out_message((exc.headers or {}).get("Retry-After"))
+        else:
+            error = "Wrong user name or password. Check both and try again."
         response = page(
             request,
             "sign_in.html",
             status_code=exc.status_code,
-            error=exc.message,
+            error=error,
             username=username,
         )
         if exc.headers:
@@ -75,6 +114,18 @@ def portal_home() -> RedirectResponse:
     return RedirectResponse(HOME_PATH, status_code=303)
 
 
+@router.get("/home")
+def role_home(principal: PrincipalDep) -> RedirectResponse:
+    """Where each role starts: a provider at today's visits, a council at its worklist."""
+    if principal.provider_id is not None:
+        target = f"{PORTAL_PREFIX}/providers/{principal.provider_id}/today"
+    elif principal.council_id is not None:
+        target = f"{PORTAL_PREFIX}/councils/{principal.council_id}/worklist"
+    else:
+        target = f"{PORTAL_PREFIX}/providers"
+    return RedirectResponse(target, status_code=303)
+
+
 @router.get("/providers", response_class=HTMLResponse)
 def providers_page(request: Request, conn: ConnDep, principal: PrincipalDep) -> HTMLResponse:
     providers = registry.list_providers(conn, principal)
@@ -86,8 +137,14 @@ def stylesheet() -> FileResponse:
     return FileResponse(HERE / "static" / "portal.css", media_type="text/css")
 
 
-router.include_router(visit_pages.router)
-router.include_router(kpi_pages.router)
-router.include_router(carer_day_pages.router)
-router.include_router(offer_pages.router)
-router.include_router(request_pages.router)
+for pages in (
+    visit_pages,
+    alert_pages,
+    worklist_pages,
+    settings_pages,
+    kpi_pages,
+    carer_day_pages,
+    offer_pages,
+    request_pages,
+):
+    router.include_router(pages.router)

@@ -46,7 +46,12 @@ def time_left(deadline: datetime, now: datetime) -> str:
 
 @router.get("/providers/{provider_id}/offers", response_class=HTMLResponse)
 def offers_page(
-    request: Request, provider_id: str, conn: ConnDep, principal: PrincipalDep, clock: ClockDep
+    request: Request,
+    provider_id: str,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    live: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
     now = clock()
     offers = reads.offers_for_provider(
@@ -64,6 +69,9 @@ def offers_page(
         now=now,
         time_left=time_left,
         refresh_seconds=REFRESH_SECONDS,
+        # It reloads itself only when asked: a page changing under its reader is a barrier
+        # they must choose (WCAG 2.2.1; docs/portal.md).
+        live=live,
     )
 
 

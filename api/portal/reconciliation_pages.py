@@ -1,22 +1,27 @@
 """The council's reconciliation pages: upload a contract and invoices, start a run, read a run's
-totals and lines, follow a line to the visits and events behind it, compare two runs, mark a run
-paid. Same service and same access rules as the API (reconciliation.runs, reconciliation.access)."""
+totals and lines (filtered by provider, reason and outcome, sorted, a page at a time), follow a
+line to the visits and events behind it, compare two runs, export for finance, pay a run after
+a confirmation that shows what is paid (with a second officer when the council wants one) and
+void a payment. Same services and access rules as the API (reconciliation.runs,
+reconciliation.payments, reconciliation.finance, reconciliation.access)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.deps import ConnDep, FreshnessDep, PrincipalDep
-from api.errors import Forbidden, NotFound, Unprocessable
+from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.pagination import Offset
 from api.portal.pages import page
 from api.portal.paths import PORTAL_PREFIX
 from api.reconciliation import schemas
+from gateway.registry import names as registry_names
 from gateway.registry.repository import list_councils
+from reconciliation import finance, payments
 from reconciliation import runs as service
 from reconciliation.access import ensure_council
 
@@ -124,6 +129,23 @@ def start_run(
     return RedirectResponse(f"{council_home(council_id)}/runs/{run.id}", status_code=303)
 
 
+SORTS = {
+    "position": "Invoice order",
+    "provider": "Provider",
+    "service_user": "Service user",
+    "date": "Date",
+    "claimed": "Amount claimed",
+    "payable": "Amount payable",
+    "variance": "Variance",
+    "outcome": "Outcome",
+}
+OUTCOMES = ["approved", "adjusted", "held", "rejected"]
+
+
+def run_path(council_id: str, run_id: int) -> str:
+    return f"{council_home(council_id)}/runs/{run_id}"
+
+
 @router.get("/councils/{council_id}/reconciliation/runs/{run_id}", response_class=HTMLResponse)
 def run_page(
     council_id: str,
@@ -131,22 +153,52 @@ def run_page(
     request: Request,
     conn: ConnDep,
     principal: PrincipalDep,
-    outcome: Annotated[schemas.Outcome | None, Query()] = None,
+    outcome: Annotated[str | None, Query(max_length=20)] = None,
+    provider: Annotated[str | None, Query(max_length=200)] = None,
+    reason: Annotated[str | None, Query(max_length=64)] = None,
+    sort: Annotated[str, Query(max_length=20)] = "position",
     offset: Offset = 0,
 ) -> HTMLResponse:
     ensure_council(conn, principal, council_id)
     run = service.get_run(conn, council_id, run_id)
+    filters = {
+        "outcome": (outcome or "").strip() or None,
+        "provider": (provider or "").strip() or None,
+        "reason": (reason or "").strip() or None,
+    }
+    if filters["outcome"] is not None and filters["outcome"] not in OUTCOMES:
+        raise Unprocessable(f"unknown outcome {filters['outcome']}")
+    if sort.lstrip("-") not in SORTS:
+        sort = "position"
     lines = service.list_lines(
         conn,
         council_id,
         run_id,
-        outcome=outcome,
-        provider_ref=None,
+        outcome=filters["outcome"],
+        provider_ref=filters["provider"],
+        reason_code="" if filters["reason"] == "none" else filters["reason"],
         uncommissioned=None,
+        sort=sort,
         limit=LINES_PER_PAGE,
         offset=offset,
     )
+    providers, reasons = service.line_facets(conn, council_id, run_id)
+    unbilled = service.list_unbilled(conn, council_id, run_id, 500, 0)
+    names = registry_names.lookup(
+        conn,
+        providers=[*providers, *run.summary.providers],
+        service_users=[line.service_user_ref for line in lines.items]
+        + [u.service_user_ref for u in unbilled],
+        carers=[u.carer_ref for u in unbilled],
+    )
     others = [r for r in service.list_runs(conn, council_id, 100, 0).items if r.id != run_id]
+    query = {k: v for k, v in filters.items() if v is not None}
+    base = run_path(council_id, run_id)
+
+    def link(**changes: Any) -> str:
+        chosen = {**query, "sort": sort, **changes}
+        return f"{base}?{urlencode({k: v for k, v in chosen.items() if v not in (None, '')})}"
+
     return page(
         request,
         "reconciliation_run.html",
@@ -154,10 +206,22 @@ def run_page(
         council_id=council_id,
         run=run,
         lines=lines,
-        outcome=outcome,
+        filters=filters,
+        sort=sort,
+        sorts=SORTS,
+        providers=providers,
+        reasons=reasons,
+        names=names,
         others=others,
-        unbilled=service.list_unbilled(conn, council_id, run_id, 500, 0),
-        outcomes=["approved", "adjusted", "held", "rejected"],
+        unbilled=unbilled,
+        outcomes=OUTCOMES,
+        offset=offset,
+        link=link,
+        previous_url=link(offset=max(offset - LINES_PER_PAGE, 0)) if offset > 0 else None,
+        next_url=link(offset=lines.next_offset) if lines.next_offset is not None else None,
+        lots=finance.run_lots(conn, council_id, run_id),
+        message=request.query_params.get("message"),
+        error=request.query_params.get("error"),
     )
 
 
@@ -175,6 +239,12 @@ def line_page(
 ) -> HTMLResponse:
     ensure_council(conn, principal, council_id)
     line = service.get_line(conn, council_id, run_id, position)
+    names = registry_names.lookup(
+        conn,
+        providers=[line.provider_ref],
+        service_users=[line.service_user_ref],
+        carers=[e.carer_ref for e in line.evidence],
+    )
     return page(
         request,
         "reconciliation_line.html",
@@ -182,6 +252,7 @@ def line_page(
         council_id=council_id,
         run_id=run_id,
         line=line,
+        names=names,
     )
 
 
@@ -207,13 +278,77 @@ def compare_page(
     )
 
 
+@router.get("/councils/{council_id}/reconciliation/runs/{run_id}/pay", response_class=HTMLResponse)
+def pay_page(
+    council_id: str,
+    run_id: int,
+    request: Request,
+    conn: ConnDep,
+    principal: PrincipalDep,
+) -> HTMLResponse:
+    """What paying the run means, before anyone confirms it: totals and lines by outcome."""
+    ensure_council(conn, principal, council_id)
+    run = service.get_run(conn, council_id, run_id)
+    names = registry_names.lookup(conn, providers=list(run.summary.providers))
+    return page(
+        request,
+        "reconciliation_pay.html",
+        principal,
+        council_id=council_id,
+        run=run,
+        names=names,
+        outcomes=OUTCOMES,
+        second_needed=payments.get_settings(conn, council_id).second_payment_approval,
+    )
+
+
 @router.post("/councils/{council_id}/reconciliation/runs/{run_id}/paid")
 def mark_paid(
-    council_id: str, run_id: int, conn: ConnDep, principal: PrincipalDep
+    council_id: str,
+    run_id: int,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> RedirectResponse:
     ensure_council(conn, principal, council_id)
-    service.mark_paid(conn, principal, council_id, run_id)
-    return RedirectResponse(f"{council_home(council_id)}/runs/{run_id}", status_code=303)
+    if confirm != "yes":
+        # Paying is never one click: the confirmation page shows what is being paid.
+        return RedirectResponse(f"{run_path(council_id, run_id)}/pay", status_code=303)
+    try:
+        run = payments.pay(conn, principal, council_id, run_id)
+    except Conflict as exc:
+        return RedirectResponse(
+            f"{run_path(council_id, run_id)}?{urlencode({'error': exc.message})}", 303
+        )
+    message = (
+        "Paid."
+        if run.paid_at is not None
+        else "Payment confirmed: it now needs a second officer's approval."
+    )
+    return RedirectResponse(
+        f"{run_path(council_id, run_id)}?{urlencode({'message': message})}", status_code=303
+    )
+
+
+@router.post("/councils/{council_id}/reconciliation/runs/{run_id}/void")
+def void_payment(
+    council_id: str,
+    run_id: int,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> RedirectResponse:
+    ensure_council(conn, principal, council_id)
+    try:
+        payments.void(conn, principal, council_id, run_id, reason)
+    except (Conflict, Unprocessable) as exc:
+        return RedirectResponse(
+            f"{run_path(council_id, run_id)}?{urlencode({'error': exc.message})}", 303
+        )
+    message = "Payment voided. The run and its lines stay on record."
+    return RedirectResponse(
+        f"{run_path(council_id, run_id)}?{urlencode({'message': message})}", status_code=303
+    )
 
 
 def _back(council_id: str, message: str) -> RedirectResponse:

@@ -57,7 +57,11 @@ def _council_side(principal: Principal) -> None:
 
 @router.get("/requests", response_class=HTMLResponse)
 def queue_page(
-    request: Request, conn: ConnDep, principal: PrincipalDep, clock: ClockDep
+    request: Request,
+    conn: ConnDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    live: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
     _council_side(principal)
     now = clock()
@@ -91,6 +95,8 @@ def queue_page(
         now=now,
         time_left=time_left,
         refresh_seconds=60,
+        # It reloads itself only when asked (WCAG 2.2.1; docs/portal.md).
+        live=live,
     )
 
 

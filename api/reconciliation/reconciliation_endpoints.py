@@ -14,6 +14,7 @@ from api.deps import ConnDep, FreshnessDep, PrincipalDep
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, Unprocessable, error_response
 from api.pagination import Limit, Offset
 from api.reconciliation import schemas
+from reconciliation import finance, payments
 from reconciliation import runs as service
 from reconciliation.access import ensure_council
 
@@ -149,12 +150,24 @@ def list_lines(
     principal: PrincipalDep,
     outcome: Outcome = None,
     provider_ref: Annotated[str | None, Query(max_length=200)] = None,
+    reason_code: Annotated[
+        str | None, Query(max_length=64, description="Only lines with this reason code.")
+    ] = None,
     uncommissioned: bool | None = None,
+    sort: Annotated[
+        str,
+        Query(
+            max_length=20,
+            description="position, provider, service_user, date, claimed, payable, variance or "
+            "outcome; a leading - sorts descending.",
+        ),
+    ] = "position",
     limit: Limit = 500,
     offset: Offset = 0,
 ) -> schemas.RunLinePage:
-    """The run's lines in report order. `uncommissioned=true`: lines for service users the
-    provider was not commissioned for."""
+    """The run's lines, in report order unless `sort` says otherwise; `total` counts every
+    line the filters select. `uncommissioned=true`: lines for service users the provider was
+    not commissioned for."""
     ensure_council(conn, principal, council_id)
     return service.list_lines(
         conn,
@@ -162,7 +175,9 @@ def list_lines(
         run_id,
         outcome=outcome,
         provider_ref=provider_ref,
+        reason_code=reason_code,
         uncommissioned=uncommissioned,
+        sort=sort,
         limit=limit,
         offset=offset,
     )
@@ -238,10 +253,120 @@ def compare_runs(
 @router.post(
     RUNS + "/{run_id}/paid",
     response_model=schemas.Run,
-    responses={**COUNCILS_ONLY, 409: error_response("The run was already paid.")},
+    responses={
+        **COUNCILS_ONLY,
+        409: error_response(
+            "Already paid or voided, or the officer who confirmed it asks again when the "
+            "council wants a second officer."
+        ),
+    },
 )
 def mark_paid(council_id: str, run_id: int, conn: ConnDep, principal: PrincipalDep) -> schemas.Run:
-    """Mark the run paid. Visits its lines used are then already claimed: a later run pays no
-    line on them again (DUPLICATE_CLAIM)."""
+    """Pay the run. Visits its lines used are then already claimed: a later run pays no line
+    on them again (DUPLICATE_CLAIM). When the council's settings want a second officer, the
+    first call records the confirmation (payment_requested_by) and another officer's call
+    pays."""
     ensure_council(conn, principal, council_id)
-    return service.mark_paid(conn, principal, council_id, run_id)
+    return payments.pay(conn, principal, council_id, run_id)
+
+
+@router.post(
+    RUNS + "/{run_id}/void",
+    response_model=schemas.Run,
+    responses={**COUNCILS_ONLY, 409: error_response("Not paid, or already voided.")},
+)
+def void_payment(
+    council_id: str,
+    run_id: int,
+    body: schemas.VoidRequest,
+    conn: ConnDep,
+    principal: PrincipalDep,
+) -> schemas.Run:
+    """Undo a paid run's payment, saying why: its visits are no longer claimed. The run, its
+    lines, who paid it and who voided it stay on record; nothing is deleted."""
+    ensure_council(conn, principal, council_id)
+    return payments.void(conn, principal, council_id, run_id, body.reason)
+
+
+@router.get(
+    "/councils/{council_id}/reconciliation/settings",
+    response_model=schemas.ReconciliationSettings,
+    responses=COUNCILS_ONLY,
+)
+def get_settings(
+    council_id: str, conn: ConnDep, principal: PrincipalDep
+) -> schemas.ReconciliationSettings:
+    """The council's reconciliation settings."""
+    ensure_council(conn, principal, council_id)
+    return payments.get_settings(conn, council_id)
+
+
+@router.put(
+    "/councils/{council_id}/reconciliation/settings",
+    response_model=schemas.ReconciliationSettings,
+    responses=COUNCILS_ONLY,
+)
+def put_settings(
+    council_id: str,
+    body: schemas.ReconciliationSettings,
+    conn: ConnDep,
+    principal: PrincipalDep,
+) -> schemas.ReconciliationSettings:
+    """Whether paying a run needs a second officer."""
+    ensure_council(conn, principal, council_id)
+    return payments.put_settings(conn, council_id, body)
+
+
+def _csv(content: bytes, name: str) -> Response:
+    return Response(
+        content,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _csv_responses(description: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        **COUNCILS_ONLY,
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": description},
+    }
+
+
+@router.get(
+    RUNS + "/{run_id}/finance.csv",
+    response_class=Response,
+    responses=_csv_responses("Every line for finance: names, lot, amounts in GBP, variance."),
+)
+def export_finance(
+    council_id: str, run_id: int, conn: ConnDep, principal: PrincipalDep
+) -> Response:
+    """Every line with provider, lot, service user (codes and names), date, claimed and
+    payable minutes and amounts (GBP), the variance, the outcome and the reason in words."""
+    ensure_council(conn, principal, council_id)
+    return _csv(finance.lines_csv(conn, council_id, run_id), f"run-{run_id}-finance.csv")
+
+
+@router.get(
+    RUNS + "/{run_id}/unbilled.csv",
+    response_class=Response,
+    responses=_csv_responses("Verified visits in the run's period that no line claimed."),
+)
+def export_unbilled(
+    council_id: str, run_id: int, conn: ConnDep, principal: PrincipalDep
+) -> Response:
+    """Verified visits nobody invoiced, with names and London times."""
+    ensure_council(conn, principal, council_id)
+    return _csv(finance.unbilled_csv(conn, council_id, run_id), f"run-{run_id}-unbilled.csv")
+
+
+@router.get(
+    RUNS + "/{run_id}/problems.csv",
+    response_class=Response,
+    responses=_csv_responses("Rows of the inputs the run could not use, with the reason."),
+)
+def export_problems(
+    council_id: str, run_id: int, conn: ConnDep, principal: PrincipalDep
+) -> Response:
+    """The problems found in the run's invoices: file, line and what is wrong."""
+    ensure_council(conn, principal, council_id)
+    return _csv(finance.problems_csv(conn, council_id, run_id), f"run-{run_id}-problems.csv")

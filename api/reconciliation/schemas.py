@@ -11,6 +11,7 @@ from reconciliation.views import (
     LineChange,
     LineEvidence,
     LineState,
+    ReconciliationSettings,
     Run,
     RunComparison,
     RunInvoice,
@@ -23,6 +24,7 @@ from reconciliation.views import (
     RunSummary,
     Totals,
     UnbilledVisit,
+    VoidRequest,
 )
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "LineEvidence",
     "LineState",
     "Outcome",
+    "ReconciliationSettings",
     "Run",
     "RunComparison",
     "RunInvoice",
@@ -45,4 +48,5 @@ __all__ = [
     "RunSummary",
     "Totals",
     "UnbilledVisit",
+    "VoidRequest",
 ]

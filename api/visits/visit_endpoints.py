@@ -7,12 +7,14 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from api.deps import ConnDep, FreshnessDep, PrincipalDep, ensure_can_read_provider
+from api.deps import ConnDep, FreshnessDep, PrincipalDep, SettingsDep, ensure_can_read_provider
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, Unprocessable, error_response
 from api.pagination import Limit, Offset
 from api.times import LondonDate
+from api.visits.alert_action_endpoints import router as alert_actions_router
 from api.visits.alert_endpoints import router as alerts_router
 from api.visits.kpi_endpoints import router as kpis_router
+from api.visits.people_endpoints import router as people_router
 from api.visits.schemas import (
     Correction,
     CorrectionRequest,
@@ -23,7 +25,9 @@ from api.visits.schemas import (
     VisitStatus,
     VisitSummary,
 )
+from api.visits.worklist_endpoints import router as worklist_router
 from visits import service
+from visits.views import Rejection
 
 router = APIRouter(tags=["visits"], responses={**ERROR_RESPONSES, **NOT_FOUND_RESPONSES})
 COUNCILS_ONLY: dict[int | str, dict[str, Any]] = {
@@ -151,6 +155,27 @@ def approve_correction(
 
 
 @router.post(
+    "/providers/{provider_id}/visits/{visit_id}/corrections/{correction_id}/reject",
+    response_model=Correction,
+    responses={**COUNCILS_ONLY, 409: error_response("Needs no approval, or already decided.")},
+)
+def reject_correction(
+    provider_id: str,
+    visit_id: UUID,
+    correction_id: int,
+    body: Rejection,
+    conn: ConnDep,
+    freshness: FreshnessDep,
+    principal: PrincipalDep,
+) -> Correction:
+    """A council (or an administrator) rejects a correction beyond its threshold, saying why;
+    it never counts, and the provider reads the reason beside it."""
+    return service.reject_correction(
+        conn, freshness, principal, provider_id, visit_id, correction_id, body.reason
+    )
+
+
+@router.post(
     "/schedules",
     response_model=ScheduleImport,
     responses=COUNCILS_ONLY,
@@ -189,5 +214,16 @@ def set_policy(
     return service.set_council_policy(conn, principal, council_id, body)
 
 
+@router.get("/councils/{council_id}/policy", response_model=CouncilPolicy, responses=COUNCILS_ONLY)
+def get_policy(
+    council_id: str, conn: ConnDep, settings: SettingsDep, principal: PrincipalDep
+) -> CouncilPolicy:
+    """The thresholds in force for the council: its own, else the defaults."""
+    return service.get_council_policy(conn, settings, principal, council_id)
+
+
 router.include_router(alerts_router)
+router.include_router(alert_actions_router)
+router.include_router(worklist_router)
+router.include_router(people_router)
 router.include_router(kpis_router)

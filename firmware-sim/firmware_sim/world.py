@@ -255,7 +255,8 @@ class World(_Record):
         return RegistryDocument(
             councils=councils,
             commissions=[
-                Commission(council_id=council_id, provider_id=p.id) for p in self.providers
+                Commission(council_id=council_id, provider_id=p.id, lot=_lot(index))
+                for index, p in enumerate(self.providers)
             ]
             if council_id
             else [],
@@ -272,6 +273,7 @@ class World(_Record):
                 ServiceUser(
                     id=su.id,
                     name=su.name,
+                    address=_address(su.id),
                     home_lat=su.home_lat,
                     home_lon=su.home_lon,
                     geofence_m=su.geofence_m,
@@ -471,6 +473,31 @@ def _with_telephony(world: World, seed: int) -> World:
     return world.model_copy(
         update={"providers": providers, "carers": carers, "service_users": homes}
     )
+
+
+# A council buys care by area ("lot"); the simulated council has two, shared out in turn.
+_LOTS = ("North", "South")
+_STREETS = (
+    "Elm Road",
+    "Church Lane",
+    "Mill Street",
+    "Station Road",
+    "Orchard Close",
+    "Victoria Avenue",
+    "The Green",
+    "Queens Road",
+)
+
+
+def _lot(index: int) -> str:
+    return _LOTS[index % len(_LOTS)]
+
+
+def _address(service_user_id: str) -> str:
+    """A made-up address, the same for the same id, that moves no other generated value."""
+    digest = hashlib.sha256(service_user_id.encode()).digest()
+    street = _STREETS[digest[0] % len(_STREETS)]
+    return f"{1 + digest[1] % 120} {street}, Norwich NR{1 + digest[2] % 9} {digest[3] % 9}AB"
 
 
 def _provider_name(i: int) -> str:

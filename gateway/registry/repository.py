@@ -45,10 +45,10 @@ _UPSERT = {
     ),
     "service_user": (
         "insert into service_user "
-        "(id, name, home_lat, home_lon, geofence_m, home_tag_uid, council_id, landline) "
-        "values (:id, :name, :home_lat, :home_lon, :geofence_m, :home_tag_uid, :council_id, "
-        ":landline) "
-        "on conflict (id) do update set name = excluded.name, home_lat = excluded.home_lat, "
+        "(id, name, address, home_lat, home_lon, geofence_m, home_tag_uid, council_id, "
+        "landline) values (:id, :name, :address, :home_lat, :home_lon, :geofence_m, "
+        ":home_tag_uid, :council_id, :landline) on conflict (id) do update set "
+        "name = excluded.name, address = excluded.address, home_lat = excluded.home_lat, "
         "home_lon = excluded.home_lon, geofence_m = excluded.geofence_m, "
         "home_tag_uid = excluded.home_tag_uid, council_id = excluded.council_id, "
         "landline = excluded.landline"
@@ -149,8 +149,8 @@ def list_devices(conn: Connection, provider_id: str) -> list[Device]:
 def list_service_users(conn: Connection) -> list[ServiceUser]:
     rows = conn.execute(
         text(
-            "select id, name, home_lat, home_lon, geofence_m, home_tag_uid, council_id, "
-            "landline from service_user order by id"
+            "select id, name, address, home_lat, home_lon, geofence_m, home_tag_uid, "
+            "council_id, landline from service_user order by id"
         )
     ).mappings()
     return [ServiceUser(**row) for row in rows]
@@ -175,3 +175,36 @@ def home_location(conn: Connection, service_user_id: str) -> tuple[float, float,
     if row is None or row.home_lat is None or row.home_lon is None:
         return None
     return (row.home_lat, row.home_lon, row.geofence_m)
+
+
+_NAMED = {"provider": "provider", "carer": "carer", "service_user": "service_user"}
+
+
+def names_of(conn: Connection, kind: str, ids: Sequence[str]) -> dict[str, str]:
+    """{id: name} of the providers, carers or service users named (`kind` is the table)."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        text(f"select id, name from {_NAMED[kind]} where id = any(:ids)"), {"ids": list(ids)}
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def addresses_of(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
+    """{service user id: address} of those with an address on record."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        text("select id, address from service_user where id = any(:ids) and address is not null"),
+        {"ids": list(ids)},
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def lots_of(conn: Connection, council_id: str) -> dict[str, str]:
+    """{provider id: lot} of the council's commissions that name a lot."""
+    rows = conn.execute(
+        text("select provider_id, lot from commission where council_id = :c and lot is not null"),
+        {"c": council_id},
+    )
+    return {row[0]: row[1] for row in rows}

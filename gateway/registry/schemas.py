@@ -81,6 +81,9 @@ class Device(_Record):
 class ServiceUser(_Record):
     id: Ref
     name: str = Field(min_length=1, max_length=200)
+    address: str | None = Field(
+        default=None, max_length=300, description="The home's postal address, as people say it."
+    )
     home_lat: float | None = Field(default=None, ge=-90, le=90)
     home_lon: float | None = Field(default=None, ge=-180, le=180)
     geofence_m: float = Field(default=150, gt=0)

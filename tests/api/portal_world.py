@@ -54,10 +54,14 @@ def portal_day(engine: Engine, anchor: datetime) -> PortalDay:
             missed_cutoff=time(0, 0),
             correction_approval_minutes=30,
         )
-    handset = world.add_handset()
-    home = world.add_home(HOME_LAT, HOME_LON)
-    late_home = world.add_home(HOME_LAT + 0.01, HOME_LON)
-    missed_home = world.add_home(HOME_LAT + 0.02, HOME_LON)
+    handset = world.add_handset("Ann Carer")
+    home = world.add_home(
+        HOME_LAT, HOME_LON, name="Bea User", address="12 Elm Road, Norwich NR2 3AB"
+    )
+    late_home = world.add_home(HOME_LAT + 0.01, HOME_LON, name="Cy Late")
+    missed_home = world.add_home(
+        HOME_LAT + 0.02, HOME_LON, name="Dot Missed", address="4 Mill Street, Norwich NR3 1AB"
+    )
     tag_uid = "04A1B2C3D4E5F6"
     on_time_start = anchor - timedelta(minutes=60)
     late_start = anchor - timedelta(minutes=45)

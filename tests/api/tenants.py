@@ -3,19 +3,29 @@ carer, a handset, a service user of that council, and a visit's events."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import Engine
 
 from commissioning import repository, service
 from commissioning.model import VisitSlot
+from core.access import Role, Scope
+from core.settings import Settings
+from core.times import LONDON
 from gateway.protocol import EventType
+from reconciliation import runs
+from reconciliation.views import RunRequest
 from tests.api.api_support import insert_event
 from tests.support.access import manager, officer
 from tests.support.devices import TestDevice
 from tests.support.ids import unique
 from tests.support.world import World, tag_uid
+from tests.visits.support import CareWorld, plan
+from visits import manual_visits
+from visits.alerts import evaluate
+from visits.freshness import VisitFreshness
+from visits.views import ManualVisitRequest
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,9 @@ class Tenant:
     device: TestDevice
     event_ids: tuple[str, ...]
     commissioned: Commissioned
+    # The portal's working records (make_tenant with settings): an alert, a manual visit
+    # record awaiting the council, a reconciliation run. Empty when not made.
+    records: dict[str, str] = field(default_factory=dict)
 
     @property
     def provider_id(self) -> str:
@@ -54,6 +67,7 @@ class Tenant:
             "request_id": str(self.commissioned.request_id),
             "offer_id": str(self.commissioned.offer_id),
             "package_id": str(self.commissioned.package_id),
+            **self.records,
         }
 
     def markers(self) -> set[str]:
@@ -69,7 +83,72 @@ class Tenant:
         }
 
 
-def make_tenant(engine: Engine) -> Tenant:
+def working_records(
+    engine: Engine, settings: Settings, council_id: str, device: TestDevice, lot: str | None
+) -> dict[str, str]:
+    """A missed visit with its alert and a manual visit record awaiting the council, and a
+    reconciliation run of one invoice line: ids the matrix asks another tenant for."""
+    world = CareWorld(engine, council_id, device.provider_id, lot or "")
+    home = device.service_user_id
+    now = datetime.now(UTC).replace(microsecond=0)
+    first = now - timedelta(hours=5)
+    ref = plan(engine, world, home, first.isoformat())
+    # The home's next planned visit is due an hour later: the first is missed by then.
+    plan(engine, world, home, (first + timedelta(hours=1)).isoformat())
+    provider = Scope("tenant", frozenset({Role.PROVIDER_MANAGER}), provider_id=device.provider_id)
+    council = Scope("tenant", frozenset({Role.COUNCIL_OFFICER}), council_id=council_id)
+    freshness = VisitFreshness(settings)
+    try:
+        with engine.begin() as conn:
+            evaluate(conn, settings, now)
+            record = manual_visits.request_manual_visit(
+                conn,
+                provider,
+                device.provider_id,
+                ManualVisitRequest(
+                    visit_ref=ref,
+                    carer_id=device.carer_id,
+                    check_in=first + timedelta(minutes=1),
+                    check_out=first + timedelta(minutes=20),
+                    note="Recorded by hand for the access matrix",
+                ),
+                now,
+            )
+            assert record.alert_id is not None
+            runs.put_contract(
+                conn,
+                council,
+                council_id,
+                f'[[provider]]\nref = "{device.provider_id}"\ncontract = "framework"\n'
+                "rate_per_hour = 20.00\n",
+            )
+            day = (now - timedelta(hours=2)).astimezone(LONDON)
+            invoice = runs.upload_invoice(
+                conn,
+                council,
+                council_id,
+                "tenant.csv",
+                "invoice_ref,line_no,provider_ref,service_user_ref,visit_date,start,end,"
+                "minutes_claimed,carers,amount_claimed\n"
+                f"INV-T,1,{device.provider_id},{home},{day.date().isoformat()},"
+                f"{day:%H:%M},{day + timedelta(minutes=30):%H:%M},30,1,10.00\n",
+            )
+            run = runs.start_run(
+                conn, freshness, council, council_id, RunRequest(invoice_ids=[invoice.id])
+            )
+    finally:
+        freshness.dispose()
+    return {
+        "alert_id": str(record.alert_id),
+        "manual_visit_id": str(record.id),
+        "run_id": str(run.id),
+        "other_run_id": str(run.id),
+        "invoice_id": str(invoice.id),
+        "position": "1",
+    }
+
+
+def make_tenant(engine: Engine, settings: Settings | None = None) -> Tenant:
     world = World()
     council_id = world.council()
     provider_id = world.provider(council_id=council_id)
@@ -90,11 +169,15 @@ def make_tenant(engine: Engine) -> Tenant:
     check_out = insert_event(
         engine, device, EventType.CHECK_OUT, start + timedelta(minutes=30), tag_uid=device.tag_uid
     )
+    records = (
+        working_records(engine, settings, council_id, device, None) if settings is not None else {}
+    )
     return Tenant(
         council_id,
         device,
         (str(check_in), str(check_out)),
         commission(engine, council_id, lot_id, device),
+        records,
     )
 
 

@@ -100,8 +100,8 @@ def refused_as_signed_out(endpoint: Endpoint, status: int, location: str | None)
 
 
 @pytest.fixture(scope="module")
-def tenants(engine: Engine) -> tuple[Tenant, Tenant]:
-    return make_tenant(engine), make_tenant(engine)
+def tenants(engine: Engine, settings: Settings) -> tuple[Tenant, Tenant]:
+    return make_tenant(engine, settings), make_tenant(engine, settings)
 
 
 @pytest.fixture(scope="module")
@@ -366,3 +366,96 @@ def test_a_disabled_account_is_refused_with_a_token_it_already_holds(
         response = client.get("/auth/me", headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_token"
+
+
+# The portal's working records: alerts, manual visits, exports. Each is asked for with the other
+# tenant's real ids; each must be 404 (a council officer: 404 too; a provider on a council's
+# exports: 403, as for every council route).
+WORKING_RECORDS = [
+    ("GET", "/providers/{provider_id}/alerts/{alert_id}"),
+    ("POST", "/providers/{provider_id}/alerts/{alert_id}/acknowledge"),
+    ("POST", "/providers/{provider_id}/alerts/{alert_id}/assign"),
+    ("POST", "/providers/{provider_id}/alerts/{alert_id}/resolve"),
+    ("GET", "/providers/{provider_id}/manual-visits"),
+    ("GET", "/providers/{provider_id}/manual-visits/{manual_visit_id}"),
+    ("POST", "/providers/{provider_id}/manual-visits"),
+    ("GET", "/providers/{provider_id}/people"),
+    ("GET", "/councils/{council_id}/worklist"),
+    ("GET", "/councils/{council_id}/people"),
+    ("GET", "/councils/{council_id}/policy"),
+    ("GET", "/councils/{council_id}/reconciliation/settings"),
+    ("GET", "/councils/{council_id}/reconciliation/runs/{run_id}/finance.csv"),
+    ("GET", "/councils/{council_id}/reconciliation/runs/{run_id}/unbilled.csv"),
+    ("GET", "/councils/{council_id}/reconciliation/runs/{run_id}/problems.csv"),
+    ("POST", "/councils/{council_id}/reconciliation/runs/{run_id}/void"),
+    ("GET", "/portal/providers/{provider_id}/alerts"),
+    ("GET", "/portal/providers/{provider_id}/alerts/{alert_id}"),
+    ("POST", "/portal/providers/{provider_id}/alerts/{alert_id}/acknowledge"),
+    ("GET", "/portal/councils/{council_id}/worklist"),
+    ("GET", "/portal/councils/{council_id}/settings"),
+    ("GET", "/portal/councils/{council_id}/reconciliation/runs/{run_id}/pay"),
+]
+
+
+def test_the_matrix_covers_the_working_records(app: FastAPI) -> None:
+    served = {(e.method, e.path) for e in endpoints(app)}
+    assert set(WORKING_RECORDS) <= served
+
+
+@pytest.mark.parametrize("role", TENANT_ROLES)
+def test_alerts_manual_visits_and_exports_of_another_tenant_are_not_found(
+    settings: Settings, tenants: tuple[Tenant, Tenant], role: Role
+) -> None:
+    mine, theirs = tenants
+    # Valid bodies, so the answer is about whose records they are, not about the body.
+    bodies: dict[str, dict[str, object]] = {
+        "/assign": {"carer_id": theirs.device.carer_id},
+        "/resolve": {"reason_code": "hospital", "note": "x"},
+        "/manual-visits": {
+            "visit_ref": "V1",
+            "carer_id": theirs.device.carer_id,
+            "check_in": "2026-01-01T09:00:00Z",
+            "check_out": "2026-01-01T09:30:00Z",
+            "note": "x",
+        },
+        "/void": {"reason": "x"},
+    }
+    answers = {}
+    for client in as_role(settings, role, mine):
+        for method, path in WORKING_RECORDS:
+            url = Endpoint(path, method, tuple(PATH_PARAM.findall(path))).url(theirs.ids())
+            body = next((b for end, b in bodies.items() if path.endswith(end)), {})
+            response = client.request(
+                method,
+                url,
+                json=body if method == "POST" and not path.startswith("/portal") else None,
+                follow_redirects=False,
+            )
+            assert not leaked(response.text, theirs, url), (method, path)
+            answers[(method, path)] = response.status_code
+    council_routes = {k for k in answers if k[1].startswith(("/councils", "/portal/councils"))}
+    for key, status in answers.items():
+        if role is Role.PROVIDER_MANAGER and key in council_routes:
+            assert status in (403, 404), (key, status)
+        else:
+            assert status == 404, (key, status)
+
+
+@pytest.mark.parametrize("role", TENANT_ROLES)
+def test_a_tenant_reads_its_own_working_records(
+    settings: Settings, tenants: tuple[Tenant, Tenant], role: Role
+) -> None:
+    mine, _ = tenants
+    ids = mine.ids()
+    for client in as_role(settings, role, mine):
+        alert = client.get(f"/providers/{mine.provider_id}/alerts/{ids['alert_id']}")
+        assert alert.status_code == 200 and alert.json()["resolution"] == "delivered"
+        manual = client.get(f"/providers/{mine.provider_id}/manual-visits/{ids['manual_visit_id']}")
+        assert manual.status_code == 200 and manual.json()["decision"] is None
+        if role is Role.COUNCIL_OFFICER:
+            listed = client.get(f"/councils/{mine.council_id}/worklist").json()
+            assert [m["id"] for m in listed["manual_visits"]] == [int(ids["manual_visit_id"])]
+            finance = client.get(
+                f"/councils/{mine.council_id}/reconciliation/runs/{ids['run_id']}/finance.csv"
+            )
+            assert finance.status_code == 200 and mine.provider_id in finance.text

@@ -2,7 +2,7 @@
 provider manager declares the pay rate, reads the carers' day list and one carer's day with its
 travel, on a desktop and on a phone's width; a council officer reads the figures per provider.
 
-Screenshots: .state/artefacts/portal/2x-*.png (paths printed; run with -s to see them)."""
+Screenshots: test-artifacts/portal/2x-*.png (paths printed; run with -s to see them)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,9 @@ def test_signing_in_sets_a_strict_http_only_cookie_and_shows_only_own_providers(
             follow_redirects=False,
         )
         assert response.status_code == 303
-        assert response.headers["location"] == "/portal/providers"
+        assert response.headers["location"] == "/portal/home"
+        home = client.get("/portal/home", follow_redirects=False)
+        assert home.headers["location"] == f"/portal/providers/{mine.provider_id}/today"
         cookie = response.headers["set-cookie"]
         page = client.get("/portal/providers")
         css = client.get("/portal/static/portal.css")
@@ -50,7 +52,7 @@ def test_signing_in_sets_a_strict_http_only_cookie_and_shows_only_own_providers(
     assert page.status_code == 200
     assert mine.provider_id in page.text
     assert theirs.provider_id not in page.text
-    assert "Provider manager" in page.text and "My provider" in page.text
+    assert "Provider manager" in page.text and ">Alerts</a>" in page.text
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert signed_out.status_code == 303
     assert 'ecm_session=""' in signed_out.headers["set-cookie"]
@@ -77,7 +79,7 @@ def test_a_wrong_password_shows_the_form_again_with_a_message(settings: Settings
             "/portal/session", data={"username": username, "password": "not the password"}
         )
     assert response.status_code == 401
-    assert "wrong user name or password" in response.text
+    assert "Wrong user name or password" in response.text
     assert "set-cookie" not in response.headers
     # The name typed is kept, escaped.
     assert f'value="{username}"' in response.text

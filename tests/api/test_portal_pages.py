@@ -92,8 +92,10 @@ def test_the_visit_log_filters_by_status_carer_and_service_user(
     )
     assert rows(empty.text, "missed") == 2
     bad = manager.get(log_url(care_day), params={"date": "10/02/2026"})
-    assert bad.status_code == 422 and "YYYY-MM-DD" in bad.text
+    assert bad.status_code == 422 and "a date like 2026-02-10" in bad.text
     assert bad.headers["content-type"].startswith("text/html")
+    # The form comes back with what was typed.
+    assert 'value="10/02/2026"' in bad.text
 
 
 def test_the_visit_page_draws_positions_against_the_home_and_its_geofence(
@@ -125,13 +127,19 @@ def test_the_visit_page_draws_positions_against_the_home_and_its_geofence(
     assert svg.find(f".//{SVG}g[@class='scale-bar']") is not None
     assert "150 m" in page.text  # the fence in the legend
     # Tag verified with uid and counter; device time against receive time.
-    assert care_day.tag_uid in page.text and "counter 41" in page.text and "counter 42" in page.text
-    assert "95 s later" in page.text
+    assert care_day.tag_uid in page.text
+    assert "tap number 41" in page.text and "tap number 42" in page.text
+    # Durations and times as people say them: London time, "1 min 35 s".
+    assert "1 min 35 s later" in page.text
     check_in_local = (ANCHOR - timedelta(minutes=58)).astimezone(LONDON).strftime("%H:%M:%S")
     assert check_in_local in page.text
-    assert "inside fence" in page.text
-    # The form to request a correction, offered with the reason codes; no approval for a provider.
-    assert 'name="reason_code"' in page.text and "forgot_check_out" in page.text
+    assert "inside its area" in page.text
+    # Names beside codes, and the home's address.
+    assert "Bea User" in page.text and "Ann Carer" in page.text
+    # The form to request a correction offers the reasons in words, and none is chosen for you.
+    assert 'name="reason_code"' in page.text and 'value="forgot_check_out"' in page.text
+    assert "The carer left without checking out" in page.text
+    assert '<option value="" selected>Choose a reason</option>' in page.text
     assert "Approve correction" not in page.text
 
 
@@ -167,14 +175,22 @@ def test_a_correction_requested_in_the_form_awaits_and_gets_council_approval(
         assert response.status_code == 303, response.text
         assert response.headers["location"] == f"{url}?notice=correction-awaits-approval"
         shown = provider.get(response.headers["location"]).text
-        assert "awaiting council approval" in shown and "Approve correction" not in shown
+        assert "Awaiting council approval" in shown and "Approve correction" not in shown
         assert "Carer stayed to help with a fall" in shown
         refused = provider.post(
             f"{url}/corrections",
-            data={"reason_code": "not_a_reason", "note": "x", "check_in": "2026-02-09T11:00"},
+            data={
+                "reason_code": "",
+                "note": "Typed before the reason",
+                "check_in": "2026-02-09T11:00",
+            },
         )
         assert refused.status_code == 422
-        assert "unknown reason code" in refused.text and "Request a correction" in refused.text
+        assert "Choose the reason for the correction" in refused.text
+        # The form keeps what was typed.
+        assert (
+            "Typed before the reason" in refused.text and 'value="2026-02-09T11:00"' in refused.text
+        )
         assert '<tr class="correction">' in shown
         # A provider cannot approve its own correction, even by posting the form by hand.
         [recorded] = provider.get(
@@ -186,10 +202,10 @@ def test_a_correction_requested_in_the_form_awaits_and_gets_council_approval(
         correction_id = recorded["id"]
         self_approval = provider.post(f"{url}/corrections/{correction_id}/approve")
         assert self_approval.status_code == 403
-        assert "awaiting council approval" in self_approval.text
+        assert "Awaiting council approval" in self_approval.text
     with signed_in(settings, Role.COUNCIL_OFFICER, council_id=care_day.world.council_id) as council:
         page = council.get(url).text
-        assert "Approve correction" in page and "Request a correction" not in page
+        assert "Approve correction" in page and "Correct the times" not in page
         refused = council.post(
             f"{url}/corrections", data={"reason_code": "phone_dead", "note": "x"}
         )
@@ -199,7 +215,8 @@ def test_a_correction_requested_in_the_form_awaits_and_gets_council_approval(
         approved = council.post(action.group(1), follow_redirects=False)
         assert approved.status_code == 303
         after = council.get(approved.headers["location"]).text
-    assert "Correction approved." in after and "approved by user-" in after
+    assert "Correction approved." in after
+    assert re.search(r"Approved</span> by user-", after)
     assert "Approve correction" not in after
 
 
@@ -214,14 +231,22 @@ def test_today_page_shows_today_and_refreshes_itself(settings: Settings, engine:
         app = provider.app
         assert isinstance(app, FastAPI)
         app.state.clock = lambda: now
-        page = provider.get(f"/portal/providers/{care_day.world.provider_id}/today")
+        page = provider.get(
+            f"/portal/providers/{care_day.world.provider_id}/today", params={"live": "true"}
+        )
+        still = provider.get(f"/portal/providers/{care_day.world.provider_id}/today")
     assert page.status_code == 200
     assert '<meta http-equiv="refresh" content="30">' in page.text
-    assert "Wednesday 10 June 2026 · updated 11:00:00" in page.text
-    assert "Needs attention: 2 late or missed" in page.text
-    # Missed once the home's next visit started; that next visit is not missed yet.
-    assert rows(page.text, "missed") == 2  # once in the attention box, once in the day's list
-    assert rows(page.text, "late") == 2 and rows(page.text, "on_time") == 1
+    assert 'http-equiv="refresh"' not in still.text  # only when asked for
+    assert "Wednesday 10 June 2026" in page.text and "Updated 11:00" in page.text
+    # One thing needs someone: the visit missed once the home's next visit was due (its late
+    # alert became the missed one). The late visit has finished, so it needs nobody.
+    assert "Needs attention: 1" in page.text
+    assert page.text.count('class="alert-item kind-missed"') == 1
+    assert 'class="alert-item kind-late"' not in page.text
+    assert "Dot Missed" in page.text and "4 Mill Street" in page.text
+    assert rows(page.text, "missed") == 1 and rows(page.text, "late") == 1
+    assert rows(page.text, "on_time") == 1
     # The home's last visit, due 10 minutes ago, is neither started nor missed yet.
     assert page.text.count('class="planned-row"') == 1
 
@@ -252,13 +277,15 @@ def test_another_providers_pages_are_not_found(
     assert own.status_code == 200
 
 
-def test_a_council_officer_sees_kpis_as_charts_and_the_same_numbers_as_the_api(
+def test_a_council_officer_sees_kpi_trends_against_targets_and_the_same_numbers_as_the_api(
     officer: TestClient, care_day: PortalDay, settings: Settings, engine: Engine
 ) -> None:
     day = care_day.day.isoformat()
     page = officer.get("/portal/kpis", params={"from": day, "to": day})
     assert page.status_code == 200, page.text
-    assert page.text.count('<svg class="bar-chart"') == 4
+    # One weekly trend per measure, each with its target drawn.
+    assert page.text.count('<svg class="line-chart"') == 4
+    assert page.text.count('class="target"') == 4
     api = officer.get(
         "/kpis", params={"council_id": care_day.world.council_id, "from": day, "to": day}
     ).json()
@@ -266,15 +293,21 @@ def test_a_council_officer_sees_kpis_as_charts_and_the_same_numbers_as_the_api(
     assert entry["planned"] == 4 and entry["missed"] == 2 and entry["on_time_15"] == 1
     row = re.search(r'<tr class="kpi-row".*?</tr>', page.text, re.S)
     assert row is not None
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.S)
-    assert cells[0] == care_day.world.provider_id
-    assert cells[2:4] == [str(entry["planned"]), str(entry["delivered"])]
-    assert cells[4] == f"{entry['on_time_15']} ({entry['on_time_15_share'] * 100:.0f} %)"
-    assert cells[6] == str(entry["missed"])
-    assert cells[8] == str(entry["planned_minutes"])
-    assert f'href="{log_url(care_day)}"' in row.group(0)
-    # The missed-visits chart: one bar, the longest possible since it is the only row.
-    assert "<title>Missed visits: 2</title>" in page.text
+    # The provider by name, its lot filled in, the figures with red/amber/green in words.
+    assert "Test Care Ltd" in row.group(0) and care_day.world.lot in row.group(0)
+    on_time = re.search(r'<td class="kpi-on_time_15">(.*?)</td>', row.group(0), re.S)
+    assert on_time is not None
+    assert f"{entry['on_time_15_share'] * 100:.0f} %" in on_time.group(1)
+    assert "Below target" in on_time.group(1)  # 25 % against the default 90 %
+    missed = re.search(r'<td class="kpi-missed">(.*?)</td>', row.group(0), re.S)
+    assert missed is not None and "50 %" in missed.group(1)
+    # Every figure leads to the visits behind it: the missed ones to the missed visits.
+    assert f"{log_url(care_day)}?from={day}&amp;to={day}&amp;status=missed" in missed.group(1)
+    behind = officer.get(log_url(care_day), params={"from": day, "to": day, "status": "missed"})
+    assert rows(behind.text, "missed") == entry["missed"]
+    # The same figures as CSV.
+    csv_link = f"/kpis.csv?council_id={care_day.world.council_id}&amp;from={day}&amp;to={day}"
+    assert csv_link in page.text
     # Another council's officer sees none of it.
     other = portal_day(engine, ANCHOR)
     with signed_in(settings, Role.COUNCIL_OFFICER, council_id=other.world.council_id) as them:

@@ -315,7 +315,7 @@ def test_the_council_pages_upload_run_drill_down_compare_and_pay(
     )
     assert posted.status_code == 303
     page = officer.get(posted.headers["location"])
-    assert "invoice inv-p.csv: 2 lines read, 0 problems" in page.text
+    assert "Invoice inv-p.csv: 2 lines read, 0 problems" in page.text
     invoice_id = officer.get(f"/councils/{w.council_id}/invoices").json()[0]["id"]
 
     first = officer.post(f"{base}/runs", data={"invoice_ids": [invoice_id]}, follow_redirects=False)
@@ -323,14 +323,28 @@ def test_the_council_pages_upload_run_drill_down_compare_and_pay(
     run_page = officer.get(first.headers["location"])
     assert run_page.status_code == 200
     assert "Per provider" in run_page.text and "Per lot" in run_page.text and w.lot in run_page.text
-    assert "DUPLICATE_CLAIM" in run_page.text and scene.planned_ref in run_page.text
-    assert "report.csv" in run_page.text
+    # Reasons in words, the outcome as a word in a coloured badge, amounts in pounds.
+    assert "The visit was already claimed" in run_page.text and scene.planned_ref in run_page.text
+    assert '<span class="badge badge-rejected">Rejected</span>' in run_page.text
+    assert "£12.00" in run_page.text
+    assert "report.csv" in run_page.text and "finance.csv" in run_page.text
     line_page = officer.get(f"{first.headers['location']}/lines/1")
     assert line_page.status_code == 200
     assert all(str(event_id) in line_page.text for event_id in scene.event_ids)
+    # London time on the drill-down (the visit was 09:00 GMT).
+    assert "2 Mar 09:00:00" in line_page.text and "UTC" not in line_page.text
 
+    # Paying is never one click: the button leads to a confirmation with the totals.
+    unconfirmed = officer.post(f"{first.headers['location']}/paid", follow_redirects=False)
+    assert unconfirmed.headers["location"] == f"{first.headers['location']}/pay"
+    confirm = officer.get(unconfirmed.headers["location"])
+    assert "Pay run #" in confirm.text and "£12.00" in confirm.text and "£24.00" in confirm.text
+    assert "Not paid" in officer.get(first.headers["location"]).text
     assert (
-        officer.post(f"{first.headers['location']}/paid", follow_redirects=False).status_code == 303
+        officer.post(
+            f"{first.headers['location']}/paid", data={"confirm": "yes"}, follow_redirects=False
+        ).status_code
+        == 303
     )
     second = officer.post(
         f"{base}/runs", data={"invoice_ids": [invoice_id]}, follow_redirects=False
@@ -339,11 +353,126 @@ def test_the_council_pages_upload_run_drill_down_compare_and_pay(
     second_id = second.headers["location"].rsplit("/", 1)[1]
     compared = officer.get(f"{base}/runs/{first_id}/compare", params={"other": second_id})
     assert compared.status_code == 200
-    assert "approved, 30 min, 12.00" in compared.text
-    assert "rejected (DUPLICATE_CLAIM), 0 min, 0.00" in compared.text
+    assert "Approved</span>; pays 30 min, £12.00" in compared.text
+    assert "Rejected</span> The visit was already claimed; pays 0 min, £0.00" in compared.text
     assert "Paid" in officer.get(first.headers["location"]).text
 
     other = care_world(engine)
     for foreign in client_for(settings, Role.COUNCIL_OFFICER, council_id=other.council_id):
         assert foreign.get(first.headers["location"]).status_code == 404
         assert foreign.get(f"{first.headers['location']}/lines/1").status_code == 404
+
+
+def test_a_council_may_want_two_officers_to_pay_and_a_paid_run_can_be_voided(
+    settings: Settings, officer: TestClient, scene: Scene, engine: Engine
+) -> None:
+    w = scene.world
+    _put_contract(officer, scene)
+    line = f"{w.provider_id},{scene.home},2026-03-02,09:00,09:30,30,1,12.00"
+    first = _run(officer, scene, _upload(officer, scene, scene.invoice("INV-2", f"1,{line}"), "a"))
+    settings_url = f"/councils/{w.council_id}/reconciliation/settings"
+    assert officer.get(settings_url).json() == {"second_payment_approval": False}
+    assert officer.put(settings_url, json={"second_payment_approval": True}).status_code == 200
+    asked = officer.post(f"{scene.runs()}/{first['id']}/paid").json()
+    assert asked["paid_at"] is None and asked["payment_requested_by"] is not None
+    # The officer who confirmed cannot also approve.
+    refused = officer.post(f"{scene.runs()}/{first['id']}/paid")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "second_approval_needed"
+    for colleague in client_for(settings, Role.COUNCIL_OFFICER, council_id=w.council_id):
+        paid = colleague.post(f"{scene.runs()}/{first['id']}/paid").json()
+    assert paid["paid_at"] is not None and paid["paid_by"] != paid["payment_requested_by"]
+    # Voiding needs a reason, undoes the claim, and deletes nothing.
+    runs_url = f"{scene.runs()}/{first['id']}"
+    assert officer.post(f"{runs_url}/void", json={"reason": ""}).status_code == 422
+    voided = officer.post(f"{runs_url}/void", json={"reason": "Paid twice by mistake"}).json()
+    assert voided["voided_at"] is not None and voided["void_reason"] == "Paid twice by mistake"
+    assert officer.post(f"{runs_url}/void", json={"reason": "again"}).status_code == 409
+    assert officer.post(f"{runs_url}/paid").status_code == 409
+    assert len(_lines(officer, scene, first["id"])) == 1  # still on record
+    officer.put(settings_url, json={"second_payment_approval": False})
+    later = _run(officer, scene, _upload(officer, scene, scene.invoice("INV-3", f"1,{line}"), "b"))
+    # The voided payment claims nothing: the visit can be paid again.
+    assert [x["outcome"] for x in _lines(officer, scene, later["id"])] == ["approved"]
+    with engine.connect() as conn:
+        actions = conn.exec_driver_sql(
+            "select action, method, path from audit_log where path like %(p)s order by id",
+            {"p": f"{runs_url}/%"},
+        ).all()
+    assert ("change", "POST", f"{runs_url}/void") in [tuple(a) for a in actions]
+
+
+def test_lines_filter_by_provider_reason_and_outcome_sort_and_count(
+    officer: TestClient, scene: Scene
+) -> None:
+    w = scene.world
+    _put_contract(officer, scene)
+    ok = f"{w.provider_id},{scene.home},2026-03-02,09:00,09:30,30,1,12.00"
+    nobody = f"{w.provider_id},{scene.stranger},2026-03-02,10:00,10:30,30,1,9.00"
+    run = _run(
+        officer,
+        scene,
+        _upload(officer, scene, scene.invoice("INV-4", f"1,{ok}", f"2,{nobody}", f"3,{ok}"), "c"),
+    )
+    url = f"{scene.runs()}/{run['id']}/lines"
+    rejected = officer.get(url, params={"outcome": "rejected"}).json()
+    assert rejected["total"] == 2 and len(rejected["items"]) == 2
+    no_visit = officer.get(url, params={"reason_code": "NO_VISIT"}).json()
+    assert [x["line_no"] for x in no_visit["items"]] == [2]
+    by_variance = officer.get(url, params={"sort": "-variance", "limit": 1}).json()
+    assert by_variance["total"] == 3 and by_variance["next_offset"] == 1
+    assert by_variance["items"][0]["amount_claimed"] == "12.00"
+    assert officer.get(url, params={"provider_ref": "P-else"}).json()["total"] == 0
+    assert officer.get(url, params={"sort": "colour"}).status_code == 422
+    page = officer.get(
+        f"/portal/councils/{w.council_id}/reconciliation/runs/{run['id']}",
+        params={"reason": "NO_VISIT"},
+    )
+    assert "Lines 1 to 1 of 1" in page.text and "No visit recorded at that time" in page.text
+
+
+def test_finance_exports_open_as_csv_with_names_lot_pounds_and_safe_cells(
+    officer: TestClient, scene: Scene, engine: Engine
+) -> None:
+    import csv
+    import io
+
+    w = scene.world
+    _put_contract(officer, scene)
+    ok = f"{w.provider_id},{scene.home},2026-03-02,09:00,09:30,30,1,12.00"
+    run = _run(
+        officer,
+        scene,
+        _upload(
+            officer,
+            scene,
+            INVOICE_HEADER + f'=HYPERLINK("x"),1,{ok}\nINV-5,2,{ok}\nINV-5,oops,{ok}\n',
+            "=evil.csv",
+        ),
+    )
+    base = f"{scene.runs()}/{run['id']}"
+
+    def rows(name: str) -> list[dict[str, str]]:
+        response = officer.get(f"{base}/{name}")
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/csv")
+        assert response.content.startswith("\ufeff".encode())
+        return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+    lines = rows("finance.csv")
+    assert [(r["Invoice"], r["Outcome"], r["Reason"]) for r in lines] == [
+        ('\'=HYPERLINK("x")', "Approved", ""),
+        ("INV-5", "Rejected", "The visit was already claimed"),
+    ]
+    first = lines[0]
+    assert first["Provider"] == w.provider_id and first["Provider name"] == "Test Care Ltd"
+    assert first["Lot"] == w.lot and first["Service user name"] == "A Person"
+    assert (first["Visit date"], first["Start"], first["End"]) == ("2026-03-02", "09:00", "09:30")
+    assert (first["Claimed minutes"], first["Claimed amount (GBP)"]) == ("30", "12.00")
+    assert (first["Payable amount (GBP)"], lines[1]["Variance (GBP)"]) == ("12.00", "12.00")
+    unbilled = rows("unbilled.csv")
+    assert [(u["Check-in"], u["Carer name"], u["Minutes"]) for u in unbilled] == [
+        ("18:00", "A Carer", "30")
+    ]
+    problems = rows("problems.csv")
+    assert [(p["File"], p["Line"]) for p in problems] == [("'=evil.csv", "4")]

@@ -3,7 +3,7 @@ council officer who has never seen the pages makes a request, a lead provider de
 officer watches it move down the cascade, an additional provider accepts it and finds the
 package's visits in its schedule; the pages fit a 390 px phone.
 
-Screenshots: .state/artefacts/portal/*.png (paths printed; run with -s to see them)."""
+Screenshots: test-artifacts/portal/*.png (paths printed; run with -s to see them)."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def test_a_request_made_in_the_portal_cascades_and_is_placed(
     assert len(portal.find_all("table.upcoming tr.planned-row")) >= 13  # daily, two weeks
     portal.screenshot("36-package-planned-visits")
     if start == datetime.now(UTC).astimezone(LONDON).date():
-        portal.click_link("Today's visits")
+        portal.click_link("Today")
         planned = portal.wait_for("table.to-come")
         assert home in planned.text and visit_at.strftime("%H:%M") in planned.text
         portal.screenshot("37-provider-today-with-the-package")

@@ -29,7 +29,7 @@ from commissioning.planning import schedule_csv as package_schedule_csv
 from core import csv_safe
 from core.settings import Settings
 from ecm.cli import cli
-from reconciliation import formats
+from reconciliation import finance, formats, kpi_report
 from reconciliation.records import InvoiceLine, LineResult, Outcome, Reason
 from retention.subject import section_csv
 from retention.subject_repository import Section
@@ -289,7 +289,23 @@ WRITERS: dict[str, Callable[..., object]] = {
     # write_csv; a package's planned visits reach the schedule import as schedule.csv.
     "commissioning.formats.write_csv": write_csv,
     "commissioning.planning.schedule_csv": package_schedule_csv,
+    # The portal's downloads (issue 17): finance lines, unbilled visits, problems, KPIs, all
+    # through csv_bytes.
+    "reconciliation.finance.lines_csv": finance.lines_csv,
+    "reconciliation.finance.unbilled_csv": finance.unbilled_csv,
+    "reconciliation.finance.problems_csv": finance.problems_csv,
+    "reconciliation.kpi_report.report_csv": kpi_report.report_csv,
 }
+
+
+def test_the_downloads_for_people_neutralise_and_keep_numbers() -> None:
+    data = csv_safe.csv_bytes(
+        ["Invoice", "Variance (GBP)"], [[value, Decimal("-12.60")] for value in DANGEROUS]
+    )
+    assert data.startswith("\ufeff".encode())
+    rows = cells(data.decode("utf-8-sig"))
+    assert_neutralised(rows, DANGEROUS)
+    assert {row[1] for row in rows[1:]} == {"-12.60"}
 
 
 def test_the_service_request_files_neutralise_and_the_schedule_import_restores() -> None:
@@ -322,7 +338,8 @@ def test_every_module_that_writes_csv_is_walked_here() -> None:
         ".".join(path.relative_to(ROOT).with_suffix("").parts)
         for package in PRODUCTION
         for path in (ROOT / package).rglob("*.py")
-        if "csv_safe.writer(" in path.read_text()
+        if path != ROOT / "core" / "csv_safe.py"
+        and ("csv_safe.writer(" in path.read_text() or "csv_bytes(" in path.read_text())
     }
     walked = {name.rsplit(".", 1)[0] for name in WRITERS}
     # reconciliation.sources writes no file: it checksums rows as visits.export writes them.

@@ -123,8 +123,8 @@ def test_retention_removes_exactly_what_each_councils_policy_says(
     summary = {(a.kind, a.target): a.rows for a in planned.actions}
     assert summary == {
         ("event_slice", partition_of(engine, month_1)): 2,
-        ("care_records", a1.service_user_id): 16,
-        ("care_records", a2.service_user_id): 9,
+        ("care_records", a1.service_user_id): 18,
+        ("care_records", a2.service_user_id): 11,
         ("registry", a1.service_user_id): 1,
         ("registry", a2.service_user_id): 1,
         ("quarantine_payloads", "quarantined_message"): 1,

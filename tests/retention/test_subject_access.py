@@ -42,6 +42,7 @@ SECTION_OF_TABLE = {
     "visit": "visits",
     "visit_correction": "visit_corrections",
     "visit_alert": "alerts",
+    "manual_visit": "manual_visits",
     "device_event": "events",
     "telephony_call": "telephony_calls",
     "telephony_event": "telephony_events",
@@ -173,7 +174,12 @@ def test_the_export_is_complete_for_a_seeded_person(
                 conn, table, "visit_id = any(cast(:v as uuid[]))", v=visits
             ) == 1  # fmt: skip
         assert len(document["alert_notifications"]) == person.rows["alert_notification"]
-        for section in ("service_offers", "service_request_events", "care_package_versions"):
+        for section in (
+            "service_offers",
+            "service_request_events",
+            "care_package_versions",
+            "alert_actions",
+        ):
             assert len(document[section]) == 1, section
     # Nothing about anyone else.
     assert someone_else.service_user_id not in json.dumps(document)

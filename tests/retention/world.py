@@ -257,9 +257,26 @@ def _care_records(conn: Connection, world: World, person: Person) -> None:
         ),
         {"d": delivery_id, "at": at},
     )
+    conn.execute(
+        text(
+            "insert into alert_action (alert_id, action, actor, at, note) "
+            "values (:a, 'acknowledged', 'manager', :at, 'rang the carer')"
+        ),
+        {"a": alert_id, "at": at},
+    )
+    conn.execute(
+        text(
+            "insert into manual_visit (provider_id, service_user_id, visit_ref, planned_start, "
+            "alert_id, carer_id, check_in, check_out, note, requested_by) values (:p, :su, "
+            ":ref, :at, :a, :c, :at, :out, 'paper timesheet', 'manager')"
+        ),
+        {"p": world.provider_id, "su": su, "ref": ref, "at": at, "a": alert_id,
+         "c": world.carer_id, "out": at + timedelta(minutes=30)},
+    )  # fmt: skip
     person.rows.update(
         planned_visit_version=1, visit=1, visit_carer=1, visit_anomaly=1, visit_correction=1,
         visit_alert=1, alert_notification=1, webhook_delivery=1, webhook_attempt=1,
+        alert_action=1, manual_visit=1,
     )  # fmt: skip
 
 
@@ -360,6 +377,8 @@ def care_record_counts(conn: Connection, service_user_id: str) -> dict[str, int]
         "visit_anomaly": count(conn, "visit_anomaly", visits, **su),
         "visit_correction": count(conn, "visit_correction", "service_user_id = :su", **su),
         "visit_alert": count(conn, "visit_alert", "service_user_id = :su", **su),
+        "alert_action": count(conn, "alert_action", alerts, **su),
+        "manual_visit": count(conn, "manual_visit", "service_user_id = :su", **su),
         "alert_notification": count(conn, "alert_notification", alerts, **su),
         "webhook_delivery": count(
             conn, "webhook_delivery", f"notification_id in (select id from alert_notification "

@@ -129,6 +129,7 @@ class World:
         *,
         council_id: str | None = None,
         name: str = "Bea User",
+        address: str | None = None,
         lat: float | None = 52.63,
         lon: float | None = 1.29,
         geofence_m: float = 150,
@@ -141,6 +142,7 @@ class World:
             ServiceUser(
                 id=service_user_id,
                 name=name,
+                address=address,
                 home_lat=lat,
                 home_lon=lon,
                 geofence_m=geofence_m,

@@ -47,9 +47,9 @@ class CareWorld:
     handsets: list[TestDevice] = field(default_factory=list)
     homes: list[str] = field(default_factory=list)
 
-    def add_handset(self) -> TestDevice:
+    def add_handset(self, name: str = "A Carer") -> TestDevice:
         world = World()
-        made = world.handset(self.provider_id, carer_name="A Carer")
+        made = world.handset(self.provider_id, carer_name=name)
         world.seed(self.engine)
         handset = TestDevice(
             provider_id=self.provider_id,
@@ -62,11 +62,19 @@ class CareWorld:
         self.handsets.append(handset)
         return handset
 
-    def add_home(self, lat: float = 52.63, lon: float = 1.29) -> str:
+    def add_home(
+        self,
+        lat: float = 52.63,
+        lon: float = 1.29,
+        *,
+        name: str = "A Person",
+        address: str | None = None,
+    ) -> str:
         world = World()
         home = world.home(
             council_id=self.council_id,
-            name="A Person",
+            name=name,
+            address=address,
             lat=lat,
             lon=lon,
             home_tag_uid=tag_uid(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy import Engine, text
@@ -38,7 +39,13 @@ def test_one_pass_builds_raises_and_delivers_on_the_given_clock(
             worker.tick(force=True)
         finally:
             worker.close()
-    assert [r[1].count(b'"kind":"missed"') for r in receiver.requests] == [0, 1]
+    sent = [json.loads(r[1]) for r in receiver.requests]
+    # The late alert, then at the cut-off the missed one, which replaces the late one.
+    assert [(s["action"], s["kind"]) for s in sent] == [
+        ("raised", "late"),
+        ("raised", "missed"),
+        ("cleared", "late"),
+    ]
     with engine.connect() as conn:
         status = conn.execute(
             text("select status from visit where planned_visit_ref = :r"), {"r": ref}

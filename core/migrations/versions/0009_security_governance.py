@@ -17,14 +17,14 @@ certificate rotation with an overlap.
   `retires_at` and is revoked once that passes (gateway.pki.rotation).
 
 Revision ID: 0009_security
-Revises: 0010_requests
+Revises: 0011_portal
 Create Date: 2026-11-23
 """
 
 from alembic import op
 
 revision = "0009_security"
-down_revision = "0010_requests"
+down_revision = "0011_portal"
 branch_labels = None
 depends_on = None
 
@@ -149,7 +149,7 @@ grant delete on audit_log, device_sequence, tag_tap, login_attempt, quarantined_
     reconciliation_run_unbilled, telephony_call, telephony_event, telephony_request,
     telephony_pin_attempt, service_request, service_offer, service_request_event, care_package,
     care_package_version, request_notification, request_webhook_delivery,
-    request_webhook_attempt to {RETENTION_ROLE};
+    request_webhook_attempt, alert_action, manual_visit to {RETENTION_ROLE};
 grant update on quarantined_message, service_user, carer, home_tag, home_code_device,
     reconciliation_invoice to {RETENTION_ROLE};
 grant insert on audit_log, audit_checkpoint, retention_purge, erasure_request to {RETENTION_ROLE};
