@@ -87,6 +87,50 @@ def services_status() -> None:
     click.echo(json.dumps(endpoints.as_env(), indent=2))
 
 
+@cli.group()
+def cluster() -> None:
+    """The clustered stack: three NATS JetStream nodes, a PostgreSQL primary and its standby."""
+
+
+@cluster.command("up")
+def cluster_up() -> None:
+    """Start the cluster on free loopback ports (idempotent) and record its addresses."""
+    from ecm.services import cluster as stack
+
+    endpoints = stack.up(get_settings().state_dir)
+    click.echo(json.dumps(endpoints.as_env(), indent=2))
+
+
+@cluster.command("down")
+def cluster_down() -> None:
+    """Stop the servers `ecm cluster up` started."""
+    from ecm.services import cluster as stack
+
+    stack.down(get_settings().state_dir)
+    click.echo("stopped")
+
+
+@cluster.command("status")
+def cluster_status() -> None:
+    """Print where the cluster listens and who leads what, or exit 1 when it is not running."""
+    from ecm.services import cluster as stack
+
+    endpoints = stack.status(get_settings().state_dir)
+    if endpoints is None:
+        click.echo("not running")
+        sys.exit(1)
+    click.echo(json.dumps(endpoints.as_env(), indent=2))
+
+
+@cluster.command("promote")
+def cluster_promote() -> None:
+    """Make the standby PostgreSQL the writable server (after the primary is lost)."""
+    from ecm.services import cluster as stack
+
+    stack.promote(get_settings().state_dir)
+    click.echo("standby promoted: clients with target_session_attrs=read-write move to it")
+
+
 @cli.command()
 @click.option("--revision", default="head", show_default=True)
 def migrate(revision: str) -> None:
