@@ -173,9 +173,7 @@ async def reset_stream(urls: list[str], tls: ssl.SSLContext, replicas: int) -> N
 
 async def publish_rate(port: int, tls: ssl.SSLContext, count: int) -> tuple[float, int]:
     stats = FloodStats()
-    messages = [
-        (i, f"ecm/v1/devices/{DEVICES[i % 2]}/events", PAYLOAD) for i in range(count)
-    ]
+    messages = [(i, f"ecm/v1/devices/{DEVICES[i % 2]}/events", PAYLOAD) for i in range(count)]
     started = time.perf_counter()
     await publish_over_one_connection(
         "127.0.0.1", port, f"ecm-nb-pub-{uuid.uuid4().hex[:6]}", messages, stats, tls=tls

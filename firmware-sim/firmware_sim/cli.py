@@ -144,6 +144,12 @@ def home_devices(world_file: Path, out: Path | None) -> None:
     show_default=True,
     help="Seconds to wait for the broker's acknowledgements.",
 )
+@click.option(
+    "--mqtt-version",
+    type=click.Choice(["5", "3.1.1"]),
+    default=None,
+    help="MQTT version the handsets speak [default: 3.1.1 on the NATS cluster, else 5].",
+)
 def run(
     world_file: Path,
     tampered: int,
@@ -153,6 +159,7 @@ def run(
     seed: int | None,
     outbox_path: Path | None,
     timeout: float,
+    mqtt_version: str | None,
 ) -> None:
     """Publish the world's morning to the broker (ECM_MQTT_HOST / ECM_MQTT_PORT).
 
@@ -180,6 +187,8 @@ def run(
             settings.mqtt_port,
             device_identity=identities.__getitem__,
             outbox=outbox,
+            mqtt_version=mqtt_version or ("3.1.1" if settings.broker == "nats" else "5"),
+            other_ports=[int(p) for p in settings.mqtt_cluster_ports.split(",") if p.strip()],
         ) as uplink,
         Progress(
             TextColumn("[bold]publishing"),
