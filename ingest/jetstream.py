@@ -122,7 +122,8 @@ class JetStreamConsumer:
                 log.warning("JetStream consumer: %s; trying again", exc)
                 await asyncio.sleep(RETRY_S)
         if self._client is not None:
-            await self._client.drain()
+            # Acks were flushed as they were sent; anything unacknowledged is redelivered.
+            await self._client.close()
 
     async def _pull(self, subscription: nats.js.JetStreamContext.PullSubscription) -> None:
         while not self._stopping.is_set():

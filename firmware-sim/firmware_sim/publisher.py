@@ -112,6 +112,8 @@ class Uplink:
         client.on_publish = self._on_publish
         if len(self._ports) > 1:
             client.on_disconnect = self._next_node
+            # A node that is down refuses the reconnect: try the next one after it.
+            client.on_connect_fail = lambda c, userdata: self._move(c)
         if tls is not None:
             tls.apply(client)
         return client
@@ -275,8 +277,15 @@ class Uplink:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         """Reconnect to the next node of the cluster (paho reconnects to client.port)."""
+        if not getattr(reason, "is_failure", True):
+            return  # our own disconnect
+        self._move(client)
+
+    def _move(self, client: mqtt.Client) -> None:
         at = self._ports.index(client.port) if client.port in self._ports else -1
-        client.port = self._ports[(at + 1) % len(self._ports)]
+        # paho's `port` setter refuses while its state still says connected, which is the
+        # state it calls back in after a lost link; its reconnect reads this attribute.
+        client._port = self._ports[(at + 1) % len(self._ports)]
 
     def _on_publish(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import create_engine
 
 from core.migrate import upgrade
+from core.process import child_preexec
 from core.settings import Settings, to_sqlalchemy_url
 from ecm.services.cluster import ClusterProcesses, running_cluster
 from firmware_sim.handset import SignedVisitEvent
@@ -116,6 +118,8 @@ class ClusterIngest:
             cwd=ROOT,
             stdout=self.log,
             stderr=self.log,
+            # Ended with the test process, even when that is killed outright.
+            preexec_fn=child_preexec(signal.SIGTERM),
         )
         assert wait_for_jetstream_ingest(stack.settings, timeout_s=60), "ingest not pulling"
 

@@ -1,0 +1,104 @@
+"""Faults on the cluster during a burst: nothing PUBACKed is lost, nothing stored twice.
+
+Each scenario runs on its own clustered stack (tests/cluster/harness.py), with ingest pulling
+from the JetStream consumer, and prints Jepsen-style counts (sent, confirmed, stored, lost,
+duplicated, unexpected). Killing the stream leader is not here: the cluster may PUBACK a message
+and then lose it in the leader change, so that scenario is only loss-free with end-to-end
+receipts (issue 12); see docs/scaling.md.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from ecm.services.nats import healthy, monitor
+from tests.cluster.harness import ClusterDevices, ClusterIngest, ClusterStack, cluster_stack
+from tests.faults.harness import Counts, Fleet, publish_paced, register_fleet, settle_and_count
+
+pytestmark = pytest.mark.integration
+
+BURST = 3000
+BURST_S = 6.0
+
+
+@pytest.fixture
+def stack() -> Iterator[ClusterStack]:
+    with cluster_stack() as stack:
+        yield stack
+
+
+def assert_nothing_lost(counts: Counts) -> None:
+    assert counts.lost == 0
+    assert counts.duplicated == 0
+    assert counts.unexpected == 0
+    assert counts.confirmed == counts.sent
+    assert counts.stored == counts.sent
+
+
+@contextmanager
+def burst(devices: ClusterDevices, fleet: Fleet) -> Iterator[None]:
+    publisher = threading.Thread(
+        target=publish_paced,
+        args=(devices, fleet, BURST, BURST_S),  # duck-typed as tests/faults' Devices
+    )
+    publisher.start()
+    try:
+        yield
+    finally:
+        publisher.join()
+
+
+def meta_leader(stack: ClusterStack) -> str:
+    document: dict = monitor(stack.endpoints.nats[0].monitor, "jsz")  # type: ignore[type-arg]
+    return str(document["meta_cluster"]["leader"])
+
+
+def test_kill_9_a_non_leader_nats_node_mid_burst(stack: ClusterStack, tmp_path: Path) -> None:
+    fleet = register_fleet(stack, 20)  # type: ignore[arg-type]
+    view = stack.view()
+    assert view.stream_leader is not None
+    leader = stack.node_index(view.stream_leader)
+    leaders = {view.stream_leader, view.consumer_leader, meta_leader(stack)}
+    others = [i for i in range(3) if i != leader]
+    # A node that leads nothing if there is one, else one that is not the stream leader.
+    victim = next((i for i in others if f"n{i + 1}" not in leaders), others[0])
+    with (
+        ClusterIngest(stack, workers=2),
+        ClusterDevices(stack, tmp_path / "outbox.sqlite", node=leader) as devices,
+    ):
+        with burst(devices, fleet):
+            time.sleep(BURST_S / 3)
+            stack.processes.kill_node(victim)
+        devices.deliver_everything(timeout_s=60)
+        counts = settle_and_count(stack, fleet, devices, f"kill -9 non-leader n{victim + 1}")  # type: ignore[arg-type]
+        stack.processes.start_node(victim)
+        assert_nothing_lost(counts)
+        # The node comes back and catches up; the cluster is whole again.
+        deadline = time.monotonic() + 60
+        while not healthy(stack.endpoints.nats[victim].monitor):
+            assert time.monotonic() < deadline, "killed node did not come back"
+            time.sleep(0.2)
+
+
+def test_kill_9_the_postgresql_primary_mid_burst_and_promote_the_standby(
+    stack: ClusterStack, tmp_path: Path
+) -> None:
+    fleet = register_fleet(stack, 20)  # type: ignore[arg-type]
+    with (
+        ClusterIngest(stack, workers=2),
+        ClusterDevices(stack, tmp_path / "outbox.sqlite") as devices,
+    ):
+        with burst(devices, fleet):
+            time.sleep(BURST_S / 3)
+            stack.processes.kill_primary()
+            time.sleep(1.0)  # an operator (or a failover manager) notices, then promotes
+            stack.processes.promote()
+        devices.deliver_everything(timeout_s=60)
+        counts = settle_and_count(stack, fleet, devices, "kill -9 PostgreSQL primary, promote")  # type: ignore[arg-type]
+    assert_nothing_lost(counts)
