@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 BIN := .venv/bin
 
-.PHONY: demo test lint pytest bootstrap services-up services-down clean loadtest bench
+.PHONY: demo test test-fast lint pytest bootstrap services-up services-down clean loadtest bench
 
 demo: bootstrap
 	$(BIN)/ecm demo
@@ -13,9 +13,15 @@ lint: bootstrap
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the import contract in .importlinter (docs/architecture.md)
 
 pytest: bootstrap
 	$(BIN)/pytest
+
+# The inner loop: every test that needs no real servers (those are marked integration
+# automatically, tests/conftest.py). `make test` still runs everything.
+test-fast: bootstrap
+	$(BIN)/pytest -q -m "not integration"
 
 bootstrap:
 	@scripts/bootstrap.sh

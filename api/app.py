@@ -10,24 +10,26 @@ from fastapi import FastAPI
 from api import metrics, openapi
 from api.auth.endpoints import router as auth_router
 from api.devices.endpoints import router as devices_router
-from api.devices.homes import router as home_devices_router
+from api.devices.home_device_endpoints import router as home_devices_router
 from api.error_handlers import EXCEPTION_HANDLERS
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.portal.endpoints import router as portal_router
-from api.portal.reconciliation import router as portal_reconciliation_router
-from api.reconciliation.endpoints import router as reconciliation_router
+from api.portal.reconciliation_pages import router as portal_reconciliation_router
+from api.reconciliation.reconciliation_endpoints import router as reconciliation_router
 from api.registry.endpoints import router as registry_router
 from api.request_id import RequestIdMiddleware
 from api.times import utc_now
-from api.visits.endpoints import router as visits_router
+from api.visits.visit_endpoints import router as visits_router
 from core.db import make_engine
 from core.settings import Settings, get_settings
+from visits.freshness import VisitFreshness
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
+    app.state.freshness.dispose()
     app.state.engine.dispose()
 
 
@@ -55,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # without `with`) never runs start-up.
     # As the API's own database role, which may only append to the audit trail.
     app.state.engine = make_engine(settings, "api", url=settings.api_sqlalchemy_url)
+    # Visit reads fold in new evidence first, on a small engine of their own (visits.freshness).
+    app.state.freshness = VisitFreshness(settings, url=settings.api_sqlalchemy_url)
     app.add_middleware(RequestIdMiddleware)
     for router in (
         health_router,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, cast
 
@@ -21,10 +20,11 @@ from sqlalchemy import Connection, Engine
 
 from api.audit import chain
 from api.auth import accounts, tokens
-from api.auth.roles import Role
 from api.errors import Forbidden, NotFound, Unauthorized
 from api.portal.paths import SESSION_COOKIE
+from core.access import Role, Scope
 from core.settings import Settings
+from visits.freshness import VisitFreshness
 
 ADMIN = Role.ADMINISTRATOR.value
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -42,6 +42,10 @@ def get_engine(request: Request) -> Engine:
     return cast(Engine, request.app.state.engine)
 
 
+def get_freshness(request: Request) -> VisitFreshness:
+    return cast(VisitFreshness, request.app.state.freshness)
+
+
 def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
     """The request's one transaction: committed when the endpoint returns, rolled back when it
     raises. Services below never commit."""
@@ -49,32 +53,8 @@ def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[C
         yield conn
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling. `provider_id` set means the caller sees that provider only; `council_id`
-    set means the providers in `provider_ids` (those the council commissions)."""
-
-    subject: str
-    roles: frozenset[str] = field(default_factory=frozenset)
-    provider_id: str | None = None
-    council_id: str | None = None
-    provider_ids: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def is_admin(self) -> bool:
-        return ADMIN in self.roles
-
-    @property
-    def role(self) -> str:
-        return next(iter(sorted(self.roles)), "")
-
-    @property
-    def tenant(self) -> str | None:
-        return self.provider_id or self.council_id
-
-
-# For tests that override `current_principal`; the application never returns it.
-ANONYMOUS_ADMIN = Principal(subject="anonymous", roles=frozenset({ADMIN}))
+# Who is calling, as the domains take it (core.access.Scope), built from the token below.
+Principal = Scope
 
 # auto_error=False: a missing token is answered with the API's own 401 body.
 bearer_token = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -137,11 +117,7 @@ def current_principal(
 
 
 def can_read_provider(principal: Principal, provider_id: str) -> bool:
-    if principal.provider_id is not None:
-        return principal.provider_id == provider_id
-    if principal.council_id is not None:
-        return provider_id in principal.provider_ids
-    return principal.is_admin
+    return principal.can_read_provider(provider_id)
 
 
 def ensure_can_read_provider(principal: Principal, provider_id: str) -> None:
@@ -157,6 +133,7 @@ def ensure_admin(principal: Principal) -> None:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
+FreshnessDep = Annotated[VisitFreshness, Depends(get_freshness)]
 # scope="function": commit before the response is sent, so a failed commit is never a 200.
 ConnDep = Annotated[Connection, Depends(get_connection, scope="function")]
 # scope="function" too: the audit entry is written after the endpoint, before that commit.

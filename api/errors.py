@@ -1,5 +1,6 @@
-"""Domain errors. Each carries its HTTP status and a stable code that clients can switch on,
-so services raise meaning and one set of handlers (api.error_handlers) writes the body."""
+"""The API's errors: the domain's (core.errors, re-exported here) and the ones only HTTP has
+(401, 429, 503). Each carries its status and a stable code that clients can switch on, so
+services raise meaning and one set of handlers (api.error_handlers) writes the body."""
 
 from __future__ import annotations
 
@@ -7,19 +8,24 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from core.errors import Conflict, DomainError, Forbidden, NotFound, Unprocessable
 
-class DomainError(Exception):
-    status_code: int = 400
-    code: str = "bad_request"
-
-    def __init__(
-        self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.headers = headers
-        if code is not None:
-            self.code = code
+__all__ = [
+    "ERROR_RESPONSES",
+    "NOT_FOUND_RESPONSES",
+    "Conflict",
+    "DomainError",
+    "ErrorBody",
+    "ErrorDetail",
+    "FieldError",
+    "Forbidden",
+    "NotFound",
+    "TooManyRequests",
+    "Unauthorized",
+    "Unavailable",
+    "Unprocessable",
+    "error_response",
+]
 
 
 class Unauthorized(DomainError):
@@ -29,26 +35,6 @@ class Unauthorized(DomainError):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         # RFC 6750: a bearer-protected resource names its scheme when it refuses a request.
         super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
-
-
-class NotFound(DomainError):
-    status_code = 404
-    code = "not_found"
-
-
-class Forbidden(DomainError):
-    status_code = 403
-    code = "forbidden"
-
-
-class Conflict(DomainError):
-    status_code = 409
-    code = "conflict"
-
-
-class Unprocessable(DomainError):
-    status_code = 422
-    code = "unprocessable"
 
 
 class TooManyRequests(DomainError):

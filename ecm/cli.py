@@ -9,10 +9,14 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from core.settings import get_settings
+from core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from firmware_sim.options import SimOptions
 
 # name -> "module:attribute" of a click command owned by that role's package.
 ROLE_COMMANDS = {
@@ -47,8 +51,24 @@ class RoleGroup(click.Group):
 
 
 @click.group(cls=RoleGroup)
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Electronic Call Monitoring for home care."""
+    if ctx.invoked_subcommand == "sim":
+        # The simulator is a device: it gets its own options, translated here from the
+        # server's settings (the local stack's broker and certificate folder).
+        ctx.obj = sim_options(get_settings())
+
+
+def sim_options(settings: Settings) -> SimOptions:
+    from firmware_sim.options import SimOptions
+
+    return SimOptions(
+        mqtt_host=settings.mqtt_host,
+        mqtt_port=settings.mqtt_port,
+        state_dir=settings.state_dir,
+        ca_file=settings.mqtt_ca_file,
+    )
 
 
 @cli.group()

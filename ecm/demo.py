@@ -30,12 +30,12 @@ import psycopg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from core.migrate import upgrade
 from core.process import child_preexec, free_port
 from core.settings import Settings, get_settings
-from ecm import services
+from ecm import demo_store, services
 from gateway.pki.authority import write_secret
 from gateway.pki.identity import TlsIdentity
 
@@ -346,7 +346,9 @@ def _provision_handsets(
         cert_file.parent.mkdir(parents=True, exist_ok=True)
         cert_file.write_text(issued["certificate_pem"])
         write_secret(key_file, issued["private_key_pem"].encode())
-        identities[device_id] = device_identity(settings, device_id)
+        identities[device_id] = device_identity(
+            settings.state_dir, device_id, settings.mqtt_ca_file
+        )
     return identities
 
 
@@ -361,17 +363,8 @@ def _progress() -> Progress:
 
 
 def _store_counts(db: psycopg.Connection) -> StoreCounts:
-    stored = db.execute("select count(*) from device_event").fetchone()
-    reasons = db.execute(
-        "select reason, count(*) from quarantined_message group by reason order by reason"
-    ).fetchall()
-    by_reason = {reason: count for reason, count in reasons}
-    levels = db.execute(
-        "select evidence_level, count(*) from device_event group by 1 "
-        "order by array_position(array['tag', 'code', 'location', 'none'], evidence_level)"
-    ).fetchall()
-    by_evidence = {level: count for level, count in levels}
-    return StoreCounts(stored[0] if stored else 0, sum(by_reason.values()), by_reason, by_evidence)
+    stored, by_reason, by_evidence = demo_store.store_counts(db)
+    return StoreCounts(stored, sum(by_reason.values()), by_reason, by_evidence)
 
 
 def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
@@ -454,14 +447,7 @@ def _replay_alerts_and_kpis(settings: Settings, day: date, played: list[PlayedAn
         for moment in moments:
             with engine.begin() as conn:
                 evaluate(conn, settings, now=moment)
-                rows = conn.execute(
-                    text(
-                        "select n.id, n.action, a.kind, a.visit_ref, a.provider_id, "
-                        "a.service_user_id, a.planned_start from alert_notification n "
-                        "join visit_alert a on a.id = n.alert_id where n.id > :after order by n.id"
-                    ),
-                    {"after": last_seen},
-                ).all()
+                rows = demo_store.notifications_after(conn, last_seen)
             for row in rows:
                 last_seen = row.id
                 if row.action == "cleared":
@@ -506,44 +492,16 @@ def _anomalies_table(conn: Connection, played: list[PlayedAnomaly]) -> Table:
         table.add_column(column)
     for p in played:
         found: list[str] = []
-        reasons = conn.execute(
-            text(
-                "select reason, count(*) from quarantined_message "
-                "where event_id = any(cast(:ids as uuid[])) group by reason order by reason"
-            ),
-            {"ids": p.event_ids},
-        ).all()
+        reasons = demo_store.quarantine_reasons(conn, p.event_ids)
         found += [f"quarantined {reason} x{count}" for reason, count in reasons]
-        late = conn.execute(
-            text(
-                "select count(*) from device_event where event_id = any(cast(:ids as uuid[])) "
-                "and late_arriving"
-            ),
-            {"ids": p.event_ids},
-        ).scalar_one()
+        late = demo_store.late_arriving(conn, p.event_ids)
         if late and p.kind == "no_signal":
             found.append(f"stored late-arriving x{late}")
-        visit = conn.execute(
-            text(
-                # The visit holding the played events, else (nothing stored) the planned one.
-                "select v.id, v.status, 0 as rank from visit v join visit_carer c "
-                "on c.visit_id = v.id where c.check_in_event_id = any(cast(:ids as uuid[])) "
-                "or c.check_out_event_id = any(cast(:ids as uuid[])) "
-                "union all select v.id, v.status, 1 from visit v "
-                "where v.planned_visit_ref = :ref order by rank limit 1"
-            ),
-            {"ref": p.visit_ref, "ids": p.event_ids},
-        ).first()
+        visit = demo_store.visit_of_played(conn, p.visit_ref, p.event_ids)
         if visit is not None:
-            found.append(f"visit {visit.status}")
-            codes = conn.execute(
-                text(
-                    "select distinct code from visit_anomaly where visit_id = :v "
-                    "and (carer_id = :carer or carer_id is null) order by code"
-                ),
-                {"v": visit.id, "carer": p.carer_id},
-            ).scalars()
-            found += list(codes)
+            visit_id, status = visit
+            found.append(f"visit {status}")
+            found += demo_store.anomaly_codes(conn, visit_id, p.carer_id)
         table.add_row(p.kind, p.visit_ref, p.carer_id, p.detail, ", ".join(found) or "-")
     return table
 

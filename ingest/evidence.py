@@ -7,8 +7,8 @@ transaction (ingest/tag_counters.py), where every worker sees the same counters.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
+from core.vocabulary import EvidenceLevel
 from gateway.evidence import geofence, sun, totp
 from gateway.protocol import EventClaims, Rejected, Rejection
 from gateway.protocol.claims import TagReading
@@ -24,7 +24,7 @@ class Evidence:
     code, then a GPS fix inside the home's geofence, else none.
     """
 
-    level: Literal["tag", "code", "location", "none"] = "none"
+    level: str = EvidenceLevel.NONE  # an EvidenceLevel
     tag_uid: str | None = None
     tag_counter: int | None = None
     totp_verified: bool | None = None
@@ -50,8 +50,14 @@ def establish(claims: EventClaims, directory: Directory) -> Evidence:
             home.geofence_m,
         )
         distance, within = round(fence.distance_m, 1), fence.within
-    level: Literal["tag", "code", "location", "none"] = (
-        "tag" if tap else "code" if code_ok else "location" if within else "none"
+    level = (
+        EvidenceLevel.TAG
+        if tap
+        else EvidenceLevel.CODE
+        if code_ok
+        else EvidenceLevel.LOCATION
+        if within
+        else EvidenceLevel.NONE
     )
     return Evidence(
         level=level,

@@ -18,7 +18,6 @@ from typing import Any
 
 from locust import HttpUser, User, between, events, task
 
-from core.settings import Settings
 from firmware_sim.handset import Handset
 from firmware_sim.world import World
 from gateway.pki.identity import device_identity
@@ -146,9 +145,7 @@ class HandsetUser(User):
         self.handset = Handset.for_carer(world, carer.id)
         self.visits = world.visits_of(carer.id)
         host, port = ACCOUNTS["mqtt_host"], int(ACCOUNTS["mqtt_port"])
-        identity = device_identity(
-            Settings(state_dir=Path(ACCOUNTS["state_dir"])), self.handset.device_id
-        )
+        identity = device_identity(Path(ACCOUNTS["state_dir"]), self.handset.device_id)
         self.connection: HandsetConnection = connect_handset(
             host, port, self.handset.device_id, identity
         )

@@ -31,19 +31,11 @@ from core.db import connect, make_engine
 from core.migrate import upgrade
 from core.settings import Settings
 from ecm.services import running
-from gateway.protocol import EventClaims, EventType, events_topic, public_key_to_b64, sign_compact
-from gateway.registry import (
-    Carer,
-    Commission,
-    Council,
-    Device,
-    Provider,
-    RegistryDocument,
-    ServiceUser,
-    seed,
-)
+from gateway.protocol import EventClaims, EventType, events_topic, sign_compact
+from gateway.registry import RegistryDocument, seed
 from ingest.store import store_batch
 from ingest.verify import Evidence, ReceivedMessage, VerifiedEvent
+from tests.support.world import World
 from visits import alerts, builder, kpis
 from visits.days import day_start
 from visits.schedule import import_schedule
@@ -55,38 +47,25 @@ PROVIDERS = 5
 
 def _world(homes: int, carers: int) -> tuple[RegistryDocument, dict[str, Ed25519PrivateKey]]:
     rng = random.Random(1)
-    keys = {f"D{i:05d}": Ed25519PrivateKey.generate() for i in range(carers)}
-    document = RegistryDocument(
-        councils=[Council(id="LA1", name="Bench County")],
-        providers=[Provider(id=f"P{p}", name=f"Provider {p}") for p in range(PROVIDERS)],
-        commissions=[
-            Commission(council_id="LA1", provider_id=f"P{p}", lot=f"lot{p % 2}")
-            for p in range(PROVIDERS)
-        ],
-        carers=[
-            Carer(id=f"C{i:05d}", provider_id=f"P{i % PROVIDERS}", name="Carer")
-            for i in range(carers)
-        ],
-        devices=[
-            Device(
-                id=device_id,
-                provider_id=f"P{i % PROVIDERS}",
-                public_key=public_key_to_b64(key.public_key()),
-            )
-            for i, (device_id, key) in enumerate(keys.items())
-        ],
-        service_users=[
-            ServiceUser(
-                id=f"SU{h:05d}",
-                name="Person",
-                home_lat=52.4 + rng.random() * 0.4,
-                home_lon=0.9 + rng.random() * 0.6,
-                council_id="LA1",
-            )
-            for h in range(homes)
-        ],
-    )
-    return document, keys
+    world = World()
+    world.council("LA1", name="Bench County")
+    for p in range(PROVIDERS):
+        world.provider(f"P{p}", name=f"Provider {p}", council_id="LA1", lot=f"lot{p % 2}")
+    keys = {}
+    for i in range(carers):
+        handset = world.handset(
+            f"P{i % PROVIDERS}", carer_id=f"C{i:05d}", device_id=f"D{i:05d}", carer_name="Carer"
+        )
+        keys[handset.device_id] = handset.key
+    for h in range(homes):
+        world.home(
+            f"SU{h:05d}",
+            council_id="LA1",
+            name="Person",
+            lat=52.4 + rng.random() * 0.4,
+            lon=0.9 + rng.random() * 0.6,
+        )
+    return world.document(), keys
 
 
 def main() -> None:

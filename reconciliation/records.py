@@ -14,14 +14,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
-
-class Verification(StrEnum):
-    TAG = "tag"
-    CODE = "code"
-    LOCATION = "location"
-    MANUAL = "manual"
-    NONE = "none"
-
+# The verification levels are the visits' own (actuals.csv carries visit_carer.verification).
+from core.vocabulary import Verification as Verification
 
 # Evidence from the home itself; manual entries and "none" prove nothing on their own.
 VERIFIED_FROM_HOME = frozenset({Verification.TAG, Verification.CODE, Verification.LOCATION})

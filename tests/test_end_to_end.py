@@ -25,7 +25,9 @@ from gateway.evidence.keys import KeyRing
 from gateway.homes import import_devices
 from gateway.pki.identity import TlsIdentity
 from tests.api.api_support import TEST_PASSWORD, add_user
-from tests.conftest import ROOT, unique, wait_until
+from tests.support.ids import unique
+from tests.support.paths import ROOT
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.usefixtures("ingest_worker")
 

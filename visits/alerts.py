@@ -17,34 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from core.settings import Settings
+from visits import alert_store
 from visits.policy import load_policies
 
 LOOK_BACK = timedelta(days=2)
-
-_DUE = """
-select p.visit_ref, p.service_user_id, p.provider_id, p.planned_start, p.status, su.council_id,
-    (select min(n.planned_start) from planned_visit_version n
-     where n.superseded_at is null and n.status = 'planned'
-       and n.service_user_id = p.service_user_id and n.planned_start > p.planned_start
-    ) as next_start
-from planned_visit_version p join service_user su on su.id = p.service_user_id
-where p.superseded_at is null and p.planned_start >= :from and p.planned_start <= :now
-"""
-
-_STARTED = """
-select k.visit_ref from unnest(cast(:refs as text[]), cast(:homes as text[]),
-    cast(:providers as text[]), cast(:froms as timestamptz[]), cast(:untils as timestamptz[]))
-    k(visit_ref, home, provider, since, until)
-where exists (
-    select 1 from device_event e
-    where e.service_user_id = k.home and e.provider_id = k.provider
-      and e.event_type = 'check_in'
-      and e.device_time >= k.since and e.device_time < k.until and e.device_time <= :now
-)
-"""
 
 
 @dataclass
@@ -56,35 +35,23 @@ class AlertReport:
 def evaluate(conn: Connection, settings: Settings, now: datetime | None = None) -> AlertReport:
     """One evaluation in the caller's transaction."""
     now = now or datetime.now(UTC)
-    conn.execute(text("select pg_advisory_xact_lock(hashtext('ecm.visits.alerts'))"))
+    alert_store.lock_evaluation(conn)
     policies = load_policies(conn, settings)
     window = timedelta(minutes=settings.visits_match_window_minutes)
     plans = [
-        dict(r)
-        for r in conn.execute(text(_DUE), {"from": now - LOOK_BACK, "now": now}).mappings()
-        if r["status"] == "planned"
+        r for r in alert_store.due_plans(conn, now - LOOK_BACK, now) if r["status"] == "planned"
     ]
     for plan in plans:
         policy = policies.for_council(plan["council_id"])
         plan["late_at"] = plan["planned_start"] + policy.late_after
         plan["deadline"] = policy.missed_deadline(plan["planned_start"], plan["next_start"])
-    started = set(
-        conn.execute(
-            text(_STARTED),
-            {
-                "refs": [p["visit_ref"] for p in plans],
-                "homes": [p["service_user_id"] for p in plans],
-                "providers": [p["provider_id"] for p in plans],
-                "froms": [p["planned_start"] - window for p in plans],
-                "untils": [p["deadline"] for p in plans],
-                "now": now,
-            },
-        ).scalars()
+    started = alert_store.started_plans(
+        conn,
+        [(p["visit_ref"], p["service_user_id"], p["provider_id"]) for p in plans],
+        [(p["planned_start"] - window, p["deadline"]) for p in plans],
+        now,
     )
-    open_alerts = {
-        (r["visit_ref"], r["kind"]): dict(r)
-        for r in conn.execute(text("select * from visit_alert where cleared_at is null")).mappings()
-    }
+    open_alerts = {(r["visit_ref"], r["kind"]): r for r in alert_store.open_alerts(conn)}
     report = AlertReport()
     current = {p["visit_ref"] for p in plans}
     for plan in plans:
@@ -109,53 +76,32 @@ def evaluate(conn: Connection, settings: Settings, now: datetime | None = None) 
 
 
 def _still_planned(conn: Connection, ref: str, now: datetime) -> bool:
-    return bool(
-        conn.execute(
-            text(
-                "select exists (select 1 from planned_visit_version where visit_ref = :ref "
-                "and superseded_at is null and status = 'planned' and planned_start <= :now "
-                "and planned_start >= :from)"
-            ),
-            {"ref": ref, "now": now, "from": now - LOOK_BACK},
-        ).scalar_one()
-    )
+    return alert_store.still_planned(conn, ref, now - LOOK_BACK, now)
 
 
 def _raise(
     conn: Connection, plan: dict[str, Any], kind: str, threshold: datetime, now: datetime
 ) -> bool:
-    alert = (
-        conn.execute(
-            text(
-                "insert into visit_alert (visit_ref, kind, provider_id, service_user_id, "
-                "planned_start, threshold_at, raised_at) values (:ref, :kind, :provider, "
-                ":home, :start, :threshold, :now) on conflict (visit_ref, kind) do nothing "
-                "returning *"
-            ),
-            {
-                "ref": plan["visit_ref"],
-                "kind": kind,
-                "provider": plan["provider_id"],
-                "home": plan["service_user_id"],
-                "start": plan["planned_start"],
-                "threshold": threshold,
-                "now": now,
-            },
-        )
-        .mappings()
-        .one_or_none()
+    alert = alert_store.insert_alert(
+        conn,
+        {
+            "ref": plan["visit_ref"],
+            "kind": kind,
+            "provider": plan["provider_id"],
+            "home": plan["service_user_id"],
+            "start": plan["planned_start"],
+            "threshold": threshold,
+            "now": now,
+        },
     )
     if alert is None:
         return False  # raised before (and perhaps cleared): an alert is raised once
-    _notify(conn, dict(alert), "raised", now, None)
+    _notify(conn, alert, "raised", now, None)
     return True
 
 
 def _clear(conn: Connection, alert: dict[str, Any], now: datetime, why: str) -> None:
-    conn.execute(
-        text("update visit_alert set cleared_at = :now where id = :id"),
-        {"now": now, "id": alert["id"]},
-    )
+    alert_store.clear_alert(conn, alert["id"], now)
     _notify(conn, {**alert, "cleared_at": now}, "cleared", now, why)
 
 
@@ -175,26 +121,7 @@ def _notify(
     }
     if why is not None:
         payload["reason"] = why
-    notification_id = conn.execute(
-        text(
-            "insert into alert_notification (alert_id, provider_id, action, at, payload) "
-            "values (:alert, :provider, :action, :at, cast(:payload as jsonb)) returning id"
-        ),
-        {
-            "alert": alert["id"],
-            "provider": alert["provider_id"],
-            "action": action,
-            "at": now,
-            "payload": json.dumps(payload),
-        },
-    ).scalar_one()
-    conn.execute(
-        text(
-            "insert into webhook_delivery (notification_id, endpoint_id, next_attempt_at) "
-            "select :n, id, :now from webhook_endpoint where provider_id = :provider and active"
-        ),
-        {"n": notification_id, "now": now, "provider": alert["provider_id"]},
-    )
+    alert_store.notify(conn, alert["id"], alert["provider_id"], action, now, json.dumps(payload))
 
 
 def _iso(moment: datetime) -> str:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from core.settings import Settings
 from visits import kpis, repository
@@ -33,8 +33,6 @@ from visits.pairing import (
 from visits.policy import PolicyBook, load_policies
 from visits.repository import HomeDay
 
-BUILD_LOCK = "select pg_advisory_xact_lock(hashtext('ecm.visits.build'))"
-
 
 @dataclass
 class BuildReport:
@@ -47,23 +45,12 @@ class BuildReport:
 def refresh(conn: Connection, settings: Settings, now: datetime | None = None) -> BuildReport:
     """One incremental pass, in the caller's transaction (which must commit it)."""
     now = now or datetime.now(UTC)
-    conn.execute(text(BUILD_LOCK))
-    events_mark, changes_mark, clock_mark = conn.execute(
-        text(
-            "select events_watermark, changes_watermark, clock_watermark "
-            "from visit_build_state where id = 1 for update"
-        )
-    ).one()
+    repository.lock_build(conn)
+    events_mark, changes_mark, clock_mark = repository.watermarks(conn)
     # Rows of a transaction still running become visible only when it commits, yet carry its
     # start time (stored_at = now()). So nothing is read past the start of the oldest open
     # transaction: the next pass looks again from there.
-    started, oldest_open = conn.execute(
-        text(
-            "select clock_timestamp(), (select min(xact_start) from pg_stat_activity "
-            "where datname = current_database() and pid <> pg_backend_pid() "
-            "and xact_start is not null)"
-        )
-    ).one()
+    started, oldest_open = repository.clock_and_oldest_open(conn)
     safe = min(started, oldest_open or started) - timedelta(microseconds=1)
     lookback = timedelta(seconds=settings.visits_build_lookback_s)
     window = timedelta(minutes=settings.visits_match_window_minutes)
@@ -79,17 +66,7 @@ def refresh(conn: Connection, settings: Settings, now: datetime | None = None) -
     keys.update(_deadlines_passed(conn, settings, max(clock_mark, now - timedelta(days=3)), now))
 
     report = build_days(conn, settings, keys, now)
-    conn.execute(
-        text(
-            "update visit_build_state set events_watermark = greatest(events_watermark, "
-            "least(coalesce(:stored, events_watermark), :safe)), "
-            "changes_watermark = greatest(changes_watermark, :safe), "
-            # The clock as given, even backwards: a pass driven by a simulated clock must not
-            # stop later real-time passes from seeing deadlines go by.
-            "clock_watermark = :now where id = 1"
-        ),
-        {"stored": latest_stored, "safe": safe, "now": now},
-    )
+    repository.advance_watermarks(conn, latest_stored, safe, now)
     return report
 
 
@@ -106,20 +83,10 @@ def build_day(
     now = now or datetime.now(UTC)
     start, end = day_start(day), day_start(day + timedelta(days=1))
     if service_user_ids is None:
-        homes = set(
-            conn.execute(
-                text(
-                    "select distinct coalesce(service_user_id, '') from device_event "
-                    "where device_time >= :s and device_time < :e union "
-                    "select service_user_id from planned_visit_version "
-                    "where superseded_at is null and planned_start >= :s and planned_start < :e"
-                ),
-                {"s": start, "e": end},
-            ).scalars()
-        )
+        homes = repository.homes_with_work(conn, start, end)
     else:
         homes = set(service_user_ids)
-    conn.execute(text(BUILD_LOCK))
+    repository.lock_build(conn)
     return build_days(conn, settings, {(home, day) for home in homes}, now)
 
 
@@ -130,16 +97,7 @@ def _deadlines_passed(
     if since >= now:
         return set()
     policies = load_policies(conn, settings)
-    rows = conn.execute(
-        text(
-            "select p.service_user_id, p.planned_start, su.council_id, lead(p.planned_start) "
-            "over (partition by p.service_user_id order by p.planned_start) "
-            "from planned_visit_version p join service_user su on su.id = p.service_user_id "
-            "where p.superseded_at is null and p.status = 'planned' "
-            "and p.planned_start >= :from and p.planned_start < :to"
-        ),
-        {"from": since - timedelta(days=2), "to": now + timedelta(days=2)},
-    )
+    rows = repository.plans_with_next(conn, since - timedelta(days=2), now + timedelta(days=2))
     keys: set[HomeDay] = set()
     for home, start, council_id, next_start in rows:
         deadline = policies.for_council(council_id).missed_deadline(start, next_start)

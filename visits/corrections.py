@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from core.settings import Settings
+from visits import correction_store
 from visits.policy import load_policies
 
 REASON_CODES = {
@@ -61,19 +62,6 @@ class CorrectionRecord:
         return not self.needs_approval or self.approved_at is not None
 
 
-_STAY = text(
-    "select v.id as visit_id, v.provider_id, v.service_user_id, v.planned_start, "
-    "v.planned_minutes, su.council_id, vc.segment_id, vc.carer_id, vc.check_in, vc.check_out, "
-    "vc.correction_id from visit v join visit_carer vc on vc.visit_id = v.id "
-    "left join service_user su on su.id = v.service_user_id "
-    "where v.id = :visit_id and v.provider_id = :provider_id"
-)
-_COLUMNS = (
-    "id, visit_id, segment_id, carer_id, reason_code, note, before, after, minutes_moved, "
-    "requested_by, requested_at, needs_approval, approved_by, approved_at"
-)
-
-
 def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat() if moment is not None else None
 
@@ -99,10 +87,7 @@ def request_correction(
         raise CorrectionError("invalid", "a note is required")
     if check_in is None and check_out is None:
         raise CorrectionError("invalid", "give a new check_in, check_out or both")
-    stays = [
-        dict(r)
-        for r in conn.execute(_STAY, {"visit_id": visit_id, "provider_id": provider_id}).mappings()
-    ]
+    stays = correction_store.stays_of_visit(conn, provider_id, visit_id)
     if not stays:
         raise CorrectionError("not_found", f"visit {visit_id} not found")
     if carer_id is None:
@@ -126,35 +111,24 @@ def request_correction(
     policy = load_policies(conn, settings).for_council(stay["council_id"])
     before = {"check_in": _iso(stay["check_in"]), "check_out": _iso(stay["check_out"])}
     after = {"check_in": _iso(new_in), "check_out": _iso(new_out)}
-    row = (
-        conn.execute(
-            text(
-                "insert into visit_correction (segment_id, visit_id, provider_id, carer_id, "
-                "service_user_id, reason_code, note, check_in, check_out, before, after, "
-                "minutes_moved, requested_by, needs_approval) values (:segment, "
-                ":visit, :provider, :carer, :home, :reason, :note, :check_in, :check_out, "
-                "cast(:before as jsonb), cast(:after as jsonb), :moved, :by, :needs) "
-                f"returning {_COLUMNS}"
-            ),
-            {
-                "segment": stay["segment_id"],
-                "visit": visit_id,
-                "provider": provider_id,
-                "carer": stay["carer_id"],
-                "home": stay["service_user_id"],
-                "reason": reason_code,
-                "note": note.strip(),
-                "check_in": new_in,
-                "check_out": new_out,
-                "before": json.dumps(before),
-                "after": json.dumps(after),
-                "moved": moved,
-                "by": requested_by,
-                "needs": moved > policy.correction_approval_minutes,
-            },
-        )
-        .mappings()
-        .one()
+    row = correction_store.insert_correction(
+        conn,
+        {
+            "segment": stay["segment_id"],
+            "visit": visit_id,
+            "provider": provider_id,
+            "carer": stay["carer_id"],
+            "home": stay["service_user_id"],
+            "reason": reason_code,
+            "note": note.strip(),
+            "check_in": new_in,
+            "check_out": new_out,
+            "before": json.dumps(before),
+            "after": json.dumps(after),
+            "moved": moved,
+            "by": requested_by,
+            "needs": moved > policy.correction_approval_minutes,
+        },
     )
     return CorrectionRecord(**row)
 
@@ -186,44 +160,16 @@ def approve_correction(
     """A council approves a correction beyond its threshold. `council_id` None is an
     administrator; otherwise the visit's service user must belong to that council. Times are
     the database's clock, which the visit builder's change detection reads."""
-    row = (
-        conn.execute(
-            text(
-                "select c.needs_approval, c.approved_at, su.council_id from visit_correction c "
-                "left join service_user su on su.id = c.service_user_id where c.id = :id "
-                "for update of c"
-            ),
-            {"id": correction_id},
-        )
-        .mappings()
-        .one_or_none()
-    )
+    row = correction_store.approval_state(conn, correction_id)
     if row is None or (council_id is not None and row["council_id"] != council_id):
         raise CorrectionError("not_found", f"correction {correction_id} not found")
     if not row["needs_approval"]:
         raise CorrectionError("conflict", "this correction counts without approval")
     if row["approved_at"] is not None:
         raise CorrectionError("conflict", "this correction is already approved")
-    approved = (
-        conn.execute(
-            text(
-                "update visit_correction set approved_by = :by, approved_at = clock_timestamp() "
-                f"where id = :id returning {_COLUMNS}"
-            ),
-            {"by": approved_by, "id": correction_id},
-        )
-        .mappings()
-        .one()
-    )
+    approved = correction_store.approve(conn, correction_id, approved_by)
     return CorrectionRecord(**approved)
 
 
 def corrections_for_visit(conn: Connection, visit_id: UUID) -> list[CorrectionRecord]:
-    rows = conn.execute(
-        text(
-            f"select {_COLUMNS} from visit_correction c where c.visit_id = :v or c.segment_id "
-            "in (select segment_id from visit_carer where visit_id = :v) order by id"
-        ),
-        {"v": visit_id},
-    ).mappings()
-    return [CorrectionRecord(**row) for row in rows]
+    return [CorrectionRecord(**row) for row in correction_store.of_visit(conn, visit_id)]

@@ -10,8 +10,9 @@ import csv
 import io
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
+from visits import read_store
 from visits.days import day_start
 
 ACTUALS_HEADER = (
@@ -50,17 +51,7 @@ def actuals_csv(
 ) -> str:
     """Complete carer stays of visits on London days [first, last]; open stays have no
     interval to pay and are left out."""
-    rows = conn.execute(
-        text(
-            "select v.service_user_id, v.provider_id, vc.carer_id, vc.check_in, vc.check_out, "
-            "vc.verification from visit v join visit_carer vc on vc.visit_id = v.id "
-            "where v.london_day between :first and :last and v.service_user_id is not null "
-            "and vc.check_in is not null and vc.check_out is not null "
-            "and (cast(:provider as text) is null or v.provider_id = :provider) "
-            "order by vc.check_in, v.service_user_id, vc.carer_id"
-        ),
-        {"first": first, "last": last, "provider": provider_id},
-    )
+    rows = read_store.complete_stays(conn, first, last, provider_id)
     return _write(
         ACTUALS_HEADER,
         [(home, p, carer, _iso(i), _iso(o), level) for home, p, carer, i, o, level in rows],
@@ -71,20 +62,8 @@ def schedule_csv(
     conn: Connection, first: date, last: date, *, provider_id: str | None = None
 ) -> str:
     """Current, not cancelled, planned visits starting on London days [first, last]."""
-    rows = conn.execute(
-        text(
-            "select visit_ref, service_user_id, provider_id, planned_start, planned_minutes, "
-            "carers_required, service_type from planned_visit_version "
-            "where superseded_at is null and status = 'planned' "
-            "and planned_start >= :start and planned_start < :end "
-            "and (cast(:provider as text) is null or provider_id = :provider) "
-            "order by planned_start, visit_ref"
-        ),
-        {
-            "start": day_start(first),
-            "end": day_start(last + timedelta(days=1)),
-            "provider": provider_id,
-        },
+    rows = read_store.planned_rows(
+        conn, day_start(first), day_start(last + timedelta(days=1)), provider_id
     )
     return _write(
         SCHEDULE_HEADER,

@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from uuid import UUID
 
-# Strongest first. A visit is as strong as its weakest end: a check-in by tag with a check-out
-# typed in by hand proves presence at arrival only.
-VERIFICATION_RANK = {"tag": 4, "code": 3, "location": 2, "manual": 1, "none": 0}
-STATUSES = ("on_time", "late", "short", "missed", "unplanned", "open")
+from core.vocabulary import VERIFICATION_RANK, Verification, VisitStatus
+
+STATUSES = tuple(VisitStatus)
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ class Stay:
     @property
     def verification(self) -> str:
         if self.correction is not None:
-            return "manual"
+            return Verification.MANUAL
         return min((e.evidence_level for e in self.events), key=VERIFICATION_RANK.__getitem__)
 
 
@@ -138,7 +137,7 @@ class Visit:
     london_day: date
     stays: list[Stay]
     planned: PlannedVisit | None = None
-    status: str = "open"
+    status: str = VisitStatus.OPEN
     anomalies: list[Anomaly] = field(default_factory=list)
     corrections_pending: int = 0
 
@@ -175,5 +174,5 @@ class Visit:
     @property
     def verification(self) -> str:
         if not self.stays:
-            return "none"
+            return Verification.NONE
         return min((s.verification for s in self.stays), key=VERIFICATION_RANK.__getitem__)

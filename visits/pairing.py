@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.vocabulary import VisitStatus
 from visits.days import LONDON
 from visits.model import Correction, EvidenceEvent, PlannedVisit, Stay, Visit
 
@@ -147,21 +148,21 @@ class StatusRules:
     short_fraction: float
 
 
-def visit_status(visit: Visit, rules: StatusRules) -> str:
+def visit_status(visit: Visit, rules: StatusRules) -> VisitStatus:
     """Precedence: open, unplanned, short, late, on_time (a late and short visit is short,
     because shortness costs the service user care)."""
     if visit.is_open:
-        return "open"
+        return VisitStatus.OPEN
     plan = visit.planned
     if plan is None:
-        return "unplanned"
+        return VisitStatus.UNPLANNED
     minutes = visit.minutes or 0
     if minutes < plan.planned_minutes * rules.short_fraction:
-        return "short"
+        return VisitStatus.SHORT
     check_in = visit.check_in
     if check_in is not None and check_in > plan.planned_start + rules.late_after:
-        return "late"
-    return "on_time"
+        return VisitStatus.LATE
+    return VisitStatus.ON_TIME
 
 
 def missed_visit(plan: PlannedVisit) -> Visit:
@@ -172,5 +173,5 @@ def missed_visit(plan: PlannedVisit) -> Visit:
         london_day=plan.planned_start.astimezone(LONDON).date(),
         stays=[],
         planned=plan,
-        status="missed",
+        status=VisitStatus.MISSED,
     )

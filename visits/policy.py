@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from core.settings import Settings
+from visits import policy_store
 from visits.days import LONDON
 
 
@@ -51,12 +52,7 @@ def default_policy(settings: Settings) -> Policy:
 
 
 def load_policies(conn: Connection, settings: Settings) -> PolicyBook:
-    rows = conn.execute(
-        text(
-            "select council_id, late_after_minutes, missed_cutoff, correction_approval_minutes "
-            "from council_policy"
-        )
-    )
+    rows = policy_store.council_policies(conn)
     return PolicyBook(
         default=default_policy(settings),
         by_council={
@@ -74,18 +70,6 @@ def set_policy(
     missed_cutoff: time,
     correction_approval_minutes: int,
 ) -> None:
-    conn.execute(
-        text(
-            "insert into council_policy (council_id, late_after_minutes, missed_cutoff, "
-            "correction_approval_minutes) values (:c, :late, :cutoff, :approval) "
-            "on conflict (council_id) do update set late_after_minutes = excluded."
-            "late_after_minutes, missed_cutoff = excluded.missed_cutoff, "
-            "correction_approval_minutes = excluded.correction_approval_minutes"
-        ),
-        {
-            "c": council_id,
-            "late": late_after_minutes,
-            "cutoff": missed_cutoff,
-            "approval": correction_approval_minutes,
-        },
+    policy_store.upsert_policy(
+        conn, council_id, late_after_minutes, missed_cutoff, correction_approval_minutes
     )

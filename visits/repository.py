@@ -1,4 +1,4 @@
-"""All SQL of the visit builder. Callers own the transaction."""
+"""All SQL of the visit builder (visits/builder.py). Callers own the transaction."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from visits.anomalies import PlacedStay
 from visits.model import Anomaly, Correction, EvidenceEvent, Home, PlannedVisit, Visit
 
 HomeDay = tuple[str, date]  # (service user id, or "" for events naming none; London day)
+
+BUILD_LOCK = "select pg_advisory_xact_lock(hashtext('ecm.visits.build'))"
 
 _EVENT_COLUMNS = (
     "event_id, device_time, received_at, device_id, provider_id, carer_id, service_user_id, "
@@ -40,6 +42,83 @@ def _copy(
 def _home_condition(homes: Collection[str]) -> str:
     named = "service_user_id = any(:homes)"
     return f"({named} or service_user_id is null)" if "" in homes else named
+
+
+def lock_build(conn: Connection) -> None:
+    """One build pass at a time, the `ecm visits` role's and every reader's."""
+    conn.execute(text(BUILD_LOCK))
+
+
+def watermarks(conn: Connection) -> tuple[datetime, datetime, datetime]:
+    """(events, changes, clock) watermarks of the last pass, the state row locked."""
+    row = conn.execute(
+        text(
+            "select events_watermark, changes_watermark, clock_watermark "
+            "from visit_build_state where id = 1 for update"
+        )
+    ).one()
+    return row[0], row[1], row[2]
+
+
+def clock_and_oldest_open(conn: Connection) -> tuple[datetime, datetime | None]:
+    """The database's clock, and the start of the oldest other open transaction (if any)."""
+    row = conn.execute(
+        text(
+            "select clock_timestamp(), (select min(xact_start) from pg_stat_activity "
+            "where datname = current_database() and pid <> pg_backend_pid() "
+            "and xact_start is not null)"
+        )
+    ).one()
+    return row[0], row[1]
+
+
+def advance_watermarks(
+    conn: Connection, latest_stored: datetime | None, safe: datetime, now: datetime
+) -> None:
+    conn.execute(
+        text(
+            "update visit_build_state set events_watermark = greatest(events_watermark, "
+            "least(coalesce(:stored, events_watermark), :safe)), "
+            "changes_watermark = greatest(changes_watermark, :safe), "
+            # The clock as given, even backwards: a pass driven by a simulated clock must not
+            # stop later real-time passes from seeing deadlines go by.
+            "clock_watermark = :now where id = 1"
+        ),
+        {"stored": latest_stored, "safe": safe, "now": now},
+    )
+
+
+def homes_with_work(conn: Connection, start: datetime, end: datetime) -> set[str]:
+    """Homes ("" for events naming none) with evidence or current planned visits in
+    [start, end)."""
+    rows = conn.execute(
+        text(
+            "select distinct coalesce(service_user_id, '') from device_event "
+            "where device_time >= :s and device_time < :e union "
+            "select service_user_id from planned_visit_version "
+            "where superseded_at is null and planned_start >= :s and planned_start < :e"
+        ),
+        {"s": start, "e": end},
+    ).scalars()
+    return set(rows)
+
+
+def plans_with_next(
+    conn: Connection, start: datetime, end: datetime
+) -> list[tuple[str, datetime, str | None, datetime | None]]:
+    """(home, planned start, council, the home's next planned start) of current planned visits
+    starting in [start, end)."""
+    rows = conn.execute(
+        text(
+            "select p.service_user_id, p.planned_start, su.council_id, lead(p.planned_start) "
+            "over (partition by p.service_user_id order by p.planned_start) "
+            "from planned_visit_version p join service_user su on su.id = p.service_user_id "
+            "where p.superseded_at is null and p.status = 'planned' "
+            "and p.planned_start >= :from and p.planned_start < :to"
+        ),
+        {"from": start, "to": end},
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
 def changed_event_homes(conn: Connection, since: datetime) -> tuple[set[HomeDay], datetime | None]:

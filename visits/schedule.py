@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
+
+from visits import schedule_store
 
 REQUIRED_COLUMNS = (
     "visit_ref",
@@ -142,23 +144,6 @@ def _integer(values: dict[str, str], name: str, *, minimum: int) -> int:
     return number
 
 
-_CURRENT = text(
-    "select visit_ref, version, service_user_id, provider_id, planned_start, planned_minutes, "
-    "carers_required, service_type, status from planned_visit_version "
-    "where superseded_at is null and visit_ref = any(:refs) for update"
-)
-_SUPERSEDE = text(
-    "update planned_visit_version set superseded_at = :now "
-    "where visit_ref = :visit_ref and superseded_at is null"
-)
-_INSERT = text(
-    "insert into planned_visit_version (visit_ref, version, service_user_id, provider_id, "
-    "planned_start, planned_minutes, carers_required, service_type, status, valid_from, "
-    "import_id) values (:visit_ref, :version, :service_user_id, :provider_id, :planned_start, "
-    ":planned_minutes, :carers_required, :service_type, :status, :now, :import_id)"
-)
-
-
 def import_schedule(
     conn: Connection,
     content: str,
@@ -171,10 +156,8 @@ def import_schedule(
     that council's service users (a council importing its own schedule)."""
     rows, errors = parse_schedule(content)
     report = ImportReport(rows_read=len(rows) + len(errors), errors=errors)
-    providers = {r[0] for r in conn.execute(text("select id from provider"))}
-    homes: dict[str, str | None] = dict(
-        conn.execute(text("select id, council_id from service_user")).all()
-    )
+    providers = schedule_store.provider_ids(conn)
+    homes = schedule_store.service_user_councils(conn)
     valid: list[PlannedRow] = []
     for row in rows:
         if row.provider_id not in providers:
@@ -191,25 +174,11 @@ def import_schedule(
             valid.append(row)
     errors.sort(key=lambda error: error.line)
     # Serialise imports: two concurrent imports of one visit would both see "no change".
-    conn.execute(text("select pg_advisory_xact_lock(hashtext('ecm.schedule.import'))"))
-    now = conn.execute(text("select clock_timestamp()")).scalar_one()
-    current = {
-        r["visit_ref"]: dict(r)
-        for r in conn.execute(_CURRENT, {"refs": [row.visit_ref for row in valid]}).mappings()
-    }
-    import_id = conn.execute(
-        text(
-            "insert into schedule_import (imported_at, imported_by, source, sha256, rows_read, "
-            "rows_created, rows_changed, rows_cancelled, rows_unchanged, rows_rejected) "
-            "values (:now, :by, :source, :sha, 0, 0, 0, 0, 0, 0) returning id"
-        ),
-        {
-            "now": now,
-            "by": imported_by,
-            "source": source,
-            "sha": hashlib.sha256(content.encode()).hexdigest(),
-        },
-    ).scalar_one()
+    now = schedule_store.lock_imports(conn)
+    current = schedule_store.current_versions(conn, [row.visit_ref for row in valid])
+    import_id = schedule_store.insert_import(
+        conn, now, imported_by, source, hashlib.sha256(content.encode()).hexdigest()
+    )
     report.import_id = import_id
     superseded: list[dict[str, Any]] = []
     inserted: list[dict[str, Any]] = []
@@ -246,17 +215,11 @@ def import_schedule(
                 "import_id": import_id,
             }
         )
-    # Superseded first: the unique index allows one current version per visit.
-    if superseded:
-        conn.execute(_SUPERSEDE, superseded)
-    if inserted:
-        conn.execute(_INSERT, inserted)
-    conn.execute(
-        text(
-            "update schedule_import set rows_read = :read, rows_created = :created, "
-            "rows_changed = :changed, rows_cancelled = :cancelled, rows_unchanged = :unchanged, "
-            "rows_rejected = :rejected where id = :id"
-        ),
+    schedule_store.supersede(conn, superseded)
+    schedule_store.insert_versions(conn, inserted)
+    schedule_store.record_counts(
+        conn,
+        import_id,
         {
             "read": report.rows_read,
             "created": report.created,
@@ -264,7 +227,6 @@ def import_schedule(
             "cancelled": report.cancelled,
             "unchanged": report.unchanged,
             "rejected": report.rejected,
-            "id": import_id,
         },
     )
     return report

@@ -24,9 +24,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from core.settings import Settings
+from visits import webhook_store
 
 SIGNATURE_HEADER = "X-ECM-Signature"
 TIMESTAMP_HEADER = "X-ECM-Timestamp"
@@ -93,10 +94,7 @@ def register_endpoint(
     check_url(url, allow_http=settings.env != "prod")
     if not _may_use_private_addresses(settings):
         check_destination(url)
-    endpoint_id = conn.execute(
-        text("insert into webhook_endpoint (provider_id, url) values (:p, :u) returning id"),
-        {"p": provider_id, "u": url},
-    ).scalar_one()
+    endpoint_id = webhook_store.insert_endpoint(conn, provider_id, url)
     return endpoint_id, endpoint_secret(settings, endpoint_id)
 
 
@@ -121,22 +119,7 @@ def deliver_due(
     now = now or datetime.now(UTC)
     lease = timedelta(seconds=2 * settings.webhook_timeout_s)
     with engine.begin() as conn:
-        due = [
-            dict(row)
-            for row in conn.execute(
-                text(
-                    "with claimed as (select d.id from webhook_delivery d "
-                    "where d.status = 'pending' and d.next_attempt_at <= :now "
-                    "order by d.next_attempt_at, d.id limit :limit for update skip locked) "
-                    "update webhook_delivery d set next_attempt_at = :leased "
-                    "from claimed, webhook_endpoint e, alert_notification n "
-                    "where d.id = claimed.id and e.id = d.endpoint_id "
-                    "and n.id = d.notification_id returning d.id, d.attempts, "
-                    "e.id as endpoint_id, e.url, n.action, n.payload, n.id as notification_id"
-                ),
-                {"now": now, "limit": limit, "leased": now + lease},
-            ).mappings()
-        ]
+        due = webhook_store.claim_due(conn, now, limit, now + lease)
     report = DeliveryReport()
     for row in sorted(due, key=lambda r: r["id"]):
         status_code, error = _post(client, settings, row, now)
@@ -152,26 +135,8 @@ def deliver_due(
             next_at = now + timedelta(seconds=settings.webhook_backoff_s * 2 ** (attempts - 1))
             report.retrying += 1
         with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "insert into webhook_attempt (delivery_id, attempted_at, status_code, error) "
-                    "values (:d, :at, :code, :error)"
-                ),
-                {"d": row["id"], "at": now, "code": status_code, "error": error},
-            )
-            conn.execute(
-                text(
-                    "update webhook_delivery set attempts = :attempts, status = :status, "
-                    "next_attempt_at = :next, delivered_at = case when :status = 'delivered' "
-                    "then cast(:now as timestamptz) end where id = :id"
-                ),
-                {
-                    "attempts": attempts,
-                    "status": status,
-                    "next": next_at,
-                    "now": now,
-                    "id": row["id"],
-                },
+            webhook_store.record_attempt(
+                conn, row["id"], now, status_code, error, attempts, status, next_at
             )
     return report
 

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class Role(StrEnum):
-    ADMINISTRATOR = "administrator"
-    COUNCIL_OFFICER = "council_officer"
-    PROVIDER_MANAGER = "provider_manager"
-
+from core.access import Role
 
 # Scopes are informative for clients (what the portal shows); the server decides access from
 # the role and the tenant it loads from the database on every request, never from the token.

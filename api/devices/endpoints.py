@@ -36,6 +36,7 @@ from gateway.pki.devices import (
     DeviceNotFound,
     list_certificates,
 )
+from gateway.registry.repository import device_exists
 
 router = APIRouter(
     tags=["devices"],
@@ -194,8 +195,6 @@ def get_certificates(
     """Every certificate the device was issued, live or revoked, newest last."""
     ensure_admin(principal)
     records = list_certificates(conn, device_id)
-    if not records:
-        exists = conn.exec_driver_sql("select 1 from device where id = %s", (device_id,)).first()
-        if exists is None:
-            raise NotFound(f"device {device_id} is not in the registry")
+    if not records and not device_exists(conn, device_id):
+        raise NotFound(f"device {device_id} is not in the registry")
     return CertificateList(device_id=device_id, items=[_out(r) for r in records])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Connection, RowMapping, text
 
-from api.events.schemas import Event, EventScope, Gps, QuarantinedMessage
+from api.events.schemas import Event, EventEvidence, EventScope, Gps, QuarantinedMessage
+from core.times import Window
 
 
 def scope_condition(scope: EventScope) -> tuple[str, dict[str, Any]]:
@@ -78,3 +81,21 @@ def list_quarantined(
         {"reason": reason, "limit": limit, "offset": offset},
     ).mappings()
     return [QuarantinedMessage.model_validate(dict(row)) for row in rows]
+
+
+def events_with_evidence(
+    conn: Connection, provider_id: str, event_ids: Sequence[UUID], window: Window
+) -> list[EventEvidence]:
+    """The provider's events of those ids with device time in the window, with what ingest
+    measured (bounding device_time lets partition pruning apply)."""
+    rows = conn.execute(
+        text(
+            "select event_id, carer_id, device_id, event_type, device_time, received_at, "
+            "tag_uid, tag_counter, evidence_level, gps_lat, gps_lon, gps_accuracy_m, "
+            "gps_distance_m, gps_within_fence, late_arriving from device_event "
+            "where provider_id = :provider and event_id = any(:ids) "
+            "and device_time >= :start and device_time < :end order by device_time, seq"
+        ),
+        {"provider": provider_id, "ids": list(event_ids), "start": window.start, "end": window.end},
+    ).mappings()
+    return [EventEvidence(**row) for row in rows]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -70,3 +71,27 @@ class QuarantinedMessage(BaseModel):
 class QuarantinePage(BaseModel):
     items: list[QuarantinedMessage]
     next_offset: int | None = NEXT_OFFSET
+
+
+@dataclass(frozen=True)
+class EventEvidence:
+    event_id: UUID
+    carer_id: str
+    device_id: str
+    event_type: str
+    device_time: datetime
+    received_at: datetime
+    tag_uid: str | None
+    tag_counter: int | None
+    evidence_level: str
+    gps_lat: float | None
+    gps_lon: float | None
+    gps_accuracy_m: float | None
+    gps_distance_m: float | None
+    gps_within_fence: bool | None
+    late_arriving: bool
+
+    @property
+    def receive_delay_s(self) -> float:
+        """How long after the handset's clock said it happened the server received it."""
+        return (self.received_at - self.device_time).total_seconds()

@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 from api.events import repository
 from api.events.schemas import EventPage, EventScope, QuarantinePage
 from api.pagination import split_page
-from api.registry.service import require_provider
+from gateway.registry.queries import require_provider
 
 
 def list_events(conn: Connection, scope: EventScope, *, limit: int, offset: int) -> EventPage:

@@ -14,7 +14,7 @@ from api.errors import TooManyRequests, Unauthorized
 from api.portal import kpi_pages, visit_pages
 from api.portal.pages import HERE, page
 from api.portal.paths import PORTAL_PREFIX, SESSION_COOKIE, SIGN_IN_PATH
-from api.registry import service as registry
+from gateway.registry import queries as registry
 
 HOME_PATH = f"{PORTAL_PREFIX}/providers"
 

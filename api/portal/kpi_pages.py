@@ -2,7 +2,7 @@
 minutes delivered against planned, missed visits and the verified share, as inline SVG bar
 charts with the same numbers in a table. Read only; each provider links to its visit log.
 
-The figures come from the API's own KPI function (api.visits.kpis.council_kpis), so the same
+The figures come from the API's own KPI function (visits.service.council_kpis), so the same
 access rules apply: a council officer sees its own council only, an administrator any."""
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.deps import ConnDep, PrincipalDep, SettingsDep
+from api.deps import ConnDep, FreshnessDep, PrincipalDep
 from api.errors import Forbidden, Unprocessable
 from api.portal.charts import BarChart, Series, bar_chart, share_text
 from api.portal.pages import page
 from api.times import LONDON
-from api.visits.kpis import council_kpis
-from api.visits.schemas import ProviderKpis
 from gateway.registry.repository import list_councils
 from visits.days import london_date
+from visits.service import council_kpis
+from visits.views import ProviderKpis
 
 router = APIRouter()
 DEFAULT_DAYS = 7
@@ -93,7 +93,7 @@ def _day(value: str | None, default: date, name: str) -> date:
 def kpi_page(
     request: Request,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
     council_id: Annotated[str | None, Query(max_length=200)] = None,
     first: Annotated[str | None, Query(alias="from", max_length=10)] = None,
@@ -110,12 +110,9 @@ def kpi_page(
     today = london_date(datetime.now(LONDON))
     last_day = _day(last, today, "to")
     first_day = _day(first, last_day - timedelta(days=DEFAULT_DAYS - 1), "from")
-    report = None
+    entries: list[ProviderKpis] = []
     if council_id is not None:
-        report = council_kpis(
-            conn, settings, principal, council_id, first_day, last_day, provider_id=None
-        )
-    entries = report.providers if report is not None else []
+        entries = council_kpis(conn, freshness, principal, council_id, first_day, last_day)
     return page(
         request,
         "kpis.html",

@@ -1,7 +1,7 @@
 """Provider pages: today's visits (live), the visit log with filters, one visit's evidence, and
 corrections (request; council approval).
 
-Every read goes through api.visits.service, as the API's endpoints do, after the same tenant
+Every read goes through visits.service, as the API's endpoints do, after the same tenant
 check (another tenant's provider is a 404), and every request is audited by PrincipalDep.
 """
 
@@ -18,31 +18,32 @@ from sqlalchemy import Connection
 from api.deps import (
     ClockDep,
     ConnDep,
+    FreshnessDep,
     Principal,
     PrincipalDep,
-    SettingsDep,
     ensure_can_read_provider,
 )
-from api.errors import DomainError, Unprocessable
-from api.portal import evidence, planned
+from api.errors import DomainError, NotFound, Unprocessable
+from api.portal import visit_evidence as evidence
 from api.portal.evidence_map import Fix, evidence_map
 from api.portal.pages import page
 from api.portal.paths import PORTAL_PREFIX
-from api.registry.service import list_carers, require_provider
 from api.times import LONDON
-from api.visits import service
-from api.visits.access import is_council
-from api.visits.schemas import CorrectionRequest
-from core.settings import Settings
+from core.vocabulary import VisitStatus
+from gateway.registry.queries import list_carers, require_provider
+from visits import service
+from visits.access import is_council
 from visits.corrections import REASON_CODES
 from visits.days import london_date
-from visits.model import STATUSES
+from visits.freshness import VisitFreshness
+from visits.views import CorrectionRequest
 
 router = APIRouter()
 PAGE_SIZE = 100
 # Today's page reloads itself: new evidence and alerts show without anyone pressing a key.
 REFRESH_SECONDS = 30
-ATTENTION = frozenset({"late", "missed"})
+STATUSES = tuple(VisitStatus)
+ATTENTION = frozenset({VisitStatus.LATE, VisitStatus.MISSED})
 
 
 def visit_path(provider_id: str, visit_id: UUID | str) -> str:
@@ -60,7 +61,7 @@ def today_page(
     request: Request,
     provider_id: str,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
     clock: ClockDep,
 ) -> HTMLResponse:
@@ -70,7 +71,7 @@ def today_page(
     today = london_date(now)
     visits = service.list_visits(
         conn,
-        settings,
+        freshness,
         provider_id,
         day=today,
         service_user_id=None,
@@ -81,12 +82,12 @@ def today_page(
         now=now,
     ).items
     summary = service.summarise_visits(
-        conn, settings, provider_id, day=today, service_user_id=None, carer_id=None, now=now
+        conn, freshness, provider_id, day=today, service_user_id=None, carer_id=None, now=now
     )
     attention = [v for v in visits if v.status in ATTENTION]
     started = {v.planned_visit_ref for v in visits if v.planned_visit_ref is not None}
     to_come = [
-        p for p in planned.planned_on(conn, provider_id, today) if p.visit_ref not in started
+        p for p in service.planned_on(conn, provider_id, today) if p.visit_ref not in started
     ]
     return page(
         request,
@@ -108,7 +109,7 @@ def visit_log_page(
     request: Request,
     provider_id: str,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
     day: Annotated[str | None, Query(alias="date", max_length=10)] = None,
     carer_id: Annotated[str | None, Query(max_length=200)] = None,
@@ -129,7 +130,7 @@ def visit_log_page(
         raise Unprocessable(f"unknown status {filters['status']}")
     visits = service.list_visits(
         conn,
-        settings,
+        freshness,
         provider_id,
         day=chosen_day,
         service_user_id=filters["service_user_id"],
@@ -168,17 +169,17 @@ def visit_page(
     provider_id: str,
     visit_id: UUID,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
 ) -> HTMLResponse:
     ensure_can_read_provider(principal, provider_id)
-    return _render_visit(request, conn, settings, principal, provider_id, visit_id)
+    return _render_visit(request, conn, freshness, principal, provider_id, visit_id)
 
 
 def _render_visit(
     request: Request,
     conn: Connection,
-    settings: Settings,
+    freshness: VisitFreshness,
     principal: Principal,
     provider_id: str,
     visit_id: UUID,
@@ -186,7 +187,7 @@ def _render_visit(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    visit = service.get_visit(conn, settings, provider_id, visit_id)
+    visit = service.get_visit(conn, freshness, provider_id, visit_id)
     events = evidence.visit_events(conn, provider_id, visit)
     home = evidence.visit_home(conn, visit)
     drawing = None
@@ -252,7 +253,7 @@ def request_correction(
     provider_id: str,
     visit_id: UUID,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
     reason_code: Annotated[str, Form(max_length=64)],
     note: Annotated[str, Form(max_length=2000)],
@@ -265,7 +266,7 @@ def request_correction(
         return _render_visit(
             request,
             conn,
-            settings,
+            freshness,
             principal,
             provider_id,
             visit_id,
@@ -275,7 +276,7 @@ def request_correction(
     try:
         # The form is filled in with the recorded times: a field left as it was corrects nothing
         # (it shows whole minutes, so sending it back would move the time by its seconds).
-        shown = service.get_visit(conn, settings, provider_id, visit_id)
+        shown = service.get_visit(conn, freshness, provider_id, visit_id)
         body = CorrectionRequest(
             carer_id=optional(carer_id),
             check_in=_changed(_london_input(check_in, "check-in"), shown.check_in),
@@ -286,14 +287,14 @@ def request_correction(
         if body.check_in is None and body.check_out is None:
             raise Unprocessable("give a corrected check-in, check-out or both")
         correction = service.request_correction(
-            conn, settings, principal, provider_id, visit_id, body
+            conn, freshness, principal, provider_id, visit_id, body
         )
     except Unprocessable as exc:
         # The form is shown again with the reason; the visit itself is unchanged.
         return _render_visit(
             request,
             conn,
-            settings,
+            freshness,
             principal,
             provider_id,
             visit_id,
@@ -314,19 +315,19 @@ def approve_correction(
     visit_id: UUID,
     correction_id: int,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
 ) -> HTMLResponse | RedirectResponse:
     ensure_can_read_provider(principal, provider_id)
     try:
-        service.approve_correction(conn, settings, principal, provider_id, visit_id, correction_id)
+        service.approve_correction(conn, freshness, principal, provider_id, visit_id, correction_id)
     except DomainError as exc:
-        if exc.status_code == 404:
+        if isinstance(exc, NotFound):
             raise
         return _render_visit(
             request,
             conn,
-            settings,
+            freshness,
             principal,
             provider_id,
             visit_id,

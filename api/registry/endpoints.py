@@ -5,9 +5,9 @@ from fastapi import APIRouter
 from api.deps import ConnDep, PrincipalDep, ensure_admin, ensure_can_read_provider
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, error_response
 from api.pagination import Limit, Offset, page
-from api.registry import service
 from api.registry.schemas import CarerList, DeviceList, ProviderList, ServiceUserList
 from gateway.registry import Provider, RegistryDocument, SeedCounts
+from gateway.registry import queries as service
 
 router = APIRouter(tags=["registry"], responses=ERROR_RESPONSES)
 
@@ -23,7 +23,7 @@ router = APIRouter(tags=["registry"], responses=ERROR_RESPONSES)
 def seed_registry(document: RegistryDocument, conn: ConnDep, principal: PrincipalDep) -> SeedCounts:
     """Upsert a registry document by id; seeding the same document again changes nothing."""
     ensure_admin(principal)
-    return service.seed_registry(conn, document)
+    return service.seed_checked(conn, document)
 
 
 @router.get("/providers", response_model=ProviderList)

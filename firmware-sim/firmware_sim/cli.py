@@ -11,18 +11,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from core.settings import get_settings
 from firmware_sim.anomalies import AnomalyKind, parse_kinds
 from firmware_sim.morning import MorningResult, simulate_morning
+from firmware_sim.options import SimOptions
 from firmware_sim.outbox import Outbox
 from firmware_sim.publisher import Uplink
 from firmware_sim.world import LONDON, World, generate_world
-from gateway.pki.identity import device_identity
 
 
 @click.group(name="sim")
-def command() -> None:
+@click.pass_context
+def command(ctx: click.Context) -> None:
     """Simulated carer handsets publishing signed visit events."""
+    # The broker's address and the certificates' folder: given by `ecm sim` from the local
+    # stack (ecm/cli.py), else the defaults of a local stack.
+    ctx.ensure_object(SimOptions)
 
 
 @command.command()
@@ -170,9 +173,9 @@ def run(
     sequence numbers continue from the outbox, so a second run is not a replay.
     """
     world = World.load(world_file)
-    settings = get_settings()
+    options = click.get_current_context().find_object(SimOptions) or SimOptions()
     console = Console(stderr=True)
-    identities = {d.id: device_identity(settings, d.id) for d in world.registry_document().devices}
+    identities = {d.id: options.identity(d.id) for d in world.registry_document().devices}
     missing = sorted(d for d, identity in identities.items() if not identity.cert_file.exists())
     if missing:
         shown = " ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
@@ -180,11 +183,11 @@ def run(
             f"{len(missing)} handsets have no certificate; seed the registry, then run "
             f"`ecm devices provision --local {shown}`"
         )
-    outbox = Outbox(outbox_path or settings.state_dir / "sim" / "outbox.sqlite")
+    outbox = Outbox(outbox_path or options.default_outbox)
     with (
         Uplink(
-            settings.mqtt_host,
-            settings.mqtt_port,
+            options.mqtt_host,
+            options.mqtt_port,
             device_identity=identities.__getitem__,
             outbox=outbox,
             mqtt_version=mqtt_version or ("3.1.1" if settings.broker == "nats" else "5"),

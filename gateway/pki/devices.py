@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from core.settings import Settings
+from gateway.pki import certificate_store
 from gateway.pki.authority import CertificateAuthority, IssuedCertificate, check_device_id
 from gateway.pki.broker import BrokerAccess, reload_broker
 from gateway.pki.identity import TlsIdentity, device_identity, service_identity
@@ -109,7 +110,12 @@ class DeviceCertificates:
         issued = self.provision_many(conn, device_ids)
         for device_id, certificate in issued.items():
             certificate.write(*self.layout.device_cert(device_id))
-        return {device_id: device_identity(self.settings, device_id) for device_id in device_ids}
+        return {
+            device_id: device_identity(
+                self.settings.state_dir, device_id, self.settings.mqtt_ca_file
+            )
+            for device_id in device_ids
+        }
 
     def reissue(self, conn: Connection, device_id: str) -> IssuedCertificate:
         """A new certificate; the old one is revoked and its live connection dropped."""
@@ -129,7 +135,7 @@ class DeviceCertificates:
         _lock(conn)
         _require_device(conn, device_id)
         count = _revoke_live(conn, device_id, reason)
-        conn.execute(text("update device set status = 'revoked' where id = :d"), {"d": device_id})
+        certificate_store.set_device_status(conn, device_id, "revoked")
         self._publish_crl(conn)
         with self.broker() as broker:
             broker.remove_devices([device_id])
@@ -139,13 +145,7 @@ class DeviceCertificates:
         """Bring the broker in line with the database: CRL, and who may connect. Idempotent."""
         _lock(conn)
         self._publish_crl(conn)
-        rows = conn.execute(
-            text(
-                "select d.id, d.status = 'active' and exists (select 1 from device_certificate c "
-                "where c.device_id = d.id and c.revoked_at is null and c.not_after > now()) "
-                "from device d"
-            )
-        ).all()
+        rows = certificate_store.devices_allowed(conn)
         allowed = [row[0] for row in rows if row[1]]
         refused = [row[0] for row in rows if not row[1]]
         with self.broker() as broker:
@@ -157,63 +157,38 @@ class DeviceCertificates:
         self, conn: Connection, ca: CertificateAuthority, device_id: str
     ) -> IssuedCertificate:
         issued = ca.issue_device(device_id)
-        conn.execute(
-            text(
-                "insert into device_certificate "
-                "(serial, device_id, fingerprint_sha256, issued_at, not_after) "
-                "values (:serial, :device_id, :fingerprint, :issued_at, :not_after)"
-            ),
-            {
-                "serial": issued.serial,
-                "device_id": device_id,
-                "fingerprint": issued.certificate.fingerprint(hashes.SHA256()).hex(),
-                "issued_at": issued.not_before,
-                "not_after": issued.not_after,
-            },
+        certificate_store.insert_certificate(
+            conn,
+            serial=issued.serial,
+            device_id=device_id,
+            fingerprint=issued.certificate.fingerprint(hashes.SHA256()).hex(),
+            issued_at=issued.not_before,
+            not_after=issued.not_after,
         )
-        conn.execute(text("update device set status = 'active' where id = :d"), {"d": device_id})
+        certificate_store.set_device_status(conn, device_id, "active")
         return issued
 
     def _publish_crl(self, conn: Connection) -> None:
         # Expired certificates fail on their own; listing them only grows the CRL.
-        revoked = conn.execute(
-            text(
-                "select serial, revoked_at from device_certificate "
-                "where revoked_at is not null and not_after > now() order by revoked_at"
-            )
-        ).all()
+        revoked = certificate_store.revoked_unexpired(conn)
         write_crl(self.layout, self.authority(), [(int(s), at) for s, at in revoked])
         reload_broker(self.broker_pid_file)
 
 
 def _lock(conn: Connection) -> None:
-    conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+    certificate_store.lock(conn, LOCK_KEY)
 
 
 def _require_device(conn: Connection, device_id: str) -> None:
     check_device_id(device_id)
-    found = conn.execute(text("select 1 from device where id = :d"), {"d": device_id}).first()
-    if found is None:
+    if not certificate_store.device_exists(conn, device_id):
         raise DeviceNotFound(f"device {device_id} is not in the registry")
 
 
 def _revoke_live(conn: Connection, device_id: str, reason: str) -> int:
-    result = conn.execute(
-        text(
-            "update device_certificate set revoked_at = now(), reason = :reason "
-            "where device_id = :d and revoked_at is null"
-        ),
-        {"d": device_id, "reason": reason},
-    )
-    return result.rowcount
+    return certificate_store.revoke_live(conn, device_id, reason)
 
 
 def list_certificates(conn: Connection, device_id: str) -> list[CertificateRecord]:
-    rows = conn.execute(
-        text(
-            "select serial, device_id, fingerprint_sha256, issued_at, not_after, revoked_at, "
-            "reason from device_certificate where device_id = :d order by issued_at, serial"
-        ),
-        {"d": device_id},
-    ).all()
+    rows = certificate_store.certificates_of(conn, device_id)
     return [CertificateRecord(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]

@@ -7,11 +7,15 @@ import hmac
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 
-from core.settings import Settings
 from gateway.pki.layout import pki_layout
+
+if TYPE_CHECKING:
+    # Types only: a handset (the simulator) imports this module without the server's settings.
+    from core.settings import Settings
 
 # Every client we ship uses an id with this prefix; the broker refuses any other (see
 # gateway.broker), which keeps the wildcard client ids `#` and `+` out.
@@ -66,8 +70,9 @@ def service_identity(settings: Settings, role: str) -> TlsIdentity:
     )
 
 
-def device_identity(settings: Settings, device_id: str) -> TlsIdentity:
-    """A simulated handset's identity, as `ecm devices provision --write` left it locally."""
-    layout = pki_layout(settings.state_dir)
+def device_identity(state_dir: Path, device_id: str, ca_file: Path | None = None) -> TlsIdentity:
+    """A simulated handset's identity, as `ecm devices provision --local` left it under the
+    state folder; `ca_file` overrides the local CA (ECM_MQTT_CA_FILE on the server side)."""
+    layout = pki_layout(state_dir)
     cert_file, key_file = layout.device_cert(device_id)
-    return TlsIdentity(settings.mqtt_ca_file or layout.ca_file, cert_file, key_file)
+    return TlsIdentity(ca_file or layout.ca_file, cert_file, key_file)

@@ -131,3 +131,24 @@ def list_service_users(conn: Connection) -> list[ServiceUser]:
         )
     ).mappings()
     return [ServiceUser(**row) for row in rows]
+
+
+def council_exists(conn: Connection, council_id: str) -> bool:
+    found = conn.execute(text("select 1 from council where id = :id"), {"id": council_id})
+    return found.first() is not None
+
+
+def device_exists(conn: Connection, device_id: str) -> bool:
+    found = conn.execute(text("select 1 from device where id = :id"), {"id": device_id})
+    return found.first() is not None
+
+
+def home_location(conn: Connection, service_user_id: str) -> tuple[float, float, float] | None:
+    """The home's (lat, lon, geofence_m), or None when it has no location on record."""
+    row = conn.execute(
+        text("select home_lat, home_lon, geofence_m from service_user where id = :id"),
+        {"id": service_user_id},
+    ).first()
+    if row is None or row.home_lat is None or row.home_lon is None:
+        return None
+    return (row.home_lat, row.home_lon, row.geofence_m)

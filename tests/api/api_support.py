@@ -20,7 +20,8 @@ from core.settings import Settings
 from gateway.protocol import EventType, GpsFix, TagReading
 from ingest.store import EVENT_COLUMNS, event_row
 from ingest.verify import Evidence, ReceivedMessage, VerifiedEvent
-from tests.conftest import TestDevice, unique
+from tests.support.devices import TestDevice
+from tests.support.ids import unique
 
 _INSERT_EVENT = text(
     f"insert into device_event ({', '.join(EVENT_COLUMNS)}) "

@@ -27,7 +27,8 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from core.process import free_port
 from tests.api.api_support import TEST_PASSWORD
-from tests.conftest import ROOT, wait_until
+from tests.support.paths import ROOT
+from tests.support.polling import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

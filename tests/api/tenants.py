@@ -3,26 +3,15 @@ carer, a handset, a service user of that council, and a visit's events."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
-from gateway.protocol import EventType, public_key_to_b64
-from gateway.registry import (
-    Carer,
-    Commission,
-    Council,
-    Device,
-    Provider,
-    RegistryDocument,
-    ServiceUser,
-    seed,
-)
+from gateway.protocol import EventType
 from tests.api.api_support import insert_event
-from tests.conftest import TestDevice, unique
+from tests.support.devices import TestDevice
+from tests.support.world import World, tag_uid
 
 
 @dataclass(frozen=True)
@@ -59,40 +48,20 @@ class Tenant:
 
 
 def make_tenant(engine: Engine) -> Tenant:
+    world = World()
+    council_id = world.council()
+    provider_id = world.provider(council_id=council_id)
+    handset = world.handset(provider_id)
     device = TestDevice(
-        provider_id=unique("P"),
-        carer_id=unique("C"),
-        device_id=unique("D"),
-        service_user_id=unique("SU"),
-        tag_uid=uuid.uuid4().hex[:14].upper(),
-        key=Ed25519PrivateKey.generate(),
+        provider_id=provider_id,
+        carer_id=handset.carer_id,
+        device_id=handset.device_id,
+        service_user_id="",
+        tag_uid=tag_uid(),
+        key=handset.key,
     )
-    council_id = unique("CO")
-    document = RegistryDocument(
-        councils=[Council(id=council_id, name="Test Council")],
-        providers=[Provider(id=device.provider_id, name="Test Care Ltd")],
-        commissions=[Commission(council_id=council_id, provider_id=device.provider_id)],
-        carers=[Carer(id=device.carer_id, provider_id=device.provider_id, name="Ann Carer")],
-        devices=[
-            Device(
-                id=device.device_id,
-                provider_id=device.provider_id,
-                public_key=public_key_to_b64(device.key.public_key()),
-            )
-        ],
-        service_users=[
-            ServiceUser(
-                id=device.service_user_id,
-                name="Bea User",
-                home_lat=52.63,
-                home_lon=1.29,
-                home_tag_uid=device.tag_uid,
-                council_id=council_id,
-            )
-        ],
-    )
-    with engine.begin() as conn:
-        seed(conn, document)
+    device.service_user_id = world.home(council_id=council_id, home_tag_uid=device.tag_uid)
+    world.seed(engine)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     check_in = insert_event(engine, device, EventType.CHECK_IN, start, tag_uid=device.tag_uid)
     check_out = insert_event(

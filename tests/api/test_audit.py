@@ -22,7 +22,8 @@ from core.migrate import upgrade
 from core.settings import Settings
 from tests.api.api_support import add_user, client_address, client_for, sign_in
 from tests.api.tenants import make_tenant
-from tests.conftest import ROOT, unique
+from tests.support.ids import unique
+from tests.support.paths import ROOT
 
 
 def entries_of(engine: Engine, actor: str) -> list[dict[str, Any]]:

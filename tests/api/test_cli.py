@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from api.cli import command, http_implementation
 from ecm.cli import cli
-from tests.conftest import ROOT, wait_until
+from tests.support.paths import ROOT
+from tests.support.polling import wait_until
 
 
 def test_ecm_api_is_the_api_command() -> None:

@@ -6,15 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.deps import (
-    ANONYMOUS_ADMIN,
-    Principal,
-    current_principal,
-    ensure_can_read_provider,
-)
+from api.deps import Principal, current_principal, ensure_can_read_provider
 from api.errors import NotFound
 from core.settings import Settings
-from tests.conftest import TestDevice
+from tests.support.access import ANONYMOUS_ADMIN
+from tests.support.devices import TestDevice
 
 MANAGER_OF_P1 = Principal(subject="m1", roles=frozenset({"manager"}), provider_id="P1")
 

@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 from core.settings import Settings
 from gateway.protocol import EventType, GpsFix
 from tests.api.api_support import client_for, insert_event, utc
-from tests.conftest import TestDevice, unique
+from tests.support.devices import TestDevice
+from tests.support.ids import unique
 
 IN = EventType.CHECK_IN
 OUT = EventType.CHECK_OUT

@@ -19,7 +19,9 @@ from firmware_sim.fob import SimFob
 from firmware_sim.tag import SimTag
 from gateway.protocol import EventType
 from tests.api.api_support import client_for
-from tests.conftest import TestDevice, stored_events, wait_until
+from tests.support.devices import TestDevice
+from tests.support.evidence import stored_events
+from tests.support.polling import wait_until
 
 Publish = Callable[[str, str | bytes], None]
 signed_in = contextmanager(client_for)

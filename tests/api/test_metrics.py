@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
-from tests.conftest import unique
+from tests.support.ids import unique
 
 
 def test_metrics_count_requests_by_route_template(settings: Settings) -> None:

@@ -13,7 +13,7 @@ from api.app import create_app
 from api.deps import Principal, current_principal
 from core.settings import Settings
 from tests.api.api_support import client_for
-from tests.conftest import unique
+from tests.support.ids import unique
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from sqlalchemy import Engine, text
 from core.settings import Settings
 from gateway.protocol import public_key_to_b64
 from tests.api.api_support import client_for
-from tests.conftest import TestDevice, unique
+from tests.support.devices import TestDevice
+from tests.support.ids import unique
 
 
 @pytest.fixture(scope="module")

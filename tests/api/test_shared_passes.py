@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from api.visits.service import SharedPasses
+from visits.freshness import SharedPasses
 
 
 def test_reads_one_after_another_each_get_a_pass() -> None:

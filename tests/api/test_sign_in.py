@@ -16,7 +16,8 @@ from api.auth.roles import Role
 from core.settings import Settings
 from tests.api.api_support import TEST_PASSWORD, add_user, client_address, sign_in
 from tests.api.tenants import make_tenant
-from tests.conftest import ROOT, unique
+from tests.support.ids import unique
+from tests.support.paths import ROOT
 
 
 def test_a_password_hash_is_argon2id_and_verifies_only_the_password() -> None:

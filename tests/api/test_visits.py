@@ -14,7 +14,8 @@ from core.settings import Settings
 from gateway.protocol import EventType
 from gateway.registry import Carer, RegistryDocument, ServiceUser, seed
 from tests.api.api_support import client_for, insert_event, utc
-from tests.conftest import TestDevice, unique
+from tests.support.devices import TestDevice
+from tests.support.ids import unique
 
 IN = EventType.CHECK_IN
 OUT = EventType.CHECK_OUT

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from api.visits import repository
 from core.settings import Settings
 from tests.api.portal_world import portal_day
 from tests.visits.support import IN, OUT, store
 from visits import builder
+from visits import read_store as repository
 
 ANCHOR = datetime(2026, 6, 10, 11, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 
 from core.migrate import alembic_config, downgrade, upgrade
 from core.settings import Settings
-from tests.conftest import unique
+from tests.support.ids import unique
 
 
 @pytest.fixture

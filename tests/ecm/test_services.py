@@ -15,7 +15,8 @@ import psycopg
 import pytest
 
 from core.process import free_port, port_open
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
+from tests.support.servers import starts_servers
 
 
 def test_free_port_skips_a_taken_preferred_port() -> None:
@@ -28,6 +29,7 @@ def test_free_port_skips_a_taken_preferred_port() -> None:
 
 
 @pytest.fixture
+@starts_servers
 def state_dir() -> Iterator[Path]:
     path = ROOT / ".state" / f"services-test-{os.getpid()}"
     shutil.rmtree(path, ignore_errors=True)

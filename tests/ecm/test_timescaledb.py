@@ -26,7 +26,8 @@ from core.migrate import downgrade, upgrade
 from core.process import child_preexec, free_port
 from core.settings import Settings
 from ingest.store import EVENT_COLUMNS, ensure_partitions
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
+from tests.support.servers import starts_servers
 
 HARNESS = ROOT / "tests" / "ecm" / "timescaledb"
 FILES = ("package.json", "package-lock.json", "server.mjs")
@@ -49,6 +50,7 @@ def _install(work: Path, npm: str) -> None:
 
 
 @pytest.fixture(scope="module")
+@starts_servers
 def timescaledb() -> Iterator[Settings]:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:

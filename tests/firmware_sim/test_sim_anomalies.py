@@ -19,7 +19,8 @@ from gateway.homes import import_devices
 from gateway.pki.identity import TlsIdentity
 from gateway.protocol import EventType
 from gateway.registry import seed
-from tests.conftest import unique, wait_until
+from tests.support.ids import unique
+from tests.support.polling import wait_until
 from visits.builder import build_day
 from visits.schedule import import_schedule
 

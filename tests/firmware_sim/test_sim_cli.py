@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from core.settings import Settings
+from ecm import cli as ecm_cli
 from ecm.cli import cli
-from firmware_sim import cli as sim_cli
 from firmware_sim.world import World, generate_world
 from gateway.homes import HomeDevicesDocument
 from gateway.pki.identity import TlsIdentity
 from gateway.registry import RegistryDocument, seed
-from tests.conftest import unique
+from tests.support.ids import unique
 
 
 def test_generate_writes_the_world_for_the_seed(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_run_publishes_the_morning(
         id_prefix=unique("R") + "-",
     )
     world.save(tmp_path / "world.json")
-    monkeypatch.setattr(sim_cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(ecm_cli, "get_settings", lambda: settings)
     unprovisioned = CliRunner().invoke(cli, ["sim", "run", str(tmp_path / "world.json")])
     assert unprovisioned.exit_code != 0
     assert "ecm devices provision --local" in unprovisioned.output
@@ -190,7 +190,7 @@ def test_run_plays_the_anomalies_asked_for(
         id_prefix=unique("RA") + "-",
     )
     world.save(tmp_path / "world.json")
-    monkeypatch.setattr(sim_cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(ecm_cli, "get_settings", lambda: settings)
     document = world.registry_document()
     with engine.begin() as conn:
         seed(conn, document)

@@ -30,7 +30,8 @@ from gateway.protocol import (
     public_key_from_b64,
 )
 from gateway.registry import seed
-from tests.conftest import unique, wait_until
+from tests.support.ids import unique
+from tests.support.polling import wait_until
 
 DAY = date(2026, 3, 2)
 

@@ -18,7 +18,9 @@ from gateway.evidence.keys import KeyRing
 from gateway.homes import import_devices
 from gateway.pki.identity import service_identity
 from gateway.registry import seed
-from tests.conftest import stored_events, unique, wait_until
+from tests.support.evidence import stored_events
+from tests.support.ids import unique
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.usefixtures("ingest_worker")
 

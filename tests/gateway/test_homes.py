@@ -27,7 +27,8 @@ from gateway.homes import (
     store_tag,
     tag_record,
 )
-from tests.conftest import ROOT, TestDevice
+from tests.support.devices import TestDevice
+from tests.support.paths import ROOT
 
 ZERO = "00" * 16
 AN12196 = ["--picc", "EF963FF7828658A599F3041510671E88", "--mac", "94EED9EE65337086"]

@@ -27,7 +27,11 @@ from core.settings import Settings
 from gateway.pki.authority import CertificateAuthority
 from gateway.pki.identity import TlsIdentity, service_identity
 from gateway.protocol import EventType
-from tests.conftest import ROOT, TestDevice, quarantined, stored_events, unique, wait_until
+from tests.support.devices import TestDevice
+from tests.support.evidence import quarantined, stored_events
+from tests.support.ids import unique
+from tests.support.paths import ROOT
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 

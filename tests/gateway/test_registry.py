@@ -19,7 +19,7 @@ from gateway.registry import (
     ServiceUser,
     seed,
 )
-from tests.conftest import unique
+from tests.support.ids import unique
 
 
 def document(provider_id: str, name: str = "Acme Care") -> RegistryDocument:

@@ -21,8 +21,11 @@ from sqlalchemy import Engine
 from core.settings import Settings
 from gateway.protocol import EventType
 from ingest.publish_packet import parse_publish
-from tests.conftest import TestDevice, quarantined, stored_events, unique, wait_until
 from tests.ingest.worker_support import operator_client
+from tests.support.devices import TestDevice
+from tests.support.evidence import quarantined, stored_events
+from tests.support.ids import unique
+from tests.support.polling import wait_until
 
 QOS1 = 0x32
 

@@ -14,7 +14,6 @@ from sqlalchemy import Engine
 
 from core.settings import Settings
 from gateway.protocol import EventType
-from tests.conftest import TestDevice, stored_events, wait_until
 from tests.ingest.worker_support import (
     end_session,
     operator_client,
@@ -23,6 +22,9 @@ from tests.ingest.worker_support import (
     wait_online,
     worker_client_id,
 )
+from tests.support.devices import TestDevice
+from tests.support.evidence import stored_events
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.usefixtures("ingest_worker")
 SLOW_WORKER = 8

@@ -21,7 +21,9 @@ from gateway.evidence import sun
 from gateway.evidence.keys import KeyRing
 from gateway.homes import ProgrammedFob, ProgrammedTag, new_fob, new_tag, store_fob, store_tag
 from gateway.protocol import EventType, GpsFix, TagReading
-from tests.conftest import TestDevice, quarantined, stored_events, wait_until
+from tests.support.devices import TestDevice
+from tests.support.evidence import quarantined, stored_events
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.usefixtures("ingest_worker")
 

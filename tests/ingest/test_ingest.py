@@ -18,14 +18,11 @@ from sqlalchemy import Engine, text
 from core.settings import Settings
 from gateway.pki.identity import service_identity
 from gateway.protocol import EventType, b64url_encode, sign_compact
-from tests.conftest import (
-    TestDevice,
-    mqtt_tls_args,
-    quarantined,
-    stored_events,
-    unique,
-    wait_until,
-)
+from tests.support.devices import TestDevice
+from tests.support.evidence import quarantined, stored_events
+from tests.support.ids import unique
+from tests.support.mqtt import mqtt_tls_args
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.usefixtures("ingest_worker")
 

@@ -21,8 +21,11 @@ from gateway.pki.identity import service_identity
 from gateway.protocol import EventClaims, EventType, Rejection, sign_compact
 from ingest import sequence
 from ingest.verify import ReceivedMessage, VerifiedEvent
-from tests.conftest import TestDevice, quarantined, stored_events, unique, wait_until
 from tests.ingest.worker_support import extra_worker
+from tests.support.devices import TestDevice
+from tests.support.evidence import quarantined, stored_events
+from tests.support.ids import unique
+from tests.support.polling import wait_until
 
 Publish = Callable[[str, str | bytes], None]
 SECOND_WORKER = 7

@@ -14,7 +14,7 @@ from core.settings import Settings
 from gateway.protocol import EventClaims, EventType
 from ingest import store
 from ingest.verify import ReceivedMessage, VerifiedEvent
-from tests.conftest import TestDevice
+from tests.support.devices import TestDevice
 
 
 @pytest.fixture

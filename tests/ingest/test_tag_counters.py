@@ -15,7 +15,7 @@ from core.settings import Settings
 from gateway.protocol import EventClaims, EventType, events_topic
 from ingest import store
 from ingest.verify import Evidence, ReceivedMessage, VerifiedEvent
-from tests.conftest import unique
+from tests.support.ids import unique
 
 
 @pytest.fixture

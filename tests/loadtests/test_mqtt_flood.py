@@ -12,7 +12,10 @@ from core.settings import Settings
 from gateway.pki.identity import service_identity
 from gateway.protocol import EventType
 from loadtests.mqtt_flood import FloodStats, publish_over_one_connection, split_packets
-from tests.conftest import TestDevice, stored_events, unique, wait_until
+from tests.support.devices import TestDevice
+from tests.support.evidence import stored_events
+from tests.support.ids import unique
+from tests.support.polling import wait_until
 
 
 def test_split_packets_keeps_a_cut_packet_for_the_next_read() -> None:

@@ -3,30 +3,20 @@ ingest's own claims-to-row mapping, and planned visits through the real schedule
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 
 from core.settings import Settings
-from gateway.protocol import EventType, GpsFix, TagReading, public_key_to_b64
-from gateway.registry import (
-    Carer,
-    Commission,
-    Council,
-    Device,
-    Provider,
-    RegistryDocument,
-    ServiceUser,
-    seed,
-)
+from gateway.protocol import EventType, GpsFix, TagReading
 from ingest.store import EVENT_COLUMNS, event_row
 from ingest.verify import Evidence, ReceivedMessage, VerifiedEvent
-from tests.conftest import TestDevice, unique
+from tests.support.devices import TestDevice
+from tests.support.ids import unique
+from tests.support.world import World, tag_uid
 from visits.builder import BuildReport, build_day
 from visits.schedule import ImportReport, import_schedule
 
@@ -58,65 +48,40 @@ class CareWorld:
     homes: list[str] = field(default_factory=list)
 
     def add_handset(self) -> TestDevice:
+        world = World()
+        made = world.handset(self.provider_id, carer_name="A Carer")
+        world.seed(self.engine)
         handset = TestDevice(
             provider_id=self.provider_id,
-            carer_id=unique("C"),
-            device_id=unique("D"),
+            carer_id=made.carer_id,
+            device_id=made.device_id,
             service_user_id="home-given-per-event",
             tag_uid="",
-            key=Ed25519PrivateKey.generate(),
+            key=made.key,
         )
-        document = RegistryDocument(
-            carers=[Carer(id=handset.carer_id, provider_id=self.provider_id, name="A Carer")],
-            devices=[
-                Device(
-                    id=handset.device_id,
-                    provider_id=self.provider_id,
-                    public_key=public_key_to_b64(handset.key.public_key()),
-                )
-            ],
-        )
-        with self.engine.begin() as conn:
-            seed(conn, document)
         self.handsets.append(handset)
         return handset
 
     def add_home(self, lat: float = 52.63, lon: float = 1.29) -> str:
-        home = unique("SU")
-        with self.engine.begin() as conn:
-            seed(
-                conn,
-                RegistryDocument(
-                    service_users=[
-                        ServiceUser(
-                            id=home,
-                            name="A Person",
-                            home_lat=lat,
-                            home_lon=lon,
-                            geofence_m=150,
-                            home_tag_uid=uuid.uuid4().hex[:14].upper(),
-                            council_id=self.council_id,
-                        )
-                    ]
-                ),
-            )
+        world = World()
+        home = world.home(
+            council_id=self.council_id,
+            name="A Person",
+            lat=lat,
+            lon=lon,
+            home_tag_uid=tag_uid(),
+        )
+        world.seed(self.engine)
         self.homes.append(home)
         return home
 
 
 def care_world(engine: Engine, *, provider_id: str | None = None) -> CareWorld:
-    council_id = unique("LA")
-    provider_id = provider_id or unique("P")
+    world = World()
+    council_id = world.council(unique("LA"))
     lot = unique("lot-")
-    with engine.begin() as conn:
-        seed(
-            conn,
-            RegistryDocument(
-                councils=[Council(id=council_id, name="Test Council")],
-                providers=[Provider(id=provider_id, name="Test Care Ltd")],
-                commissions=[Commission(council_id=council_id, provider_id=provider_id, lot=lot)],
-            ),
-        )
+    provider_id = world.provider(provider_id, council_id=council_id, lot=lot)
+    world.seed(engine)
     return CareWorld(engine, council_id, provider_id, lot)
 
 

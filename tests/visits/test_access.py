@@ -11,7 +11,7 @@ from api.app import create_app
 from api.auth.roles import Role
 from api.deps import Principal, current_principal
 from core.settings import Settings
-from tests.conftest import unique
+from tests.support.ids import unique
 from tests.visits.support import HEADER, IN, care_world, store, utc
 
 POLICY = {"late_after_minutes": 5, "missed_cutoff": "20:00", "correction_approval_minutes": 0}

@@ -7,7 +7,7 @@ import sys
 
 from sqlalchemy import Engine, text
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 from tests.visits.support import IN, OUT, care_world, store, utc
 
 

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import Engine
 
 from core.settings import Settings
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 from tests.visits.support import (
     HEADER,
     IN,

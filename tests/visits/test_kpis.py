@@ -13,7 +13,8 @@ from core.settings import Settings
 from gateway.registry import Commission, Provider, RegistryDocument, seed
 from ingest.verify import Evidence
 from tests.api.api_support import client_for
-from tests.conftest import TestDevice, unique
+from tests.support.devices import TestDevice
+from tests.support.ids import unique
 from tests.visits.support import IN, OUT, TAG, CareWorld, build, care_world, plan, store, utc
 
 DAY = date(2026, 2, 20)

@@ -14,7 +14,8 @@ from sqlalchemy import Engine, text
 
 from core.settings import Settings
 from tests.api.api_support import client_for
-from tests.conftest import ROOT, unique
+from tests.support.ids import unique
+from tests.support.paths import ROOT
 from tests.visits.support import HEADER, care_world
 from visits.schedule import ScheduleFileError, import_schedule, parse_schedule
 

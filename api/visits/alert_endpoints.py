@@ -1,4 +1,5 @@
-"""Live alerts: the list, a server-sent events stream, and webhook registration."""
+"""Live alerts over HTTP: the list, a server-sent events stream, and webhook registration
+(raised by visits.alerts, delivered by visits.webhooks)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from api.deps import ConnDep, PrincipalDep, SettingsDep, ensure_can_read_provider, get_engine
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, Unprocessable
-from api.registry.service import require_provider
-from api.visits import repository
-from api.visits.schemas import (
-    AlertList,
-    Webhook,
-    WebhookDelivery,
-    WebhookDeliveryList,
-    WebhookRequest,
-)
-from visits import webhooks
+from api.visits.schemas import AlertList, Webhook, WebhookDeliveryList, WebhookRequest
+from gateway.registry.queries import require_provider
+from visits import read_store, service
 
 router = APIRouter(tags=["alerts"], responses={**ERROR_RESPONSES, **NOT_FOUND_RESPONSES})
 POLL_S = 1.0
@@ -35,8 +29,7 @@ def list_alerts(
 ) -> AlertList:
     """The provider's late and missed alerts; open ones only unless open_only=false."""
     ensure_can_read_provider(principal, provider_id)
-    require_provider(conn, provider_id)
-    return AlertList(items=repository.list_alerts(conn, provider_id, open_only=open_only))
+    return AlertList(items=service.list_alerts(conn, provider_id, open_only=open_only))
 
 
 @router.get(
@@ -71,13 +64,13 @@ async def stream_alerts(
     def _open() -> int:
         with engine.begin() as conn:
             require_provider(conn, provider_id)
-            return start if start is not None else repository.latest_notification(conn, provider_id)
+            return start if start is not None else read_store.latest_notification(conn, provider_id)
 
     cursor = await asyncio.to_thread(_open)
 
     def _poll(position: int) -> list[tuple[int, str, str]]:
         with engine.connect() as conn:
-            return repository.notifications_after(conn, provider_id, position)
+            return read_store.notifications_after(conn, provider_id, position)
 
     async def events() -> AsyncIterator[str]:
         position, sent, quiet = cursor, 0, 0.0
@@ -114,12 +107,7 @@ def register_webhook(
     """Register an endpoint for alert notifications. The response carries the signing secret,
     shown only here."""
     ensure_can_read_provider(principal, provider_id)
-    require_provider(conn, provider_id)
-    try:
-        endpoint_id, secret = webhooks.register_endpoint(conn, settings, provider_id, body.url)
-    except ValueError as exc:
-        raise Unprocessable(str(exc), code="webhook_invalid") from exc
-    return Webhook(id=endpoint_id, url=body.url, secret=secret)
+    return service.register_webhook(conn, settings, provider_id, body.url)
 
 
 @router.get("/providers/{provider_id}/webhooks/deliveries", response_model=WebhookDeliveryList)
@@ -128,14 +116,4 @@ def list_deliveries(
 ) -> WebhookDeliveryList:
     """The delivery log of the provider's alert webhooks: attempts, status codes, next retry."""
     ensure_can_read_provider(principal, provider_id)
-    require_provider(conn, provider_id)
-    rows = conn.execute(
-        text(
-            "select d.id, d.notification_id, d.endpoint_id, d.status, d.attempts, "
-            "d.next_attempt_at, d.delivered_at from webhook_delivery d "
-            "join webhook_endpoint e on e.id = d.endpoint_id where e.provider_id = :p "
-            "order by d.id desc limit 1000"
-        ),
-        {"p": provider_id},
-    ).mappings()
-    return WebhookDeliveryList(items=[WebhookDelivery.model_validate(dict(r)) for r in rows])
+    return WebhookDeliveryList(items=service.list_deliveries(conn, provider_id))

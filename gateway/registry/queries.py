@@ -1,4 +1,9 @@
-"""Registry rules for the API: visibility per principal, and seed failures as domain errors."""
+"""The registry as the API, the portal and the domains ask for it: who may see which provider,
+carer, device and service user (core.access.Scope), lookups whose failure is a domain error, and
+seeding with its failures as domain errors.
+
+Kept apart from gateway.registry.service, which the package exports: the simulator reads the
+registry's document format (gateway.registry.schemas) and must not load the server's rules."""
 
 from __future__ import annotations
 
@@ -6,22 +11,22 @@ import psycopg
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import Principal, can_read_provider
-from api.errors import Conflict, Forbidden, NotFound, Unprocessable
-from gateway.registry import (
+from core.access import Scope
+from core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from gateway.registry import repository
+from gateway.registry.schemas import (
     Carer,
     Device,
     Provider,
     RegistryDocument,
-    RegistryError,
     SeedCounts,
     ServiceUser,
-    repository,
-    seed,
 )
+from gateway.registry.service import RegistryError, seed
 
 
-def seed_registry(conn: Connection, document: RegistryDocument) -> SeedCounts:
+def seed_checked(conn: Connection, document: RegistryDocument) -> SeedCounts:
+    """`seed`, its failures as domain errors (for callers answering a person, the API)."""
     try:
         return seed(conn, document)
     except RegistryError as exc:
@@ -44,8 +49,13 @@ def require_provider(conn: Connection, provider_id: str) -> Provider:
     return provider
 
 
-def list_providers(conn: Connection, principal: Principal) -> list[Provider]:
-    return [p for p in repository.list_providers(conn) if can_read_provider(principal, p.id)]
+def require_council(conn: Connection, council_id: str) -> None:
+    if not repository.council_exists(conn, council_id):
+        raise NotFound(f"council {council_id} not found")
+
+
+def list_providers(conn: Connection, scope: Scope) -> list[Provider]:
+    return [p for p in repository.list_providers(conn) if scope.can_read_provider(p.id)]
 
 
 def list_carers(conn: Connection, provider_id: str) -> list[Carer]:
@@ -58,13 +68,13 @@ def list_devices(conn: Connection, provider_id: str) -> list[Device]:
     return repository.list_devices(conn, provider_id)
 
 
-def list_service_users(conn: Connection, principal: Principal) -> list[ServiceUser]:
-    if principal.is_admin and principal.tenant is None:
+def list_service_users(conn: Connection, scope: Scope) -> list[ServiceUser]:
+    if scope.is_admin and scope.tenant is None:
         return repository.list_service_users(conn)
-    if principal.council_id is not None:
+    if scope.council_id is not None:
         return [
             user
             for user in repository.list_service_users(conn)
-            if user.council_id == principal.council_id
+            if user.council_id == scope.council_id
         ]
     raise Forbidden("administrators and council officers only")

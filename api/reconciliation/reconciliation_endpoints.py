@@ -1,6 +1,7 @@
 """Reconciliation of a council's invoices: contract, invoices, runs, and what each run decided.
 
-Council officers of the council and administrators only (api.reconciliation.access)."""
+Council officers of the council and administrators only (reconciliation.access); the rules
+and the store are reconciliation.runs."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 
-from api.deps import ConnDep, PrincipalDep, SettingsDep
+from api.deps import ConnDep, FreshnessDep, PrincipalDep
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, Unprocessable, error_response
 from api.pagination import Limit, Offset
-from api.reconciliation import schemas, service
-from api.reconciliation.access import ensure_council
+from api.reconciliation import schemas
+from reconciliation import runs as service
+from reconciliation.access import ensure_council
 
 router = APIRouter(tags=["reconciliation"], responses={**ERROR_RESPONSES, **NOT_FOUND_RESPONSES})
 COUNCILS_ONLY: dict[int | str, dict[str, Any]] = {
@@ -113,13 +115,13 @@ def start_run(
     council_id: str,
     body: Annotated[schemas.RunRequest, Body()],
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
 ) -> schemas.Run:
     """Reconcile the invoices named against the council's contract and the store's planned
     visits and verified visits. Lines on visits claimed in paid runs are DUPLICATE_CLAIM."""
     ensure_council(conn, principal, council_id)
-    return service.start_run(conn, settings, principal, council_id, body)
+    return service.start_run(conn, freshness, principal, council_id, body)
 
 
 @router.get(RUNS, response_model=schemas.RunList, responses=COUNCILS_ONLY)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
+from reconciliation import run_store
 from reconciliation.formats import ACTUALS_COLUMNS, SCHEDULE_COLUMNS
 from reconciliation.records import ActualVisit, PlannedVisit, Verification
 from visits.days import day_start
@@ -53,36 +54,13 @@ def _checksum(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
     return hashlib.sha256(out.getvalue().encode()).hexdigest()
 
 
-def load(conn: Connection, council_id: str, first: date, last: date) -> Sources:
+def load_sources(conn: Connection, council_id: str, first: date, last: date) -> Sources:
     """Planned visits starting, and complete carer stays of visits, on London days
     [first, last], for the council's service users."""
-    planned_rows = conn.execute(
-        text(
-            "select p.visit_ref, p.service_user_id, p.provider_id, p.planned_start, "
-            "p.planned_minutes, p.carers_required, p.service_type "
-            "from planned_visit_version p join service_user su on su.id = p.service_user_id "
-            "where p.superseded_at is null and p.status = 'planned' and su.council_id = :council "
-            "and p.planned_start >= :start and p.planned_start < :end "
-            "order by p.planned_start, p.visit_ref"
-        ),
-        {
-            "council": council_id,
-            "start": day_start(first),
-            "end": day_start(last + timedelta(days=1)),
-        },
-    ).all()
-    actual_rows = conn.execute(
-        text(
-            "select v.service_user_id, v.provider_id, vc.carer_id, vc.check_in, vc.check_out, "
-            "vc.verification, v.id, vc.segment_id, vc.check_in_event_id, vc.check_out_event_id "
-            "from visit v join visit_carer vc on vc.visit_id = v.id "
-            "join service_user su on su.id = v.service_user_id "
-            "where v.london_day between :first and :last and su.council_id = :council "
-            "and vc.check_in is not null and vc.check_out is not null "
-            "order by vc.check_in, v.service_user_id, vc.carer_id"
-        ),
-        {"first": first, "last": last, "council": council_id},
-    ).all()
+    planned_rows = run_store.planned_rows(
+        conn, council_id, day_start(first), day_start(last + timedelta(days=1))
+    )
+    actual_rows = run_store.actual_rows(conn, council_id, first, last)
     planned = [
         PlannedVisit(ref, home, provider, start, minutes, carers, kind)
         for ref, home, provider, start, minutes, carers, kind in planned_rows

@@ -7,13 +7,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from api.deps import ConnDep, PrincipalDep, SettingsDep, ensure_can_read_provider
+from api.deps import ConnDep, FreshnessDep, PrincipalDep, ensure_can_read_provider
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, Unprocessable, error_response
 from api.pagination import Limit, Offset
 from api.times import LondonDate
-from api.visits import service
-from api.visits.alerts import router as alerts_router
-from api.visits.kpis import router as kpis_router
+from api.visits.alert_endpoints import router as alerts_router
+from api.visits.kpi_endpoints import router as kpis_router
 from api.visits.schemas import (
     Correction,
     CorrectionRequest,
@@ -24,6 +23,7 @@ from api.visits.schemas import (
     VisitStatus,
     VisitSummary,
 )
+from visits import service
 
 router = APIRouter(tags=["visits"], responses={**ERROR_RESPONSES, **NOT_FOUND_RESPONSES})
 COUNCILS_ONLY: dict[int | str, dict[str, Any]] = {
@@ -36,7 +36,7 @@ MAX_SCHEDULE_BYTES = 20 * 1024 * 1024
 def list_visits(
     provider_id: str,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
     day: LondonDate = None,
     service_user_id: str | None = None,
@@ -52,7 +52,7 @@ def list_visits(
     # The page's JSON comes from the database as it is (see repository.list_visits_json).
     page = service.list_visits_json(
         conn,
-        settings,
+        freshness,
         provider_id,
         day=day,
         service_user_id=service_user_id,
@@ -68,7 +68,7 @@ def list_visits(
 def summarise_visits(
     provider_id: str,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
     day: LondonDate = None,
     service_user_id: str | None = None,
@@ -78,7 +78,7 @@ def summarise_visits(
     ensure_can_read_provider(principal, provider_id)
     return service.summarise_visits(
         conn,
-        settings,
+        freshness,
         provider_id,
         day=day,
         service_user_id=service_user_id,
@@ -91,13 +91,13 @@ def get_visit(
     provider_id: str,
     visit_id: UUID,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
 ) -> Visit:
     """One visit with its carers' stays, the events behind them, its planned visit, its
     verification level, status and anomalies."""
     ensure_can_read_provider(principal, provider_id)
-    return service.get_visit(conn, settings, provider_id, visit_id)
+    return service.get_visit(conn, freshness, provider_id, visit_id)
 
 
 @router.get(
@@ -122,13 +122,13 @@ def request_correction(
     visit_id: UUID,
     body: CorrectionRequest,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
 ) -> Correction:
     """Correct a carer's stay with a reason code (docs/visits.md) and a note. The evidence is
     unchanged; a correction beyond the council's threshold counts only once approved."""
     ensure_can_read_provider(principal, provider_id)
-    return service.request_correction(conn, settings, principal, provider_id, visit_id, body)
+    return service.request_correction(conn, freshness, principal, provider_id, visit_id, body)
 
 
 @router.post(
@@ -141,12 +141,12 @@ def approve_correction(
     visit_id: UUID,
     correction_id: int,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
 ) -> Correction:
     """A council (or an administrator) approves a correction beyond its threshold."""
     return service.approve_correction(
-        conn, settings, principal, provider_id, visit_id, correction_id
+        conn, freshness, principal, provider_id, visit_id, correction_id
     )
 
 

@@ -1,133 +1,49 @@
-"""Visit rules for the API: provider must exist; reads fold in new evidence first; corrections,
-approvals and schedule imports map their failures to domain errors."""
+"""Visit services: the provider must exist; reads fold in new evidence first
+(visits.freshness); corrections, approvals, schedule imports and council policy, their failures
+as domain errors. The API and the portal call these; the caller owns the transaction."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
-from time import monotonic
 from typing import TypeVar
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection
 
-from api.deps import Principal
-from api.errors import Conflict, NotFound, Unprocessable
-from api.pagination import split_page
-from api.registry.service import require_provider
-from api.visits import repository
-from api.visits.access import council_scope
-from api.visits.schemas import (
+from core.access import Scope
+from core.errors import Conflict, NotFound, Unprocessable
+from core.pages import split_page
+from core.settings import Settings
+from core.times import london_day
+from gateway.registry.queries import require_council, require_provider
+from visits import corrections, kpis, policy, webhooks
+from visits import read_store as repository
+from visits.access import council_scope, ensure_council_reader
+from visits.freshness import VisitFreshness
+from visits.schedule import ScheduleFileError, import_schedule
+from visits.views import (
+    Alert,
     Correction,
     CorrectionRequest,
     CouncilPolicy,
+    DuePlan,
+    ProviderKpis,
     ScheduleImport,
     ScheduleRowError,
     Visit,
     VisitPage,
     VisitSummary,
+    Webhook,
+    WebhookDelivery,
 )
-from core.db import make_engine
-from core.settings import Settings
-from visits import builder, corrections, policy
-from visits.schedule import ScheduleFileError, import_schedule
 
 T = TypeVar("T")
 
 
-def fresh(conn: Connection, settings: Settings, now: datetime | None = None) -> None:
-    """Fold evidence stored since the last build into the visit tables before a read, so the
-    API never shows visits older than the evidence (the `ecm visits` role does the same in
-    the background; both are incremental and serialised by one lock).
-
-    The pass commits in a short transaction of its own: run inside the request's transaction,
-    its lock would be held until the request commits, and every visit read of every caller
-    would queue behind every other. The read that follows sees the committed pass.
-
-    Reads arriving together share passes: a read needs a pass that began after it arrived, not
-    one of its own, so under load there is about one pass at a time, not one per read. A read
-    on a clock of its own (`now`, the portal's injected clock) runs its own pass."""
-    engine = _build_engine(conn.engine, settings)
-
-    def _pass() -> None:
-        with engine.begin() as build:
-            builder.refresh(build, settings, now)
-
-    if now is None:
-        _passes(engine).after_arrival(_pass)
-    else:
-        _pass()
-
-
-class SharedPasses:
-    """Run a pass for callers who need one that started after they arrived, one at a time.
-
-    A caller returns as soon as any pass that began after its arrival has completed, whoever
-    ran it; otherwise it runs the next pass itself, or waits for the one running and looks
-    again. A pass that fails raises in the caller that ran it; the others look again."""
-
-    def __init__(self, clock: Callable[[], float] = monotonic) -> None:
-        self._clock = clock
-        self._changed = threading.Condition()
-        self._running = False
-        self._last_completed_start = float("-inf")
-        self.passes = 0
-
-    def after_arrival(self, run: Callable[[], None]) -> None:
-        arrived = self._clock()
-        with self._changed:
-            while self._last_completed_start < arrived:
-                if not self._running:
-                    self._running = True
-                    break
-                self._changed.wait()
-            else:
-                return
-        started = self._clock()
-        completed = False
-        try:
-            run()
-            completed = True
-        finally:
-            with self._changed:
-                self._running = False
-                if completed:
-                    self.passes += 1
-                    self._last_completed_start = max(self._last_completed_start, started)
-                self._changed.notify_all()
-
-
-def rebuild_in_request(conn: Connection, settings: Settings) -> None:
-    """The same pass inside the request's transaction, after the request changed what visits
-    are built from (a correction), so the caller's next read already shows it."""
-    builder.refresh(conn, settings)
-
-
-_BUILD_ENGINES: dict[str, Engine] = {}
-_BUILD_ENGINES_LOCK = threading.Lock()
-_PASSES: dict[str, SharedPasses] = {}
-
-
-def _passes(engine: Engine) -> SharedPasses:
-    url = engine.url.render_as_string(hide_password=False)
-    with _BUILD_ENGINES_LOCK:
-        return _PASSES.setdefault(url, SharedPasses())
-
-
-def _build_engine(engine: Engine, settings: Settings) -> Engine:
-    # A pool of its own: a request holding its connection never waits on the request pool for
-    # a second one (which could deadlock the pool under load), only on this small one.
-    url = engine.url.render_as_string(hide_password=False)
-    with _BUILD_ENGINES_LOCK:
-        if url not in _BUILD_ENGINES:
-            _BUILD_ENGINES[url] = make_engine(settings, "api.visits_build", pool_size=2, url=url)
-        return _BUILD_ENGINES[url]
-
-
 def list_visits(
     conn: Connection,
-    settings: Settings,
+    freshness: VisitFreshness,
     provider_id: str,
     *,
     day: date | None,
@@ -141,7 +57,7 @@ def list_visits(
     items, next_offset = _visit_page(
         repository.list_visits,
         conn,
-        settings,
+        freshness,
         provider_id,
         (day, service_user_id, carer_id, status),
         limit,
@@ -153,7 +69,7 @@ def list_visits(
 
 def list_visits_json(
     conn: Connection,
-    settings: Settings,
+    freshness: VisitFreshness,
     provider_id: str,
     *,
     day: date | None,
@@ -167,7 +83,7 @@ def list_visits_json(
     items, next_offset = _visit_page(
         repository.list_visits_json,
         conn,
-        settings,
+        freshness,
         provider_id,
         (day, service_user_id, carer_id, status),
         limit,
@@ -184,7 +100,7 @@ _Filters = tuple[date | None, str | None, str | None, str | None]
 def _visit_page(
     fetch: Callable[..., Sequence[T]],
     conn: Connection,
-    settings: Settings,
+    freshness: VisitFreshness,
     provider_id: str,
     filters: _Filters,
     limit: int,
@@ -194,7 +110,7 @@ def _visit_page(
     """A page of the provider's visits (day, service user, carer, status), fresh from the
     evidence, as `fetch` gives them: models or JSON texts."""
     require_provider(conn, provider_id)
-    fresh(conn, settings, now)
+    freshness.fresh(now)
     day, service_user_id, carer_id, status = filters
     rows = fetch(
         conn,
@@ -211,7 +127,7 @@ def _visit_page(
 
 def summarise_visits(
     conn: Connection,
-    settings: Settings,
+    freshness: VisitFreshness,
     provider_id: str,
     *,
     day: date | None,
@@ -220,15 +136,17 @@ def summarise_visits(
     now: datetime | None = None,
 ) -> VisitSummary:
     require_provider(conn, provider_id)
-    fresh(conn, settings, now)
+    freshness.fresh(now)
     return repository.summarise_visits(
         conn, provider_id, day=day, service_user_id=service_user_id, carer_id=carer_id
     )
 
 
-def get_visit(conn: Connection, settings: Settings, provider_id: str, visit_id: UUID) -> Visit:
+def get_visit(
+    conn: Connection, freshness: VisitFreshness, provider_id: str, visit_id: UUID
+) -> Visit:
     require_provider(conn, provider_id)
-    fresh(conn, settings)
+    freshness.fresh()
     visit = repository.get_visit(conn, provider_id, visit_id)
     if visit is None:
         raise NotFound(f"visit {visit_id} not found")
@@ -249,18 +167,18 @@ def _domain_error(exc: corrections.CorrectionError) -> Exception:
 
 def request_correction(
     conn: Connection,
-    settings: Settings,
-    principal: Principal,
+    freshness: VisitFreshness,
+    scope: Scope,
     provider_id: str,
     visit_id: UUID,
     request: CorrectionRequest,
 ) -> Correction:
     require_provider(conn, provider_id)
-    fresh(conn, settings)
+    freshness.fresh()
     try:
         record = corrections.request_correction(
             conn,
-            settings,
+            freshness.settings,
             provider_id=provider_id,
             visit_id=visit_id,
             carer_id=request.carer_id,
@@ -268,34 +186,34 @@ def request_correction(
             check_out=request.check_out,
             reason_code=request.reason_code,
             note=request.note,
-            requested_by=principal.subject,
+            requested_by=scope.subject,
         )
     except corrections.CorrectionError as exc:
         raise _domain_error(exc) from exc
     # Rebuild now so the visit the caller reads next already shows the correction.
-    rebuild_in_request(conn, settings)
+    freshness.rebuild_in(conn)
     return _correction(record)
 
 
 def approve_correction(
     conn: Connection,
-    settings: Settings,
-    principal: Principal,
+    freshness: VisitFreshness,
+    scope: Scope,
     provider_id: str,
     visit_id: UUID,
     correction_id: int,
 ) -> Correction:
-    scope = council_scope(principal)
+    council_id = council_scope(scope)
     owned = [c.id for c in corrections.corrections_for_visit(conn, visit_id)]
     if correction_id not in owned or repository.get_visit(conn, provider_id, visit_id) is None:
         raise NotFound(f"correction {correction_id} not found")
     try:
         record = corrections.approve_correction(
-            conn, correction_id, approved_by=principal.subject, council_id=scope
+            conn, correction_id, approved_by=scope.subject, council_id=council_id
         )
     except corrections.CorrectionError as exc:
         raise _domain_error(exc) from exc
-    rebuild_in_request(conn, settings)
+    freshness.rebuild_in(conn)
     return _correction(record)
 
 
@@ -307,12 +225,12 @@ def list_corrections(conn: Connection, provider_id: str, visit_id: UUID) -> list
 
 
 def import_schedule_file(
-    conn: Connection, principal: Principal, content: str, source: str
+    conn: Connection, scope: Scope, content: str, source: str
 ) -> ScheduleImport:
-    council_id = council_scope(principal)
+    council_id = council_scope(scope)
     try:
         report = import_schedule(
-            conn, content, source=source, imported_by=principal.subject, council_id=council_id
+            conn, content, source=source, imported_by=scope.subject, council_id=council_id
         )
     except ScheduleFileError as exc:
         raise Unprocessable(str(exc), code="schedule_invalid") from exc
@@ -329,14 +247,12 @@ def import_schedule_file(
 
 
 def set_council_policy(
-    conn: Connection, principal: Principal, council_id: str, body: CouncilPolicy
+    conn: Connection, scope: Scope, council_id: str, body: CouncilPolicy
 ) -> CouncilPolicy:
-    scope = council_scope(principal)
-    if scope is not None and scope != council_id:
+    own = council_scope(scope)
+    if own is not None and own != council_id:
         raise NotFound(f"council {council_id} not found")
-    exists = conn.execute(text("select 1 from council where id = :c"), {"c": council_id}).first()
-    if exists is None:
-        raise NotFound(f"council {council_id} not found")
+    require_council(conn, council_id)
     policy.set_policy(
         conn,
         council_id,
@@ -345,3 +261,63 @@ def set_council_policy(
         correction_approval_minutes=body.correction_approval_minutes,
     )
     return body
+
+
+MAX_KPI_DAYS = 400
+
+
+def council_kpis(
+    conn: Connection,
+    freshness: VisitFreshness,
+    scope: Scope,
+    council_id: str,
+    first_day: date,
+    last_day: date,
+    *,
+    provider_id: str | None = None,
+) -> list[ProviderKpis]:
+    """Per provider and lot of the council over [first_day, last_day]: counts per day and the
+    period's shares. A provider caller sees its own rows only."""
+    if last_day < first_day or (last_day - first_day).days >= MAX_KPI_DAYS:
+        raise Unprocessable(f"`to` must be on or after `from`, at most {MAX_KPI_DAYS} days")
+    own = ensure_council_reader(scope, council_id)
+    if own is not None:
+        provider_id = own
+    freshness.fresh()
+    found = kpis.council_kpis(conn, council_id, first_day, last_day, provider_id=provider_id)
+    return [
+        ProviderKpis.model_validate(
+            {
+                **entry.__dict__,
+                "on_time_15_share": entry.on_time_15_share,
+                "on_time_30_share": entry.on_time_30_share,
+                "planned_minutes_delivered_share": entry.planned_minutes_delivered_share,
+                "tag_or_code_verified_share": entry.tag_or_code_verified_share,
+            }
+        )
+        for entry in found
+    ]
+
+
+def list_alerts(conn: Connection, provider_id: str, *, open_only: bool) -> list[Alert]:
+    require_provider(conn, provider_id)
+    return repository.list_alerts(conn, provider_id, open_only=open_only)
+
+
+def register_webhook(conn: Connection, settings: Settings, provider_id: str, url: str) -> Webhook:
+    require_provider(conn, provider_id)
+    try:
+        endpoint_id, secret = webhooks.register_endpoint(conn, settings, provider_id, url)
+    except ValueError as exc:
+        raise Unprocessable(str(exc), code="webhook_invalid") from exc
+    return Webhook(id=endpoint_id, url=url, secret=secret)
+
+
+def list_deliveries(conn: Connection, provider_id: str) -> list[WebhookDelivery]:
+    require_provider(conn, provider_id)
+    return repository.list_deliveries(conn, provider_id)
+
+
+def planned_on(conn: Connection, provider_id: str, day: date) -> list[DuePlan]:
+    """The provider's planned visits (not cancelled) of one London day, in start order."""
+    return repository.planned_between(conn, provider_id, london_day(day))

@@ -6,21 +6,18 @@ invoices and runs are answered 404, as if they did not exist."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
-from api.deps import Principal
-from api.errors import Forbidden, NotFound
+from core.access import Scope
+from core.errors import Forbidden, NotFound
+from gateway.registry.queries import require_council
 
 
-def ensure_council(conn: Connection, principal: Principal, council_id: str) -> None:
-    if principal.is_admin:
-        known = conn.execute(
-            text("select 1 from council where id = :id"), {"id": council_id}
-        ).first()
-        if known is None:
-            raise NotFound(f"council {council_id} not found")
+def ensure_council(conn: Connection, scope: Scope, council_id: str) -> None:
+    if scope.is_admin:
+        require_council(conn, council_id)
         return
-    if principal.council_id is None:
+    if scope.council_id is None:
         raise Forbidden("council officers and administrators only")
-    if principal.council_id != council_id:
+    if scope.council_id != council_id:
         raise NotFound(f"council {council_id} not found")

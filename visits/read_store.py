@@ -1,15 +1,25 @@
-"""Visit read SQL over the tables the visit builder maintains. Callers own the transaction."""
+"""Visit read SQL over the tables the visit builder maintains: visits, their summary, alerts,
+notifications and webhook deliveries. Callers own the transaction."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, Result, text
 
-from api.visits.schemas import Alert, CarerStay, Visit, VisitAnomaly, VisitSummary
+from core.times import Window
+from visits.views import (
+    Alert,
+    CarerStay,
+    DuePlan,
+    Visit,
+    VisitAnomaly,
+    VisitSummary,
+    WebhookDelivery,
+)
 
 _VISIT_COLUMNS = (
     "id, provider_id, service_user_id, london_day, planned_visit_ref, planned_start, "
@@ -255,3 +265,67 @@ def visit_council(conn: Connection, visit_id: UUID) -> str | None:
         {"id": visit_id},
     ).scalar_one_or_none()
     return value
+
+
+def list_deliveries(conn: Connection, provider_id: str) -> list[WebhookDelivery]:
+    rows = conn.execute(
+        text(
+            "select d.id, d.notification_id, d.endpoint_id, d.status, d.attempts, "
+            "d.next_attempt_at, d.delivered_at from webhook_delivery d "
+            "join webhook_endpoint e on e.id = d.endpoint_id where e.provider_id = :p "
+            "order by d.id desc limit 1000"
+        ),
+        {"p": provider_id},
+    ).mappings()
+    return [WebhookDelivery.model_validate(dict(r)) for r in rows]
+
+
+def planned_between(conn: Connection, provider_id: str, window: Window) -> list[DuePlan]:
+    """The provider's current planned visits (not cancelled) starting in the window."""
+    rows = conn.execute(
+        text(
+            "select visit_ref, service_user_id, planned_start, planned_minutes, carers_required "
+            "from planned_visit_version where superseded_at is null and status = 'planned' "
+            "and provider_id = :provider and planned_start >= :start and planned_start < :end "
+            "order by planned_start, visit_ref"
+        ),
+        {"provider": provider_id, "start": window.start, "end": window.end},
+    )
+    return [DuePlan(*row) for row in rows]
+
+
+def complete_stays(
+    conn: Connection, first: date, last: date, provider_id: str | None
+) -> list[tuple[str, str, str, datetime, datetime, str]]:
+    """(service user, provider, carer, check-in, check-out, verification) of complete carer
+    stays of visits on London days [first, last], in actuals.csv order."""
+    rows = conn.execute(
+        text(
+            "select v.service_user_id, v.provider_id, vc.carer_id, vc.check_in, vc.check_out, "
+            "vc.verification from visit v join visit_carer vc on vc.visit_id = v.id "
+            "where v.london_day between :first and :last and v.service_user_id is not null "
+            "and vc.check_in is not null and vc.check_out is not null "
+            "and (cast(:provider as text) is null or v.provider_id = :provider) "
+            "order by vc.check_in, v.service_user_id, vc.carer_id"
+        ),
+        {"first": first, "last": last, "provider": provider_id},
+    )
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+def planned_rows(
+    conn: Connection, start: datetime, end: datetime, provider_id: str | None
+) -> list[tuple[str, str, str, datetime, int, int, str]]:
+    """Current, not cancelled, planned visits starting in [start, end), in schedule.csv order."""
+    rows = conn.execute(
+        text(
+            "select visit_ref, service_user_id, provider_id, planned_start, planned_minutes, "
+            "carers_required, service_type from planned_visit_version "
+            "where superseded_at is null and status = 'planned' "
+            "and planned_start >= :start and planned_start < :end "
+            "and (cast(:provider as text) is null or provider_id = :provider) "
+            "order by planned_start, visit_ref"
+        ),
+        {"start": start, "end": end, "provider": provider_id},
+    )
+    return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]

@@ -1,6 +1,6 @@
 """The council's reconciliation pages: upload a contract and invoices, start a run, read a run's
 totals and lines, follow a line to the visits and events behind it, compare two runs, mark a run
-paid. Same service and same access rules as the API (api.reconciliation)."""
+paid. Same service and same access rules as the API (reconciliation.runs, reconciliation.access)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import text
 
-from api.deps import ConnDep, PrincipalDep, SettingsDep
+from api.deps import ConnDep, FreshnessDep, PrincipalDep
 from api.errors import Forbidden, NotFound, Unprocessable
 from api.pagination import Offset
 from api.portal.pages import page
 from api.portal.paths import PORTAL_PREFIX
-from api.reconciliation import schemas, service
-from api.reconciliation.access import ensure_council
+from api.reconciliation import schemas
+from gateway.registry.repository import list_councils
+from reconciliation import runs as service
+from reconciliation.access import ensure_council
 
 HOME = f"{PORTAL_PREFIX}/reconciliation"
 LINES_PER_PAGE = 200
@@ -49,7 +50,7 @@ def reconciliation_home(
         return RedirectResponse(council_home(principal.council_id), status_code=303)
     if not principal.is_admin:
         raise Forbidden("council officers and administrators only")
-    councils = conn.execute(text("select id, name from council order by id")).all()
+    councils = list_councils(conn)
     return page(request, "reconciliation_councils.html", principal, councils=councils)
 
 
@@ -112,13 +113,13 @@ async def upload_invoice(
 def start_run(
     council_id: str,
     conn: ConnDep,
-    settings: SettingsDep,
+    freshness: FreshnessDep,
     principal: PrincipalDep,
     invoice_ids: Annotated[list[int], Form(min_length=1, max_length=100)],
 ) -> RedirectResponse:
     ensure_council(conn, principal, council_id)
     run = service.start_run(
-        conn, settings, principal, council_id, schemas.RunRequest(invoice_ids=invoice_ids)
+        conn, freshness, principal, council_id, schemas.RunRequest(invoice_ids=invoice_ids)
     )
     return RedirectResponse(f"{council_home(council_id)}/runs/{run.id}", status_code=303)
 

@@ -1,0 +1,1 @@
+"""What tests share: the test world, clients, handsets and principals (never conftest.py)."""
