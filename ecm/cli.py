@@ -68,6 +68,9 @@ def sim_options(settings: Settings) -> SimOptions:
         mqtt_port=settings.mqtt_port,
         state_dir=settings.state_dir,
         ca_file=settings.mqtt_ca_file,
+        # The NATS cluster refuses MQTT 5; its other nodes are where a handset goes next.
+        mqtt_version="3.1.1" if settings.broker == "nats" else "5",
+        other_ports=tuple(int(p) for p in settings.mqtt_cluster_ports.split(",") if p.strip()),
     )
 
 

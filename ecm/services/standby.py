@@ -23,6 +23,7 @@ import psycopg
 
 from core.process import give_to, run
 from ecm.services.postgres import DATABASE, SUPERUSER, LocalPostgres, bindir
+from ecm.services.replication_store import prepare_primary, standby_state
 
 STANDBY_NAME = "ecm_standby"
 SLOT = "ecm_standby_slot"
@@ -105,11 +106,7 @@ class ReplicatedPostgres:
         return _spawn(primary.user, self.primary_args(port), primary.log_file)
 
     def wait_primary(self, port: int, timeout_s: float = 60.0) -> None:
-        """The database and the standby's replication slot exist (idempotent).
-
-        Until the standby streams, a commit on the primary would wait for it: these
-        set-up statements ask for local commits only.
-        """
+        """The database and the standby's replication slot exist (idempotent)."""
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -118,15 +115,7 @@ class ReplicatedPostgres:
                     autocommit=True,
                     connect_timeout=2,
                 ) as conn:
-                    conn.execute("set synchronous_commit = local")
-                    if not conn.execute(
-                        "select 1 from pg_database where datname = %s", (DATABASE,)
-                    ).fetchone():
-                        conn.execute(f'create database "{DATABASE}"')
-                    if not conn.execute(
-                        "select 1 from pg_replication_slots where slot_name = %s", (SLOT,)
-                    ).fetchone():
-                        conn.execute("select pg_create_physical_replication_slot(%s, true)", [SLOT])
+                    prepare_primary(conn, DATABASE, SLOT)
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
@@ -176,11 +165,8 @@ class ReplicatedPostgres:
         while True:
             try:
                 with psycopg.connect(self.primary.url(primary_port), autocommit=True) as conn:
-                    row = conn.execute(
-                        "select sync_state from pg_stat_replication where application_name = %s",
-                        (STANDBY_NAME,),
-                    ).fetchone()
-                if row and row[0] == "sync":
+                    state = standby_state(conn, STANDBY_NAME)
+                if state == "sync":
                     return
             except psycopg.OperationalError:
                 pass

@@ -190,8 +190,8 @@ def run(
             options.mqtt_port,
             device_identity=identities.__getitem__,
             outbox=outbox,
-            mqtt_version=mqtt_version or ("3.1.1" if settings.broker == "nats" else "5"),
-            other_ports=[int(p) for p in settings.mqtt_cluster_ports.split(",") if p.strip()],
+            mqtt_version=mqtt_version or options.mqtt_version,
+            other_ports=options.other_ports,
         ) as uplink,
         Progress(
             TextColumn("[bold]publishing"),

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cluster.harness import ClusterIngest, ClusterStack, cluster_stack
+from tests.support.servers import starts_servers
 
 
 @pytest.fixture(scope="package")
+@starts_servers
 def cluster() -> Iterator[ClusterStack]:
     with cluster_stack() as stack:
         yield stack

@@ -21,6 +21,7 @@ import pytest
 from ecm.services.nats import healthy, monitor
 from tests.cluster.harness import ClusterDevices, ClusterIngest, ClusterStack, cluster_stack
 from tests.faults.harness import Counts, Fleet, publish_paced, register_fleet, settle_and_count
+from tests.support.servers import starts_servers
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +30,7 @@ BURST_S = 6.0
 
 
 @pytest.fixture
+@starts_servers
 def stack() -> Iterator[ClusterStack]:
     with cluster_stack() as stack:
         yield stack

@@ -17,8 +17,8 @@ from tests.cluster.harness import (
     MqttSession,
     nats_client_login,
 )
-from tests.conftest import wait_until
 from tests.faults.harness import register_fleet
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 

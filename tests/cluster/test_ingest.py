@@ -11,8 +11,8 @@ from firmware_sim.publisher import Uplink
 from ingest.jetstream import JetStreamConsumer
 from ingest.transport import make_transport
 from tests.cluster.harness import ClusterIngest, ClusterStack
-from tests.conftest import wait_until
 from tests.faults.harness import register_fleet
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
