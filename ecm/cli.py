@@ -145,6 +145,72 @@ def cluster_status() -> None:
     click.echo(json.dumps(endpoints.as_env(), indent=2))
 
 
+@cluster.command("node")
+@click.option("--name", required=True, help="This node's name, e.g. nats-1 (unique).")
+@click.option("--route", "routes", multiple=True, help="A peer's route address host:port.")
+@click.option("--bind", default="0.0.0.0", show_default=True)
+@click.option("--client-port", default=4222, show_default=True)
+@click.option("--cluster-port", default=6222, show_default=True)
+@click.option("--mqtt-port", default=8883, show_default=True)
+@click.option("--monitor-port", default=8222, show_default=True)
+def cluster_node(
+    name: str,
+    routes: tuple[str, ...],
+    bind: str,
+    client_port: int,
+    cluster_port: int,
+    mqtt_port: int,
+    monitor_port: int,
+) -> None:
+    """Run one NATS node of a cluster spread over hosts (docs/scaling.md, "Across hosts").
+
+    Writes the node's configuration from the gateway PKI under the state folder and replaces
+    this process with nats-server.
+    """
+    import os
+
+    from ecm.services.nats import binary, node_conf_for_host
+
+    conf = node_conf_for_host(
+        get_settings().state_dir,
+        name,
+        list(routes),
+        bind=bind,
+        client_port=client_port,
+        cluster_port=cluster_port,
+        mqtt_port=mqtt_port,
+        monitor_port=monitor_port,
+    )
+    server = binary()
+    os.execv(server, [server, "-c", str(conf)])
+
+
+@cluster.command("streams")
+def cluster_streams() -> None:
+    """Create the events stream and ingest's consumer on the cluster (ECM_NATS_URLS), as
+    svc:admin; idempotent."""
+    from gateway import jetstream
+    from gateway.pki.identity import service_identity
+
+    settings = get_settings()
+    urls = [url.strip() for url in settings.nats_urls.split(",") if url.strip()]
+    tls = service_identity(settings, "admin").ssl_context()
+    jetstream.run(jetstream.ensure_events_stream(urls, tls))
+    click.echo(f"events stream and ingest consumer ready on {len(urls)} node(s)")
+
+
+@cluster.command("reload")
+@click.option("--node", "nodes", multiple=True, help="Only these nodes (default: all here).")
+def cluster_reload(nodes: tuple[str, ...]) -> None:
+    """Make the NATS nodes running here re-read the user list (after `ecm pki sync`)."""
+    from gateway.pki.nats_access import NatsAccess, nats_root
+
+    root = nats_root(get_settings().state_dir)
+    pid_files = [root / n / "nats.pid" for n in nodes] or sorted(root.glob("*/nats.pid"))
+    reloaded = NatsAccess(root, pid_files).reload()
+    click.echo(f"{reloaded} node(s) reloaded")
+
+
 @cluster.command("promote")
 def cluster_promote() -> None:
     """Make the standby PostgreSQL the writable server (after the primary is lost)."""

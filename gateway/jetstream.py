@@ -75,7 +75,7 @@ async def connect(urls: list[str], tls: ssl.SSLContext, name: str) -> Client:
     return await nats.connect(
         servers=urls,
         tls=tls,
-        tls_hostname="localhost",
+        # The certificate is checked against each URL's own host (names or IPs in its SANs).
         name=name,
         connect_timeout=5,
         max_reconnect_attempts=-1,

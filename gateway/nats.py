@@ -81,6 +81,8 @@ class NatsClusterConfig:
     replicas: int = 3
     max_file_store: str = "10G"
     max_memory_store: str = "256M"
+    # Peers' route addresses (host:port) on real hosts; None: the other nodes on `host`.
+    routes: Sequence[str] | None = None
 
 
 def _tls_block(tls: NatsTls) -> dict[str, Any]:
@@ -96,11 +98,14 @@ def _tls_block(tls: NatsTls) -> dict[str, Any]:
 
 def render_node_conf(config: NatsClusterConfig, node: NatsNode) -> str:
     """One node's configuration (NATS accepts JSON; every value is quoted by json.dumps)."""
-    routes = [
-        f"nats-route://{config.host}:{peer.cluster_port}"
-        for peer in config.nodes
-        if peer.name != node.name
-    ]
+    if config.routes is not None:
+        routes = [f"nats-route://{route}" for route in config.routes]
+    else:
+        routes = [
+            f"nats-route://{config.host}:{peer.cluster_port}"
+            for peer in config.nodes
+            if peer.name != node.name
+        ]
     document: dict[str, Any] = {
         "server_name": node.name,
         "listen": f"{config.bind_address}:{node.client_port}",

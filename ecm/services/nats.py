@@ -22,7 +22,7 @@ from pathlib import Path
 from core.process import child_preexec, free_port, port_open
 from core.settings import Settings
 from gateway.nats import NatsClusterConfig, NatsNode, NatsTls, render_node_conf
-from gateway.pki.layout import DEV_SERVICES, initialise, pki_layout
+from gateway.pki.layout import DEV_SERVICES, SERVICES, initialise, pki_layout
 from gateway.pki.nats_access import NatsAccess, nats_root
 
 NODES = 3
@@ -183,3 +183,45 @@ def monitor(monitor_port: int, path: str) -> dict[str, object]:
     with urllib.request.urlopen(f"http://127.0.0.1:{monitor_port}/{path}", timeout=5) as response:
         document: dict[str, object] = json.loads(response.read())
         return document
+
+
+def node_conf_for_host(
+    state_dir: Path,
+    name: str,
+    routes: list[str],
+    *,
+    bind: str,
+    client_port: int,
+    cluster_port: int,
+    mqtt_port: int,
+    monitor_port: int,
+) -> Path:
+    """One node of a cluster spread over hosts (`ecm cluster node`): its configuration, with
+    the peers' route addresses, written under <state>/cluster/nats/<name>; the user list beside
+    it is made (services only) when missing and otherwise kept."""
+    settings = Settings(state_dir=state_dir)
+    layout = pki_layout(state_dir)
+    root = nats_root(state_dir)
+    node = NatsNode(
+        name=name,
+        client_port=client_port,
+        cluster_port=cluster_port,
+        mqtt_port=mqtt_port,
+        monitor_port=monitor_port,
+        store_dir=root / name / "jetstream",
+        pid_file=root / name / "nats.pid",
+    )
+    config = NatsClusterConfig(
+        nodes=[node],
+        tls=NatsTls(layout.ca_file, layout.server_cert, layout.server_key),
+        users_include="../users.conf",
+        bind_address=bind,
+        routes=routes,
+    )
+    node.store_dir.mkdir(parents=True, exist_ok=True)
+    if not (root / "users.conf").exists():
+        services = DEV_SERVICES if settings.env != "prod" else SERVICES
+        NatsAccess(root, [node.pid_file] if node.pid_file else [], services).write([])
+    conf = root / name / "nats.conf"
+    conf.write_text(render_node_conf(config, node))
+    return conf

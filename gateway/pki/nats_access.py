@@ -76,7 +76,12 @@ class NatsAccess:
         reloaded = 0
         for pid_file in self.pid_files:
             try:
-                os.kill(int(pid_file.read_text().strip()), signal.SIGHUP)
+                pid = int(pid_file.read_text().strip())
+                # A pid file on a shared volume may name a process of another container (another
+                # pid namespace): signal only a nats-server, never whatever has that number here.
+                if b"nats-server" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    continue
+                os.kill(pid, signal.SIGHUP)
                 reloaded += 1
             except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
                 continue
