@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from core.db import make_engine
 from ecm.services.nats import healthy, monitor
 from tests.cluster.harness import ClusterDevices, ClusterIngest, ClusterStack, cluster_stack
 from tests.faults.harness import Counts, Fleet, publish_paced, register_fleet, settle_and_count
@@ -105,3 +107,10 @@ def test_kill_9_the_postgresql_primary_mid_burst_and_promote_the_standby(
         devices.deliver_everything(timeout_s=60)
         counts = settle_and_count(stack, fleet, devices, "kill -9 PostgreSQL primary, promote")  # type: ignore[arg-type]
     assert_nothing_lost(counts)
+    # The API's engine (SQLAlchemy, the same URL) finds the promoted server too.
+    engine = make_engine(stack.settings, "tests")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("select pg_is_in_recovery()")).scalar() is False
+    finally:
+        engine.dispose()
