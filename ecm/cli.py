@@ -187,15 +187,13 @@ def cluster_node(
 
 @cluster.command("streams")
 def cluster_streams() -> None:
-    """Create the events stream and ingest's consumer on the cluster (ECM_NATS_URLS), as
-    svc:admin; idempotent."""
+    """Make the MQTT layer's streams and ingest's consumer on the cluster (ECM_NATS_URLS,
+    ECM_MQTT_HOST/PORT), as svc:admin, before any handset publishes; idempotent."""
     from gateway import jetstream
-    from gateway.pki.identity import service_identity
 
     settings = get_settings()
     urls = [url.strip() for url in settings.nats_urls.split(",") if url.strip()]
-    tls = service_identity(settings, "admin").ssl_context()
-    jetstream.run(jetstream.ensure_events_stream(urls, tls))
+    jetstream.prepare_events(settings, urls, settings.mqtt_port)
     click.echo(f"events stream and ingest consumer ready on {len(urls)} node(s)")
 
 

@@ -1,34 +1,36 @@
 """The cluster's JetStream assets, made and inspected as the `svc:admin` identity.
 
-The events stream takes every device's QoS 1 publish (`ecm.v1.devices.*.events`) with three
-replicas, as a work queue: a message leaves it when ingest acknowledges it, which ingest does
-only after the transaction holding it has committed. Ingest reads it through one durable pull
-consumer with explicit acks, shared by every worker on every host.
+Every device's QoS 1 publish is written by the server to the MQTT layer's `$MQTT_msgs` stream
+(three replicas, `mqtt.stream_replicas`) before the PUBACK goes back. Ingest's durable pull
+consumer on it, filtered to the events subjects, keeps each message there (the stream's
+retention is by interest) until ingest acknowledges it, which ingest does only after the
+transaction holding it has committed. One consumer, shared by every worker on every host.
+
+The consumer must exist before the first handset publishes: with no consumer interested, the
+stream drops a message as soon as it is written. `ensure_ingest_consumer` runs at cluster set-up
+(`ecm cluster up`, `ecm cluster streams`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import nats
+import paho.mqtt.client as mqtt
 from nats.aio.client import Client
-from nats.js.api import (
-    AckPolicy,
-    ConsumerConfig,
-    DeliverPolicy,
-    DiscardPolicy,
-    RetentionPolicy,
-    StorageType,
-    StreamConfig,
-)
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from core.settings import Settings
 from gateway.nats import EVENTS_STREAM, EVENTS_SUBJECTS, INGEST_CONSUMER
+from gateway.pki.identity import TlsIdentity, service_identity
 
-# A handset may be offline for days; the stream keeps what ingest has not yet committed.
-MAX_AGE_S = 14 * 24 * 3600
 # Unacknowledged deliveries outstanding across all workers before the cluster waits.
 MAX_ACK_PENDING = 20_000
 # A worker that took messages and died: they are delivered again after this.
@@ -45,23 +47,10 @@ class ClusterView:
     waiting: int
 
 
-def events_stream_config(replicas: int) -> StreamConfig:
-    return StreamConfig(
-        name=EVENTS_STREAM,
-        subjects=[EVENTS_SUBJECTS],
-        retention=RetentionPolicy.WORK_QUEUE,
-        storage=StorageType.FILE,
-        num_replicas=replicas,
-        max_age=MAX_AGE_S,
-        # Never drop what a handset sent: refuse new messages instead (the handset keeps them).
-        discard=DiscardPolicy.NEW,
-        max_msg_size=64 * 1024,
-    )
-
-
 def ingest_consumer_config() -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=INGEST_CONSUMER,
+        filter_subject=EVENTS_SUBJECTS,
         ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL,
         ack_wait=ACK_WAIT_S,
@@ -84,31 +73,24 @@ async def connect(urls: list[str], tls: ssl.SSLContext, name: str) -> Client:
     )
 
 
-async def ensure_events_stream(urls: list[str], tls: ssl.SSLContext, replicas: int = 3) -> None:
+async def ensure_ingest_consumer(urls: list[str], tls: ssl.SSLContext) -> None:
+    """Ingest's consumer on the MQTT layer's stream (which the first MQTT connection made)."""
     client = await connect(urls, tls, "ecm-admin")
     try:
         js = client.jetstream(timeout=20)
         deadline = asyncio.get_running_loop().time() + 60
         while True:
             try:
-                try:
-                    await js.stream_info(EVENTS_STREAM)
-                except nats.js.errors.NotFoundError:
-                    await js.add_stream(events_stream_config(replicas))
+                await js.stream_info(EVENTS_STREAM)
                 await js.add_consumer(EVENTS_STREAM, ingest_consumer_config())
                 return
-            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as exc:
-                # Right after start-up the meta leader may still be being elected.
+            except nats.errors.Error as exc:
+                # Right after start-up a leader may still be being elected.
                 if asyncio.get_running_loop().time() > deadline:
-                    raise RuntimeError(f"JetStream not available: {exc}") from exc
+                    raise RuntimeError(
+                        f"JetStream not ready for the ingest consumer: {exc}"
+                    ) from exc
                 await asyncio.sleep(0.5)
-            except nats.js.errors.APIError as exc:
-                if getattr(exc, "err_code", None) in (10039, 10008) or exc.code == 503:
-                    if asyncio.get_running_loop().time() > deadline:
-                        raise
-                    await asyncio.sleep(0.5)
-                    continue
-                raise
     finally:
         await client.close()
 
@@ -137,3 +119,50 @@ async def cluster_view(urls: list[str], tls: ssl.SSLContext) -> ClusterView:
 def run(coroutine: Any) -> Any:
     """Call one of these from synchronous code (the CLI, the tests)."""
     return asyncio.run(coroutine)
+
+
+def prepare_events(settings: Settings, urls: list[str], mqtt_port: int) -> None:
+    """Cluster set-up: one MQTT connection (the server then makes the MQTT layer's streams,
+    `$MQTT_msgs` included), then ingest's consumer on it. Idempotent."""
+    open_mqtt(settings.mqtt_host, mqtt_port, service_identity(settings, "admin"))
+    run(ensure_ingest_consumer(urls, service_identity(settings, "admin").ssl_context()))
+
+
+def open_mqtt(host: str, port: int, identity: TlsIdentity, timeout_s: float = 60.0) -> None:
+    """Until one MQTT 3.1.1 connection is accepted.
+
+    Left to the first handsets, several nodes make the MQTT layer's streams at once and may
+    refuse those first connections while they settle who owns them (2.15.1: "replicas mismatch").
+    """
+    deadline = time.monotonic() + timeout_s
+    while not _mqtt_accepts(host, port, identity):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the cluster's MQTT port {port} did not accept a connection")
+        time.sleep(0.5)
+
+
+def _mqtt_accepts(host: str, port: int, identity: TlsIdentity) -> bool:
+    connected = threading.Event()
+    accepted: list[bool] = []
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"ecm-cluster-setup-{uuid.uuid4().hex[:8]}",
+        protocol=MQTTProtocolVersion.MQTTv311,
+    )
+    identity.apply(client)
+
+    def _on_connect(c: mqtt.Client, u: Any, f: Any, reason: Any, p: Any) -> None:
+        accepted.append(not reason.is_failure)
+        connected.set()
+
+    client.on_connect = _on_connect
+    try:
+        client.connect(host, port)
+        client.loop_start()
+        connected.wait(10)
+    except OSError:
+        return False
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return bool(accepted and accepted[0])

@@ -27,9 +27,15 @@ from typing import Any
 
 from gateway.pki.authority import SERVICE_PREFIX
 
-# The JetStream stream every device's events land in, and ingest's durable pull consumer on it.
-EVENTS_STREAM = "ECM_EVENTS"
-EVENTS_SUBJECTS = "ecm.v1.devices.*.events"
+# Where every device's events are kept until ingest has committed them: the MQTT layer's own
+# stream of QoS 1 messages, which the server writes (replicated) *before* it sends the PUBACK.
+# A separate stream capturing `ecm.v1.devices.*.events` is fed after the PUBACK, and lost
+# PUBACKed events when its leader was killed (docs/scaling.md); this one did not. Its name and
+# subject layout are the NATS server's (2.15.x, pinned in pyproject.toml); tests/cluster holds
+# them. Ingest's durable pull consumer on it is what keeps messages there (interest retention).
+EVENTS_STREAM = "$MQTT_msgs"
+MQTT_MSGS_PREFIX = "$MQTT.msgs."
+EVENTS_SUBJECTS = MQTT_MSGS_PREFIX + "ecm.v1.devices.*.events"
 INGEST_CONSUMER = "ingest"
 CLUSTER_NAME = "ecm"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -45,7 +51,8 @@ def topic_to_subject(topic: str) -> str:
 
 
 def subject_to_topic(subject: str) -> str:
-    return subject.replace(".", "/")
+    """`$MQTT.msgs.ecm.v1.devices.D1.events` (or the bare subject) -> `ecm/v1/devices/D1/events`."""
+    return subject.removeprefix(MQTT_MSGS_PREFIX).replace(".", "/")
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import threading
-import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from core.process import free_port
 from core.settings import Settings, env_file
@@ -28,7 +21,6 @@ from ecm.services.nats import NODES, LocalNatsCluster, NodePorts
 from ecm.services.stack import stop_child
 from ecm.services.standby import ReplicatedPostgres, multi_host_url
 from gateway import jetstream
-from gateway.pki.identity import service_identity
 
 
 @dataclass(frozen=True)
@@ -93,50 +85,9 @@ def _recorded_pg_ports(state_dir: Path) -> tuple[int, int] | None:
 
 
 def ensure_stream(state_dir: Path, endpoints: ClusterEndpoints) -> None:
+    """The MQTT layer's streams and ingest's consumer on them, before any handset publishes."""
     settings = endpoints.settings(state_dir)
-    tls = service_identity(settings, "admin").ssl_context()
-    jetstream.run(jetstream.ensure_events_stream(endpoints.nats_urls, tls))
-    open_mqtt(settings, endpoints.mqtt_ports[0])
-
-
-def open_mqtt(settings: Settings, port: int, timeout_s: float = 60.0) -> None:
-    """One MQTT connection, so the MQTT layer makes its internal streams now.
-
-    Left to the first handsets, several nodes create them at once and may refuse those first
-    connections while they settle who owns them (seen with 2.15.1: "replicas mismatch").
-    """
-    deadline = time.monotonic() + timeout_s
-    while not _mqtt_accepts(settings, port):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the cluster's MQTT port {port} did not accept a connection")
-        time.sleep(0.5)
-
-
-def _mqtt_accepts(settings: Settings, port: int) -> bool:
-    connected = threading.Event()
-    accepted: list[bool] = []
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"ecm-cluster-setup-{uuid.uuid4().hex[:8]}",
-        protocol=MQTTProtocolVersion.MQTTv311,
-    )
-    service_identity(settings, "admin").apply(client)
-
-    def _on_connect(c: mqtt.Client, u: Any, f: Any, reason: Any, p: Any) -> None:
-        accepted.append(not reason.is_failure)
-        connected.set()
-
-    client.on_connect = _on_connect
-    try:
-        client.connect(settings.mqtt_host, port)
-        client.loop_start()
-        connected.wait(10)
-    except OSError:
-        return False
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    return bool(accepted and accepted[0])
+    jetstream.prepare_events(settings, endpoints.nats_urls, endpoints.mqtt_ports[0])
 
 
 def status(state_dir: Path) -> ClusterEndpoints | None:
