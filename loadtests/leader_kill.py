@@ -1,12 +1,12 @@
 """kill -9 of the events stream's leader mid-burst, without end-to-end receipts: what is lost.
 
-    .venv/bin/python -m loadtests.leader_kill [--trials 3]
+    .venv/bin/python -m loadtests.leader_kill [--trials 5]
 
-Not a test: the cluster may PUBACK a message and lose it in the leader change, and only the
-receipts of issue 12 (the handset keeps an event until ingest's receipt after commit) make this
-scenario loss-free. This measures the loss that remains with PUBACK-only handsets, with the
-same harness as tests/cluster (a fresh cluster per trial, ingest on JetStream, handsets over
-MQTT 3.1.1 on the leader's node). Writes loadtests/results/leader_kill.json.
+The suite runs this once (tests/cluster/test_cluster_faults.py); this repeats it on a fresh
+cluster per trial (ingest on JetStream, handsets over MQTT 3.1.1 on another node than the
+leader), to count over several leader changes. With the earlier design (a separate stream
+capturing the events subjects) it lost PUBACKed events:
+loadtests/results/leader_kill_capture_stream.json. Writes loadtests/results/leader_kill.json.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def main() -> None:
     document = {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "receipts": False,
+        "design": "ingest's consumer on the MQTT layer's $MQTT_msgs stream",
         "trials": results,
     }
     (RESULTS / "leader_kill.json").write_text(json.dumps(document, indent=2) + "\n")
