@@ -72,6 +72,9 @@ class NatsNode:
     store_dir: Path
     pid_file: Path | None = None
     log_file: Path | None = None
+    # Where this node listens for and is reached by its peers' routes, when not the cluster's
+    # `host` (a node in a network namespace of its own, in the partition test).
+    route_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def render_node_conf(config: NatsClusterConfig, node: NatsNode) -> str:
         routes = [f"nats-route://{route}" for route in config.routes]
     else:
         routes = [
-            f"nats-route://{config.host}:{peer.cluster_port}"
+            f"nats-route://{peer.route_host or config.host}:{peer.cluster_port}"
             for peer in config.nodes
             if peer.name != node.name
         ]
@@ -125,7 +128,7 @@ def render_node_conf(config: NatsClusterConfig, node: NatsNode) -> str:
         },
         "cluster": {
             "name": CLUSTER_NAME,
-            "listen": f"{config.bind_address}:{node.cluster_port}",
+            "listen": f"{node.route_host or config.bind_address}:{node.cluster_port}",
             "routes": routes,
             # Clients are given the addresses they were configured with, not the peers'.
             "no_advertise": True,
