@@ -198,11 +198,16 @@ class MqttSession:
         identity: TlsIdentity,
         port: int,
         protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
+        *,
+        client_id: str | None = None,
+        clean_session: bool = True,
     ) -> None:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"ecm-test-{uuid.uuid4().hex[:8]}",
+            client_id=client_id or f"ecm-test-{uuid.uuid4().hex[:8]}",
             protocol=protocol,
+            # MQTT 5 has clean start at CONNECT instead (paho refuses clean_session there).
+            clean_session=None if protocol == MQTTProtocolVersion.MQTTv5 else clean_session,
         )
         identity.apply(self.client)
         self.port = port

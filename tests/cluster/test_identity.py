@@ -92,6 +92,31 @@ def test_a_device_reads_only_its_own_receipts_and_commands(cluster: ClusterStack
         session.close()
 
 
+def test_an_offline_handset_gets_its_receipt_when_it_reconnects(cluster: ClusterStack) -> None:
+    fleet = register_fleet(cluster, 1)  # type: ignore[arg-type]
+    device = fleet.ids[0]
+    identity = cluster.provision([device])[device]
+    client_id = f"ecm-{device}"
+    first = MqttSession(identity, cluster.mqtt_ports[0], client_id=client_id, clean_session=False)
+    first.connect()
+    assert first.subscribe(f"ecm/v1/devices/{device}/receipts") == [1]
+    first.close()
+    # Offline now: the receipt goes to its persistent session (QoS 1, replicated stream).
+    sender = MqttSession(service_identity(cluster.settings, "ingest"), cluster.mqtt_ports[1])
+    sender.connect()
+    try:
+        assert sender.publish(f"ecm/v1/devices/{device}/receipts", b'{"receipts": ["r1"]}')
+    finally:
+        sender.close()
+    again = MqttSession(identity, cluster.mqtt_ports[2], client_id=client_id, clean_session=False)
+    again.connect()
+    try:
+        wait_until(lambda: again.messages, timeout_s=20)
+    finally:
+        again.close()
+    assert again.messages == [(f"ecm/v1/devices/{device}/receipts", b'{"receipts": ["r1"]}')]
+
+
 def test_devices_cannot_log_in_on_the_nats_client_port(cluster: ClusterStack) -> None:
     fleet = register_fleet(cluster, 1)  # type: ignore[arg-type]
     identity = cluster.provision(fleet.ids)[fleet.ids[0]]
