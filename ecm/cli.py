@@ -138,11 +138,22 @@ def cluster_status() -> None:
     """Print where the cluster listens and who leads what, or exit 1 when it is not running."""
     from ecm.services import cluster as stack
 
-    endpoints = stack.status(get_settings().state_dir)
+    state_dir = get_settings().state_dir
+    endpoints = stack.status(state_dir)
     if endpoints is None:
         click.echo("not running")
         sys.exit(1)
     click.echo(json.dumps(endpoints.as_env(), indent=2))
+    from gateway import jetstream
+    from gateway.pki.identity import service_identity
+
+    tls = service_identity(endpoints.settings(state_dir), "admin").ssl_context()
+    view = jetstream.run(jetstream.cluster_view(endpoints.nats_urls, tls))
+    click.echo(
+        f"events stream leader {view.stream_leader}, replicas {', '.join(view.stream_replicas)}; "
+        f"ingest consumer leader {view.consumer_leader}, {view.pending} waiting for ingest, "
+        f"{view.ack_pending} taken and not yet committed"
+    )
 
 
 @cluster.command("node")

@@ -33,8 +33,10 @@ from gateway.pki.identity import TlsIdentity, service_identity
 
 # Unacknowledged deliveries outstanding across all workers before the cluster waits.
 MAX_ACK_PENDING = 20_000
-# A worker that took messages and died: they are delivered again after this.
-ACK_WAIT_S = 30.0
+# A worker that took messages and died, or an acknowledgement lost with a node: delivered again
+# after this. A worker still retrying its batch (database away) may see it delivered to another
+# worker meanwhile; the store counts the second copy as a duplicate.
+ACK_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
