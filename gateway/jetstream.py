@@ -84,7 +84,11 @@ async def ensure_ingest_consumer(urls: list[str], tls: ssl.SSLContext) -> None:
         while True:
             try:
                 await js.stream_info(EVENTS_STREAM)
-                await js.add_consumer(EVENTS_STREAM, ingest_consumer_config())
+                try:
+                    # Kept as it is when it exists: it may hold days of events for ingest.
+                    await js.consumer_info(EVENTS_STREAM, INGEST_CONSUMER)
+                except nats.js.errors.NotFoundError:
+                    await js.add_consumer(EVENTS_STREAM, ingest_consumer_config())
                 return
             except nats.errors.Error as exc:
                 # Right after start-up a leader may still be being elected.
