@@ -9,6 +9,9 @@ from fastapi import FastAPI
 
 from api import metrics, openapi
 from api.auth.endpoints import router as auth_router
+from api.carer_days.carer_day_endpoints import router as carer_days_router
+from api.commissioning.offer_endpoints import router as offers_router
+from api.commissioning.request_endpoints import router as commissioning_router
 from api.devices.endpoints import router as devices_router
 from api.devices.home_device_endpoints import router as home_devices_router
 from api.error_handlers import EXCEPTION_HANDLERS
@@ -19,6 +22,7 @@ from api.portal.reconciliation_pages import router as portal_reconciliation_rout
 from api.reconciliation.reconciliation_endpoints import router as reconciliation_router
 from api.registry.endpoints import router as registry_router
 from api.request_id import RequestIdMiddleware
+from api.telephony.telephone_pin_endpoints import router as telephony_router
 from api.times import utc_now
 from api.visits.visit_endpoints import router as visits_router
 from core.db import make_engine
@@ -67,10 +71,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events_router,
         visits_router,
         reconciliation_router,
+        commissioning_router,
+        offers_router,
         portal_router,
         portal_reconciliation_router,
         devices_router,
         home_devices_router,
+        carer_days_router,
+        telephony_router,
     ):
         app.include_router(router)
     openapi.install(app)

@@ -18,12 +18,13 @@ CHECK_OUT_EVENT = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b"
 _PAGE_END: dict[str, Any] = {"next_offset": None}
 
 _PROVIDER = {"id": "P001", "name": "Broadland Home Care Ltd"}
-_CARER = {"id": "C0007", "provider_id": "P001", "name": "Sam Carer"}
+_CARER = {"id": "C0007", "provider_id": "P001", "name": "Sam Carer", "carer_number": "4107"}
 _DEVICE = {
     "id": "D0007",
     "provider_id": "P001",
     "public_key": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
     "status": "active",
+    "kind": "handset",
 }
 _SERVICE_USER = {
     "id": "SU0042",
@@ -33,6 +34,7 @@ _SERVICE_USER = {
     "geofence_m": 150,
     "home_tag_uid": "04A1B2C3D4E5F6",
     "council_id": "LA1",
+    "landline": "+441603123456",
 }
 
 _CARER_STAY = {
@@ -180,6 +182,34 @@ _CONTRACT_TOML = (
 
 _PEM = "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n"
 
+_PAY_CHECK = {
+    "hourly_rate_gbp": "11.50",
+    "travel_paid": False,
+    "floor_gbp_per_hour": "12.21",
+    "paid_minutes": 125,
+    "worked_minutes": 162,
+    "pay_gbp": "23.96",
+    "floor_gbp": "32.97",
+    "below_floor": True,
+    "shortfall_gbp": "9.01",
+    "effective_gbp_per_hour": "8.87",
+}
+_CARER_DAY = {
+    "carer_id": "C0007",
+    "carer_name": "Sam Carer",
+    "day": "2026-01-15",
+    "visits": 4,
+    "open_visits": 0,
+    "first_check_in": "2026-01-15T07:00:00Z",
+    "last_check_out": "2026-01-15T12:30:00Z",
+    "contact_minutes": 125,
+    "travel_minutes": 37,
+    "unpaid_gap_minutes": 168,
+    "distance_km": 7.78,
+    "pay": _PAY_CHECK,
+}
+_PAY_RATE = {"effective_from": "2025-04-01", "hourly_rate_gbp": "11.50", "travel_paid": False}
+
 # By component schema name (as in #/components/schemas/...).
 EXAMPLES: dict[str, Any] = {
     "Health": {"status": "ok", "database": "ok"},
@@ -202,6 +232,7 @@ EXAMPLES: dict[str, Any] = {
         "carers": [_CARER],
         "devices": [_DEVICE],
         "service_users": [_SERVICE_USER],
+        "telephony_numbers": [{"number": "+448000112233", "provider_id": "P001"}],
     },
     "SeedCounts": {
         "councils": 1,
@@ -210,6 +241,7 @@ EXAMPLES: dict[str, Any] = {
         "carers": 1,
         "devices": 1,
         "service_users": 1,
+        "telephony_numbers": 1,
     },
     "ProviderList": {"items": [_PROVIDER], **_PAGE_END},
     "Provider": _PROVIDER,
@@ -266,6 +298,83 @@ EXAMPLES: dict[str, Any] = {
     "VisitPage": {"items": [_VISIT], **_PAGE_END},
     "Visit": _VISIT,
     "VisitSummary": {"complete": 48, "open": 2, "by_status": {"on_time": 33, "late": 15}},
+    "CarerDayList": {"provider_id": "P001", "day": "2026-01-15", "items": [_CARER_DAY]},
+    "CarerDayDetail": {
+        **_CARER_DAY,
+        "provider_id": "P001",
+        "stays": [
+            {
+                "visit_id": VISIT_ID,
+                "service_user_id": "SU0042",
+                "service_user_name": "Mrs A. Example",
+                "check_in": "2026-01-15T07:00:00Z",
+                "check_out": "2026-01-15T07:30:00Z",
+                "minutes": 30,
+                "verification": "landline",
+            },
+            {
+                "visit_id": SEGMENT_ID,
+                "service_user_id": "SU0043",
+                "service_user_name": "Mr B. Example",
+                "check_in": "2026-01-15T07:45:00Z",
+                "check_out": "2026-01-15T08:30:00Z",
+                "minutes": 45,
+                "verification": "tag",
+            },
+        ],
+        "legs": [
+            {
+                "from_visit_id": VISIT_ID,
+                "to_visit_id": SEGMENT_ID,
+                "left_at": "2026-01-15T07:30:00Z",
+                "arrived_at": "2026-01-15T07:45:00Z",
+                "gap_minutes": 15,
+                "travel_minutes": 15,
+                "unpaid_gap_minutes": 0,
+                "distance_km": 2.0,
+                "speed_kmh": 8.0,
+            }
+        ],
+    },
+    # Its decimal is a number or a string going in, a string coming out: two schemas.
+    "PayRate-Input": _PAY_RATE,
+    "PayRate-Output": _PAY_RATE,
+    "PayRateList": {"provider_id": "P001", "items": [_PAY_RATE]},
+    "CouncilCarerDays": {
+        "council_id": "LA1",
+        "from": "2026-01-12",
+        "to": "2026-01-18",
+        "providers": [
+            {
+                "provider_id": "P001",
+                "provider_name": "Broadland Home Care Ltd",
+                "carer_days": 96,
+                "withheld": False,
+                "days_checked": 96,
+                "days_below_floor": 31,
+                "below_floor_share": 0.3229,
+                "contact_minutes": 19460,
+                "travel_minutes": 4810,
+                "travel_minutes_per_contact_hour": 14.8,
+                "unpaid_gap_minutes": 8840,
+            },
+            {
+                "provider_id": "P002",
+                "provider_name": "Yare Home Care Ltd",
+                "carer_days": 2,
+                "withheld": True,
+                "days_checked": None,
+                "days_below_floor": None,
+                "below_floor_share": None,
+                "contact_minutes": None,
+                "travel_minutes": None,
+                "travel_minutes_per_contact_hour": None,
+                "unpaid_gap_minutes": None,
+            },
+        ],
+    },
+    "TelephonePin": {"pin": "482913"},
+    "TelephonePinSet": {"carer_id": "C0007", "set_at": "2026-11-22T09:15:00Z", "pin": None},
     "Correction": _CORRECTION,
     "CorrectionRequest": {
         "carer_id": "C0007",
@@ -464,6 +573,20 @@ EXAMPLES: dict[str, Any] = {
 
 # Bodies that are not JSON, by (method, path, "request" or the response status).
 TEXT_EXAMPLES: dict[tuple[str, str, str], str] = {
+    ("get", "/providers/{provider_id}/carer-days.csv", "200"): (
+        "day,carer_id,carer_name,visits,open_visits,first_check_in,last_check_out,"
+        "contact_minutes,travel_minutes,unpaid_gap_minutes,distance_km,hourly_rate_gbp,"
+        "travel_paid,pay_gbp,floor_gbp_per_hour,floor_gbp,below_floor,shortfall_gbp,"
+        "effective_gbp_per_hour\n"
+        "2026-01-15,C0007,Sam Carer,4,0,2026-01-15T07:00:00+00:00,2026-01-15T12:30:00+00:00,"
+        "125,37,168,7.8,11.50,no,23.96,12.21,32.97,yes,9.01,8.87\n"
+    ),
+    ("get", "/councils/{council_id}/carer-days.csv", "200"): (
+        "provider_id,provider_name,carer_days,withheld,days_checked,days_below_floor,"
+        "below_floor_share,contact_minutes,travel_minutes,travel_minutes_per_contact_hour,"
+        "unpaid_gap_minutes\n"
+        "P001,Broadland Home Care Ltd,96,no,96,31,0.323,19460,4810,14.8,8840\n"
+    ),
     ("post", "/schedules", "request"): (
         "visit_ref,service_user_ref,provider_ref,planned_start,planned_minutes,carers_required,"
         "service_type,status\n"
@@ -483,3 +606,10 @@ TEXT_EXAMPLES: dict[tuple[str, str, str], str] = {
         'id: 88\nevent: raised\ndata: {"id": 88, "visit_ref": "V00068", "kind": "missed"}\n\n'
     ),
 }
+
+# Commissioning's examples live beside its routes.
+from api.commissioning.examples import EXAMPLES as _COMMISSIONING  # noqa: E402
+from api.commissioning.examples import TEXT_EXAMPLES as _COMMISSIONING_TEXT  # noqa: E402
+
+EXAMPLES |= _COMMISSIONING
+TEXT_EXAMPLES |= _COMMISSIONING_TEXT

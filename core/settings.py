@@ -119,6 +119,43 @@ class Settings(BaseSettings):
     # machine or the LAN). Outside production they always may; in production only when set.
     webhook_allow_private_addresses: bool = False
 
+    # Telephone check-in (`ecm telephony`, docs/telephony.md). The provider's auth token signs
+    # its webhooks (the previous one is accepted too while a rotation is under way); the
+    # public URL is the base the provider calls, which the signature covers.
+    telephony_host: str = "127.0.0.1"
+    telephony_port: int = 8010
+    telephony_auth_token: str | None = None
+    telephony_previous_auth_token: str | None = None
+    telephony_public_url: str | None = None
+    # A request about a call first seen longer ago than this is refused as stale: our calls
+    # last a minute or two, and the provider's signature carries no time of its own.
+    telephony_max_call_age_s: float = 600.0
+    # Wrong PINs within the window: per carer (since their last right one) and per line.
+    telephony_pin_window_s: float = 900.0
+    telephony_max_pin_failures_per_carer: int = 5
+    telephony_max_pin_failures_per_line: int = 10
+    # Carer number and PIN tries within one call before the bridge hangs up.
+    telephony_max_tries_per_call: int = 3
+    # A second right call by the same carer from the same home within this is a repeat.
+    telephony_repeat_window_s: float = 120.0
+    # A call is a check-out when the carer's last event at this home within this many hours
+    # is a check-in; otherwise it is a check-in.
+    telephony_open_stay_hours: float = 12.0
+
+    # The carer's day (docs/carer-day.md): National Living Wage by date, GBP per hour
+    # ("YYYY-MM-DD=rate" from that date on, comma-separated); gaps between visits up to this
+    # many minutes are travel, longer ones are a break minus the travel they must contain.
+    pay_floor_table: str = "2024-04-01=11.44,2025-04-01=12.21,2026-04-01=12.71"
+    carer_day_max_travel_gap_minutes: int = 60
+    carer_day_travel_speed_kmh: float = 20.0
+    # Aggregates for councils are withheld for a provider with fewer carer-days than this.
+    carer_day_min_cell: int = 3
+    # Service requests (docs/service-requests.md): how often `ecm requests run` expires offers,
+    # rolls packages' planned visits forward and delivers request webhooks, and how far ahead a
+    # package's visits are planned.
+    requests_interval_s: float = 15.0
+    requests_plan_horizon_days: int = 28
+
     # Envelope-encryption master key for secrets at rest (tag keys, later issues).
     master_key: str = DEV_MASTER_KEY
 

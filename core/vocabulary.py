@@ -15,6 +15,9 @@ class EvidenceLevel(StrEnum):
 
     TAG = "tag"  # a verified tap on the home's NFC tag
     CODE = "code"  # a valid one-time code from the home's fob
+    # A call from the home's registered landline with the carer's PIN, signed by the telephony
+    # bridge (docs/evidence.md, "Landline calls").
+    LANDLINE = "landline"
     LOCATION = "location"  # a GPS fix inside the home's geofence
     NONE = "none"
 
@@ -26,16 +29,20 @@ class Verification(StrEnum):
 
     TAG = "tag"
     CODE = "code"
+    LANDLINE = "landline"
     LOCATION = "location"
     MANUAL = "manual"
     NONE = "none"
 
 
 # Strongest first. A visit is as strong as its weakest end: a check-in by tag with a check-out
-# typed in by hand proves presence at arrival only.
+# typed in by hand proves presence at arrival only. A call from the home's landline (caller id
+# plus the carer's PIN, through the telephony bridge) sits below a tag or fob code, whose
+# secrets cannot be spoofed from outside, and above GPS, which the carer's own phone reports.
 VERIFICATION_RANK: dict[str, int] = {
-    Verification.TAG: 4,
-    Verification.CODE: 3,
+    Verification.TAG: 5,
+    Verification.CODE: 4,
+    Verification.LANDLINE: 3,
     Verification.LOCATION: 2,
     Verification.MANUAL: 1,
     Verification.NONE: 0,

@@ -35,6 +35,8 @@ ROLE_COMMANDS = {
     "audit": "api.audit.cli:audit",
     "visits": "visits.cli:visits",
     "schedule": "visits.cli:schedule",
+    "telephony": "gateway.telephony.cli:telephony",
+    "requests": "commissioning.cli:requests",
 }
 
 

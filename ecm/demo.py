@@ -35,11 +35,12 @@ from sqlalchemy import Connection
 from core.migrate import upgrade
 from core.process import child_preexec, free_port
 from core.settings import Settings, get_settings
-from ecm import demo_store, services
+from ecm import demo_requests, demo_store, services
 from gateway.pki.authority import write_secret
 from gateway.pki.identity import TlsIdentity
 
 if TYPE_CHECKING:
+    from ecm.demo_telephony import PhoneLog
     from firmware_sim.anomalies import PlayedAnomaly
     from firmware_sim.world import World
     from visits.kpis import ProviderKpis
@@ -101,6 +102,8 @@ def command(seed: int, visits: int, tampered: int, api_port: int, hold: bool | N
         )
         _print_summary(summary, time.monotonic() - started)
         _replay_alerts_and_kpis(settings, day, summary.anomalies)
+        _print_telephony_and_carer_days(settings, api_url, summary, day)
+        console.print(demo_requests.place_requests(settings, DEMO_COUNCIL))
         console.print(f"\nAPI: [bold]{api_url}[/]  (OpenAPI: {api_url}/docs)")
         console.print(
             f"Portal: {api_url}/portal/sign-in as [bold]{DEMO_ADMIN}[/] "
@@ -196,6 +199,10 @@ class MorningSummary:
     per_provider: list[tuple[str, int, int]]
     admin_password: str
     anomalies: list[PlayedAnomaly]
+    # Landline calls: what the telephony bridges published, and the calls placed.
+    bridge_events: int
+    phone_log: PhoneLog
+    auth: dict[str, str]
 
 
 DEMO_ADMIN = "demo-admin"
@@ -224,12 +231,14 @@ def _sign_in_as_admin(settings: Settings, api_url: str) -> tuple[str, dict[str, 
 def _run_morning(
     settings: Settings, api_url: str, *, seed: int, visits: int, tampered: int, day: date
 ) -> MorningSummary:
+    from ecm import demo_telephony
     from firmware_sim.anomalies import parse_kinds
     from firmware_sim.morning import simulate_morning
     from firmware_sim.publisher import Uplink
     from firmware_sim.world import generate_world
 
-    world = generate_world(seed, visits=visits, day=day)
+    # A few homes have a landline and neither tag nor fob: their visits are called in.
+    world = generate_world(seed, visits=visits, day=day, telephony=True)
     document = world.registry_document(DEMO_COUNCIL)
     admin_password, auth = _sign_in_as_admin(settings, api_url)
     response = httpx.post(
@@ -242,6 +251,8 @@ def _run_morning(
     console.print(f"registry seeded through the API: {response.json()}")
     homes = _provision_home_devices(settings, world)
     console.print(f"home tags and fobs provisioned, keys sealed: {homes}")
+    demo_telephony.register(settings, api_url, auth, world)
+    console.print("telephone PINs and pay rates set through the API, telephony bridges provisioned")
     identities = _provision_handsets(settings, api_url, auth, [d.id for d in document.devices])
     console.print(f"{len(identities)} handsets provisioned with client certificates")
     imported = httpx.post(
@@ -253,11 +264,14 @@ def _run_morning(
     imported.raise_for_status()
     console.print(f"schedule imported through the API: {imported.json()['created']} planned visits")
 
+    clock = demo_telephony.SimClock()
+    phone_log = demo_telephony.PhoneLog()
     with (
         Uplink(
             settings.mqtt_host, settings.mqtt_port, device_identity=identities.__getitem__
         ) as uplink,
         psycopg.connect(settings.database_url, application_name="ecm.demo", autocommit=True) as db,
+        demo_telephony.telephony_role(settings, clock) as telephony,
         _progress() as progress,
     ):
         sending = progress.add_task("handsets publishing", total=None)
@@ -272,13 +286,17 @@ def _run_morning(
             anomalies=parse_kinds(DEMO_ANOMALIES),
             on_progress=on_progress,
             seed=seed,
+            phone=demo_telephony.phone(telephony, clock, phone_log),
         )
-        storing = progress.add_task("ingest storing", total=result.events_acked)
+        demo_telephony.forge(telephony, world, phone_log)
+        bridge_events = demo_telephony.wait_published(settings)
+        expected = result.events_acked + bridge_events
+        storing = progress.add_task("ingest storing", total=expected)
         deadline = time.monotonic() + 120
         while True:
             counts = _store_counts(db)
             progress.update(storing, completed=counts.total)
-            if counts.total >= result.events_acked or time.monotonic() > deadline:
+            if counts.total >= expected or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
 
@@ -307,6 +325,9 @@ def _run_morning(
         per_provider=per_provider,
         admin_password=admin_password,
         anomalies=result.anomalies,
+        bridge_events=bridge_events,
+        phone_log=phone_log,
+        auth=auth,
     )
 
 
@@ -369,7 +390,7 @@ def _store_counts(db: psycopg.Connection) -> StoreCounts:
 
 def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
     counts = summary.counts
-    lost = summary.events_acked - counts.total
+    lost = summary.events_acked + summary.bridge_events - counts.total
     table = Table(title="Care morning: summary", show_lines=False)
     table.add_column("")
     table.add_column("count", justify="right")
@@ -382,10 +403,15 @@ def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
     table.add_row("planned visits", str(summary.visits_planned), "")
     table.add_row(
         "events sent",
-        str(summary.events_sent + summary.tampered_sent),
-        f"{summary.events_sent} signed by handsets, {summary.tampered_sent} forged",
+        str(summary.events_sent + summary.tampered_sent + summary.bridge_events),
+        f"{summary.events_sent} signed by handsets, {summary.tampered_sent} forged, "
+        f"{summary.bridge_events} by the telephony bridges (landline calls)",
     )
-    table.add_row("events acknowledged by broker", str(summary.events_acked), "")
+    table.add_row(
+        "events acknowledged by broker",
+        str(summary.events_acked + summary.bridge_events),
+        "",
+    )
     table.add_row(
         "events stored as evidence",
         str(counts.stored),
@@ -534,6 +560,28 @@ def _kpi_table(kpis: list[ProviderKpis], day: date) -> Table:
 
 def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share:.0%}"
+
+
+def _print_telephony_and_carer_days(
+    settings: Settings, api_url: str, summary: MorningSummary, day: date
+) -> None:
+    from core.db import make_engine
+    from ecm import demo_telephony
+
+    engine = make_engine(settings, "demo", pool_size=1)
+    try:
+        with engine.connect() as conn:
+            landline_events, landline_visits = demo_store.landline_counts(conn)
+    finally:
+        engine.dispose()
+    console.print(demo_telephony.calls_table(summary.phone_log, landline_events, landline_visits))
+    providers = [provider_id for provider_id, _, _ in summary.per_provider]
+    console.print(demo_telephony.carer_day_table(api_url, summary.auth, providers, day))
+    console.print(
+        "Pay as each provider declared it; the floor is the National Living Wage for contact "
+        "plus travel time (docs/carer-day.md). Portal: Carers' days (providers), Carers' pay "
+        "(council)."
+    )
 
 
 def _terminate(signum: int, frame: object) -> None:

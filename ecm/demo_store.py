@@ -89,3 +89,14 @@ def anomaly_codes(conn: Connection, visit_id: UUID, carer_id: str) -> list[str]:
         {"v": visit_id, "carer": carer_id},
     ).scalars()
     return list(rows)
+
+
+def landline_counts(conn: Connection) -> tuple[int, int]:
+    """Stored events with landline evidence, and visits verified by landline."""
+    events, visits = conn.execute(
+        text(
+            "select (select count(*) from device_event where evidence_level = 'landline'), "
+            "(select count(*) from visit where verification = 'landline')"
+        )
+    ).one()
+    return int(events), int(visits)

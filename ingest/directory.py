@@ -24,6 +24,8 @@ class KnownDevice:
     provider_id: str
     public_key: Ed25519PublicKey
     revoked: bool
+    # The gateway's telephony bridge: the only kind of device that may report a landline call.
+    bridge: bool = False
 
 
 class Directory:
@@ -41,7 +43,7 @@ class Directory:
     def reload(self) -> None:
         with self._conn.transaction():
             devices = self._conn.execute(
-                "select id, provider_id, public_key, status from device"
+                "select id, provider_id, public_key, status, kind from device"
             ).fetchall()
             carers = self._conn.execute("select id, provider_id from carer").fetchall()
         self._homes, self._tags = load_homes(self._conn, self._keyring)
@@ -53,7 +55,7 @@ class Directory:
         if device_id not in self._devices and self._may_retry("device", device_id):
             with self._conn.transaction():
                 row = self._conn.execute(
-                    "select id, provider_id, public_key, status from device where id = %s",
+                    "select id, provider_id, public_key, status, kind from device where id = %s",
                     (device_id,),
                 ).fetchone()
             if row:
@@ -73,13 +75,19 @@ class Directory:
     def has_service_user(self, service_user_id: str) -> bool:
         return self.home(service_user_id) is not None
 
-    def home(self, service_user_id: str, *, needs: str | None = None) -> Home | None:
+    def home(
+        self, service_user_id: str, *, needs: str | None = None, landline: str | None = None
+    ) -> Home | None:
         """The service user's home; `needs` ("tag" or "fob") looks again, at a bounded rate,
-        when the cached home lacks that device (it may have been provisioned since)."""
+        when the cached home lacks that device (it may have been provisioned since), and
+        `landline` when the cached home has another landline (registered since)."""
         home = self._homes.get(service_user_id)
         missing = home is None or (needs == "tag" and home.tag is None)
         missing = missing or (home is not None and needs == "fob" and home.fob is None)
-        if missing and self._may_retry(f"home-{needs}", service_user_id):
+        missing = missing or (
+            home is not None and landline is not None and home.landline != landline
+        )
+        if missing and self._may_retry(f"home-{needs or landline}", service_user_id):
             homes, tags = load_homes(self._conn, self._keyring, service_user_id)
             self._homes.update(homes)
             self._tags.update(tags)
@@ -108,5 +116,9 @@ class Directory:
         return True
 
 
-def _known_device(id: str, provider_id: str, public_key: str, status: str) -> KnownDevice:
-    return KnownDevice(id, provider_id, public_key_from_b64(public_key), status == "revoked")
+def _known_device(
+    id: str, provider_id: str, public_key: str, status: str, kind: str
+) -> KnownDevice:
+    return KnownDevice(
+        id, provider_id, public_key_from_b64(public_key), status == "revoked", kind == "telephony"
+    )

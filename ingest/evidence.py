@@ -1,4 +1,5 @@
-"""Presence evidence of one verified event: the tag tap, the fob code and the GPS fix.
+"""Presence evidence of one verified event: the tag tap, the fob code, the landline call and
+the GPS fix.
 
 Stateless: the tap's counter is judged against the last accepted one later, in the store
 transaction (ingest/tag_counters.py), where every worker sees the same counters.
@@ -21,7 +22,8 @@ class Evidence:
     """What ingest established about presence in the home, stored beside the event.
 
     level is the strongest proof the event carries: a verified tag tap, then a valid one-time
-    code, then a GPS fix inside the home's geofence, else none.
+    code, then a call from the home's registered landline (through the telephony bridge), then
+    a GPS fix inside the home's geofence, else none.
     """
 
     level: str = EvidenceLevel.NONE  # an EvidenceLevel
@@ -33,8 +35,11 @@ class Evidence:
     late_arriving: bool = False
 
 
-def establish(claims: EventClaims, directory: Directory) -> Evidence:
-    """Check what the event carries; a tap or code that fails is refused, never downgraded."""
+def establish(claims: EventClaims, directory: Directory, *, bridge: bool = False) -> Evidence:
+    """Check what the event carries; a tap, code or landline call that fails is refused, never
+    downgraded. `bridge`: the signing device is the gateway's telephony bridge."""
+    if bridge or claims.landline is not None:
+        return _landline_evidence(claims, directory, bridge)
     home: Home | None = None
     if claims.service_user_id is not None:
         needs = "tag" if claims.tag else "fob" if claims.code else None
@@ -67,6 +72,33 @@ def establish(claims: EventClaims, directory: Directory) -> Evidence:
         gps_distance_m=distance,
         gps_within_fence=within,
     )
+
+
+def _landline_evidence(claims: EventClaims, directory: Directory, bridge: bool) -> Evidence:
+    """A landline call is evidence only from the telephony bridge (a handset cannot report one)
+    and only from the registered landline of the home the event names."""
+    call = claims.landline
+    if not bridge:
+        raise Rejected(
+            Rejection.LANDLINE_NOT_BRIDGE,
+            f"device {claims.device_id!r} is not a telephony bridge and cannot report a call",
+        )
+    if call is None:
+        raise Rejected(
+            Rejection.LANDLINE_NOT_BRIDGE,
+            f"telephony bridge {claims.device_id!r} sent an event without its landline call",
+        )
+    if claims.service_user_id is None:
+        raise Rejected(
+            Rejection.LANDLINE_WRONG_HOME, "a landline call needs the event's service_user_id"
+        )
+    home = directory.home(claims.service_user_id, landline=call.caller)
+    if home is None or home.landline != call.caller:
+        raise Rejected(
+            Rejection.LANDLINE_WRONG_HOME,
+            f"{call.caller} is not the registered landline of {claims.service_user_id!r}",
+        )
+    return Evidence(level=EvidenceLevel.LANDLINE)
 
 
 def _check_tap(reading: TagReading, home: Home | None, directory: Directory) -> sun.SunTap:

@@ -58,9 +58,11 @@ class Home:
     geofence_m: float
     tag: HomeTag | None = None
     fob: HomeFob | None = None
+    # The home's landline in E.164: a telephony bridge's call must come from it.
+    landline: str | None = None
 
 
-_HOMES = "select id, home_lat, home_lon, geofence_m from service_user"
+_HOMES = "select id, home_lat, home_lon, geofence_m, landline from service_user"
 _TAGS = (
     "select uid, service_user_id, keys_wrapped_key, keys_ciphertext, kek_id, "
     "retired_at is not null from home_tag"
@@ -98,8 +100,8 @@ def load_homes(
         if secret is not None:
             open_fobs[su] = HomeFob(su, secret, digits, step_s, window)
     result = {
-        su: Home(su, lat, lon, geofence_m, active.get(su), open_fobs.get(su))
-        for su, lat, lon, geofence_m in homes
+        su: Home(su, lat, lon, geofence_m, active.get(su), open_fobs.get(su), landline)
+        for su, lat, lon, geofence_m, landline in homes
     }
     return result, by_uid
 

@@ -90,7 +90,7 @@ def verify(message: ReceivedMessage, directory: Directory) -> VerifiedEvent | Qu
                 Rejection.UNKNOWN_SERVICE_USER,
                 f"service user {claims.service_user_id!r} is not registered",
             )
-        evidence = establish(claims, directory)
+        evidence = establish(claims, directory, bridge=device.bridge)
     except Rejected as rejected:
         return QuarantineEntry(message, rejected.reason, rejected.detail, device_id, event_id)
     return VerifiedEvent(message, claims, device.provider_id, evidence)
@@ -102,7 +102,9 @@ def _claims(payload: bytes) -> EventClaims:
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if any(error["loc"] == ("ver",) for error in errors):
-            raise Rejected(Rejection.UNSUPPORTED_VERSION, "protocol version is not 1") from None
+            raise Rejected(
+                Rejection.UNSUPPORTED_VERSION, "protocol version is not 1 or 2"
+            ) from None
         summary = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or 'payload'}: {error['msg']}"
             for error in errors[:5]

@@ -1,5 +1,6 @@
 """Locust users for ECM: provider managers browsing visit logs, council officers looking over the
-providers they commission, and handsets publishing signed events over MQTT.
+providers they commission, handsets publishing signed events over MQTT, and carers calling in
+from homes' landlines through the telephony provider's signed webhook.
 
 Run by `make loadtest` (loadtests/run.py), which brings up a stack and writes the accounts and
 the simulated world to files named by ECM_LOADTEST_ACCOUNTS and ECM_LOADTEST_WORLD.
@@ -16,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from locust import HttpUser, User, between, events, task
 
 from firmware_sim.handset import Handset
+from firmware_sim.telephony import FORGERIES, TelephonyProvider
 from firmware_sim.world import World
 from gateway.pki.identity import device_identity
 from loadtests.mqtt_handset import HandsetConnection, connect_handset
@@ -39,6 +42,9 @@ WAIT_MIN_S, WAIT_MAX_S = (
 _manager_turn = itertools.count()
 _officer_turn = itertools.count()
 _handset_turn = itertools.count()
+_caller_turn = itertools.count()
+# What a call's last answer starts with when it recorded a check-in or check-out.
+RECORDED = ("Checked in", "Checked out")
 
 
 class SignedInUser(HttpUser):
@@ -175,3 +181,66 @@ class HandsetUser(User):
                 exception=error,
                 context={},
             )
+
+
+class TelephonyCaller(User):
+    """A carer calling from the landlines of the homes on their round, as Twilio delivers it:
+    three signed webhook requests per call (the call, the carer number, the PIN), timed as one
+    call. Each carer goes from home to home, so a call is a check-in, and a check-out when the
+    carer comes back to a home; one call in ten is a forged request, which must get 403."""
+
+    weight = 1
+    wait_time = between(5, 15)
+
+    def on_start(self) -> None:
+        world = World.load(os.environ["ECM_LOADTEST_WORLD"])
+        carer = world.carers[next(_caller_turn) % len(world.carers)]
+        number = world.provider(carer.provider_id).phone_number
+        lines = [su.landline for su in world.service_users if su.landline]
+        assert number and carer.carer_number and carer.pin and lines
+        self.number, self.lines = number, lines
+        self.keyed = [carer.carer_number, carer.pin]
+        self.turn = random.randrange(len(lines))
+        self.client = httpx.Client(timeout=30)
+        self.provider = TelephonyProvider(
+            self.client, ACCOUNTS["telephony_url"], ACCOUNTS["telephony_token"]
+        )
+
+    def on_stop(self) -> None:
+        self.client.close()
+
+    @task(9)
+    def call(self) -> None:
+        line = self.lines[self.turn % len(self.lines)]
+        self.turn += 1
+        started = time.perf_counter()
+        error: Exception | None = None
+        try:
+            result = self.provider.call(line, self.number, self.keyed)
+            # A repeat (a carer back at a home within two minutes) is a right answer too.
+            if not result.last_said.startswith((*RECORDED, "You checked")):
+                error = RuntimeError(f"call not recorded: {result.last_said!r}")
+        except Exception as exc:  # reported to locust as a failed request
+            error = exc
+        events.request.fire(
+            request_type="WEBHOOK",
+            name="landline call (3 signed requests)",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=error,
+            context={},
+        )
+
+    @task(1)
+    def forged(self) -> None:
+        started = time.perf_counter()
+        name = random.choice(FORGERIES)
+        exchange = self.provider.forge(name, self.lines[0], self.number)
+        events.request.fire(
+            request_type="WEBHOOK",
+            name="forged webhook (403 expected)",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=len(exchange.body),
+            exception=None if exchange.status == 403 else RuntimeError(f"{name}: answered"),
+            context={},
+        )

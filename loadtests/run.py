@@ -3,8 +3,9 @@ headless, and write loadtests/results/locust_*.csv plus loadtests/results/locust
 
     .venv/bin/python -m loadtests.run [--users 100] [--duration 60s] [--visits 200]
 
-The stack (PostgreSQL, Mosquitto, `ecm ingest`, `ecm api`) runs under .state/loadtest and stops
-when the run ends. The goal is judged on one provider's week of visits: p95 under 100 ms.
+The stack (PostgreSQL, Mosquitto, `ecm ingest`, `ecm api`, `ecm telephony serve`) runs under
+.state/loadtest and stops when the run ends. The goal is judged on one provider's week of
+visits: p95 under 100 ms.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ import psycopg
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy import Connection
 
 from api.auth.accounts import add_account
 from api.auth.roles import Role
 from core.db import make_engine
 from core.migrate import upgrade
-from core.process import child_preexec
+from core.process import child_preexec, free_port
 from core.settings import Settings
 from ecm import services
 from firmware_sim.morning import simulate_morning
@@ -49,6 +51,9 @@ from gateway.homes import import_devices
 from gateway.pki.devices import DeviceCertificates
 from gateway.pki.identity import TlsIdentity
 from gateway.registry import Commission, Council
+from gateway.telephony import bridges
+from gateway.telephony.pins import PinHasher
+from gateway.telephony.service import set_carer_pin
 from ingest.readiness import wait_for_ingest
 from loadtests.locustfile import WEEK_OF_VISITS
 
@@ -73,7 +78,7 @@ def main() -> None:
         nargs="*",
         default=[],
         help="locust user classes to run (default: all of ProviderManager, CouncilOfficer, "
-        "SignIn, HandsetUser)",
+        "SignIn, HandsetUser, TelephonyCaller)",
     )
     parser.add_argument("--visits", type=int, default=200, help="visits planned per day")
     parser.add_argument("--days", type=int, default=7)
@@ -87,6 +92,8 @@ def main() -> None:
         days = [datetime.now(LONDON).date() - timedelta(days=n) for n in range(args.days)]
         world, stored = load_week(settings, api_url, days, args.visits, args.seed)
         accounts = make_accounts(settings, api_url, world, days)
+        accounts["telephony_url"] = settings.telephony_public_url
+        accounts["telephony_token"] = settings.telephony_auth_token
         accounts_file, world_file = state_dir / "accounts.json", state_dir / "world.json"
         accounts_file.write_text(json.dumps(accounts))
         world.save(world_file)
@@ -100,6 +107,7 @@ def main() -> None:
 @contextmanager
 def stack(state_dir: Path, api_port: int) -> Iterator[tuple[Settings, str]]:
     with services.running(state_dir) as endpoints:
+        telephony_port = free_port()
         settings = Settings(
             env="dev",
             state_dir=state_dir,
@@ -107,20 +115,34 @@ def stack(state_dir: Path, api_port: int) -> Iterator[tuple[Settings, str]]:
             mqtt_host=endpoints.mqtt_host,
             mqtt_port=endpoints.mqtt_port,
             api_port=api_port,
+            telephony_port=telephony_port,
+            telephony_auth_token=secrets.token_hex(16),
+            telephony_public_url=f"http://127.0.0.1:{telephony_port}",
         )
         upgrade(settings)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ECM_")}
         env.update(endpoints.as_env(), ECM_STATE_DIR=str(state_dir), ECM_ENV="dev")
+        telephony_env = {
+            **env,
+            "ECM_TELEPHONY_AUTH_TOKEN": settings.telephony_auth_token or "",
+            "ECM_TELEPHONY_PUBLIC_URL": settings.telephony_public_url or "",
+        }
         (state_dir / "logs").mkdir(exist_ok=True)
         roles = [
             start_role(["ingest"], env, state_dir / "logs" / "ingest.log"),
             start_role(["api", "--port", str(api_port)], env, state_dir / "logs" / "api.log"),
+            start_role(
+                ["telephony", "serve", "--port", str(telephony_port)],
+                telephony_env,
+                state_dir / "logs" / "telephony.log",
+            ),
         ]
         api_url = f"http://127.0.0.1:{api_port}"
         try:
             if not wait_for_ingest(settings, timeout_s=60):
                 raise SystemExit("ingest did not come online; see .state/loadtest/logs")
             wait_healthy(api_url)
+            wait_healthy(settings.telephony_public_url or "")
             yield settings, api_url
         finally:
             for role in roles:
@@ -141,16 +163,16 @@ def start_role(args: list[str], env: dict[str, str], log: Path) -> subprocess.Po
         )
 
 
-def wait_healthy(api_url: str) -> None:
+def wait_healthy(url: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise SystemExit("the API did not become healthy; see .state/loadtest/logs/api.log")
+    raise SystemExit(f"{url} did not become healthy; see .state/loadtest/logs")
 
 
 def add_user(settings: Settings, username: str, role: Role, **tenant: str) -> str:
@@ -182,7 +204,9 @@ def load_week(
     token = httpx.post(
         f"{api_url}/auth/token", data={"username": "load-admin", "password": password}
     ).json()["access_token"]
-    worlds = [generate_world(seed, visits=visits, day=day) for day in days]
+    # The telephony world has the same rota, plus numbers, carer numbers, PINs and landlines
+    # for the telephony callers; the week's handsets publish as always.
+    worlds = [generate_world(seed, visits=visits, day=day, telephony=True) for day in days]
     document = worlds[0].registry_document()
     document = document.model_copy(
         update={
@@ -204,6 +228,7 @@ def load_week(
         with engine.begin() as conn:
             # Every day's world has the same homes: their tags and fobs are imported once.
             import_devices(conn, KeyRing(settings.master_key), worlds[0].home_devices_document())
+            register_telephony(conn, settings, worlds[0])
     finally:
         engine.dispose()
     acked = 0
@@ -231,6 +256,16 @@ def load_week(
                 break
             time.sleep(0.2)
     return worlds[0], stored
+
+
+def register_telephony(conn: Connection, settings: Settings, world: World) -> None:
+    """PINs as `ecm telephony pin` sets them, and each provider's bridge device as `ecm
+    telephony provision` makes it (its certificate written under <state>/pki)."""
+    pins = PinHasher(settings.master_key)
+    for carer in world.carers:
+        set_carer_pin(conn, pins, carer.id, carer.pin, "loadtest")
+    created = bridges.provision(conn, KeyRing(settings.master_key), [p.id for p in world.providers])
+    DeviceCertificates(settings).provision_local(conn, created)
 
 
 def sign_in(api_url: str, username: str, password: str) -> str:

@@ -18,7 +18,9 @@ from typing import NamedTuple
 from core.vocabulary import Verification as Verification
 
 # Evidence from the home itself; manual entries and "none" prove nothing on their own.
-VERIFIED_FROM_HOME = frozenset({Verification.TAG, Verification.CODE, Verification.LOCATION})
+VERIFIED_FROM_HOME = frozenset(
+    {Verification.TAG, Verification.CODE, Verification.LANDLINE, Verification.LOCATION}
+)
 
 
 class Outcome(StrEnum):

@@ -199,6 +199,17 @@ def test_the_demo_runs_a_care_morning_and_prints_its_summary() -> None:
     assert ghosts and all("visit missed" in line for line in ghosts)
     assert "handset_shared" in result.stdout
     assert "quarantined clock_skew" in result.stdout
+    # A few visits called in from the homes' landlines, through the signed webhook and the
+    # providers' bridge devices, stored as landline evidence; forged webhooks refused.
+    assert "landline" in rows["events stored as evidence"][1]
+    assert "by the telephony bridges (landline calls)" in rows["events sent"][1]
+    assert count["calls placed"] >= 2 and count["calls placed"] % 2 == 0
+    assert count["events signed by the bridges, stored"] == count["calls placed"]
+    assert count["visits verified by landline"] >= 1
+    assert rows["forged webhooks refused"][0] == "3 of 3"
+    assert rows["a call's last request sent again"][1] == "same answer, nothing recorded twice"
+    # The carers' day table, served by the API: every carer who worked, with the pay check.
+    assert "Carers' days" in result.stdout and " short" in result.stdout
     # The KPI table, one row per provider.
     assert "KPIs per provider" in result.stdout
     kpi_rows = [line for line in result.stdout.splitlines() if line.count("│") == 8]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from uuid import UUID
 
-from core.vocabulary import VERIFICATION_RANK, Verification, VisitStatus
+from core.vocabulary import VERIFICATION_RANK, EvidenceLevel, Verification, VisitStatus
 
 STATUSES = tuple(VisitStatus)
 
@@ -99,6 +99,13 @@ class Stay:
         if self.correction is not None and self.correction.check_out is not None:
             return self.correction.check_out
         return self.check_out.device_time if self.check_out else None
+
+    @property
+    def by_telephone(self) -> bool:
+        """Signed by a telephony bridge: a landline call, not a carer's own handset."""
+        anchor = self.check_in or self.check_out
+        assert anchor is not None
+        return anchor.evidence_level == EvidenceLevel.LANDLINE
 
     @property
     def anchor_time(self) -> datetime:

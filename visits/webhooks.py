@@ -132,7 +132,7 @@ def deliver_due(
             report.failed += 1
         else:
             status = "pending"
-            next_at = now + timedelta(seconds=settings.webhook_backoff_s * 2 ** (attempts - 1))
+            next_at = now + retry_after(settings, attempts)
             report.retrying += 1
         with engine.begin() as conn:
             webhook_store.record_attempt(
@@ -144,26 +144,51 @@ def deliver_due(
 def _post(
     client: httpx.Client, settings: Settings, row: dict[str, Any], now: datetime
 ) -> tuple[int | None, str | None]:
+    return post_signed(
+        client,
+        settings,
+        url=row["url"],
+        endpoint_id=row["endpoint_id"],
+        event=f"alert.{row['action']}",
+        delivery=str(row["notification_id"]),
+        payload=row["payload"],
+        now=now,
+    )
+
+
+def post_signed(
+    client: httpx.Client,
+    settings: Settings,
+    *,
+    url: str,
+    endpoint_id: int,
+    event: str,
+    delivery: str,
+    payload: Any,
+    now: datetime,
+) -> tuple[int | None, str | None]:
+    """One signed POST to a provider's endpoint: (status code, error or None when 2xx). Other
+    notifications than alerts (commissioning's offers) are delivered through it too."""
     if not _may_use_private_addresses(settings):
         # Again at each delivery: a name that resolved to a public address when the endpoint
         # was registered may resolve to a private one now.
         try:
-            check_destination(row["url"])
+            check_destination(url)
         except ValueError as exc:
             return None, f"refused: {exc}"
-    body = json.dumps(row["payload"], sort_keys=True, separators=(",", ":")).encode()
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     timestamp = int(now.timestamp())
-    secret = endpoint_secret(settings, row["endpoint_id"])
+    secret = endpoint_secret(settings, endpoint_id)
     try:
         response = client.post(
-            row["url"],
+            url,
             content=body,
             headers={
                 "Content-Type": "application/json",
                 TIMESTAMP_HEADER: str(timestamp),
                 SIGNATURE_HEADER: signature(secret, timestamp, body),
-                "X-ECM-Event": f"alert.{row['action']}",
-                "X-ECM-Delivery": str(row["notification_id"]),
+                "X-ECM-Event": event,
+                "X-ECM-Delivery": delivery,
             },
             timeout=settings.webhook_timeout_s,
         )
@@ -172,3 +197,8 @@ def _post(
     if 200 <= response.status_code < 300:
         return response.status_code, None
     return response.status_code, f"HTTP {response.status_code}"
+
+
+def retry_after(settings: Settings, attempts: int) -> timedelta:
+    """The wait before the next attempt, after `attempts` failed ones: 2, 4, 8 ... seconds."""
+    return timedelta(seconds=settings.webhook_backoff_s * 2 ** (attempts - 1))

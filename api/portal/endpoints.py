@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from api.auth.service import sign_in
 from api.deps import ConnDep, PrincipalDep, SettingsDep, client_address, get_engine
 from api.errors import TooManyRequests, Unauthorized
-from api.portal import kpi_pages, visit_pages
+from api.portal import carer_day_pages, kpi_pages, offer_pages, request_pages, visit_pages
 from api.portal.pages import HERE, page
 from api.portal.paths import PORTAL_PREFIX, SESSION_COOKIE, SIGN_IN_PATH
 from gateway.registry import queries as registry
@@ -88,3 +88,6 @@ def stylesheet() -> FileResponse:
 
 router.include_router(visit_pages.router)
 router.include_router(kpi_pages.router)
+router.include_router(carer_day_pages.router)
+router.include_router(offer_pages.router)
+router.include_router(request_pages.router)

@@ -72,9 +72,16 @@ def navigation(principal: Principal) -> list[tuple[str, str]]:
     nav = list(NAVIGATION.get(principal.role, []))
     if principal.provider_id is not None:
         base = f"{PORTAL_PREFIX}/providers/{principal.provider_id}"
-        nav += [("Today's visits", f"{base}/today"), ("Visit log", f"{base}/visits")]
+        nav += [
+            ("Today's visits", f"{base}/today"),
+            ("Visit log", f"{base}/visits"),
+            ("Carers' days", f"{base}/carer-days"),
+            ("Offers", f"{base}/offers"),
+        ]
     if principal.is_admin or principal.council_id is not None:
         nav.append(("KPIs", f"{PORTAL_PREFIX}/kpis"))
+        nav.append(("Carers' pay", f"{PORTAL_PREFIX}/carer-days"))
+        nav.append(("Service requests", f"{PORTAL_PREFIX}/requests"))
     return nav
 
 

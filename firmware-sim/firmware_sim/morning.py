@@ -2,6 +2,10 @@
 
 Time is compressed: device times are the simulated morning's, and events go to the broker as
 fast as it takes them, in device-time order, as if every phone published the moment it could.
+
+With `landline_calls`, carers at homes with a landline and no tag or fob check in and out by
+telephone instead: their calls are placed, in the same order, through a `phone` the caller
+provides (the demo's is firmware_sim.telephony.TelephonyProvider against `ecm telephony`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from firmware_sim.world import PlannedVisit, World
 from gateway.protocol import EventType, TagReading
 
 Progress = Callable[[int, int], None]
+# Places a call; True when the answer said the check-in or check-out was recorded.
+Phone = Callable[["LandlineCall"], bool]
 
 # Arrival relative to the planned start when on time, and how late a late carer is (minutes).
 ON_TIME_MINUTES = (-4.0, 6.0)
@@ -51,6 +57,25 @@ class CarerVisit:
     late: bool
     dead_phone: bool  # the phone died during the visit: no check-out reaches the server
     fault: Fault | None = None  # an anomaly played on purpose (firmware_sim.anomalies)
+    by_landline: bool = False  # checked in and out by calling from the home's landline
+
+
+@dataclass(frozen=True)
+class LandlineCall:
+    """A carer calling from the home's landline to check in or out."""
+
+    at: datetime
+    type: EventType
+    visit_ref: str
+    carer_id: str
+    caller: str  # the home's landline
+    called: str  # the provider's number
+    carer_number: str
+    pin: str
+
+    @property
+    def keyed(self) -> list[str]:
+        return [self.carer_number, self.pin]
 
 
 @dataclass(frozen=True)
@@ -78,6 +103,8 @@ class Morning:
     clock_behind: dict[str, timedelta] = field(default_factory=dict)
     # Events a handset without signal keeps in its outbox until this device time has passed.
     held_until: dict[str, datetime] = field(default_factory=dict)
+    # Check-ins and check-outs by telephone, in time order.
+    calls: list[LandlineCall] = field(default_factory=list)
 
     @property
     def expected_complete(self) -> int:
@@ -108,6 +135,9 @@ class MorningResult:
     expected_complete: int
     expected_open: int
     anomalies: list[PlayedAnomaly] = field(default_factory=list)
+    calls_placed: int = 0
+    # Calls whose answer said checked in or checked out.
+    calls_recorded: int = 0
 
     @property
     def all_acked(self) -> bool:
@@ -125,12 +155,14 @@ def simulate_morning(
     on_progress: Progress | None = None,
     seed: int | None = None,
     flush_timeout: float = 60.0,
+    phone: Phone | None = None,
 ) -> MorningResult:
     """Work the world's morning and publish every handset's events through `uplink`.
 
     `seed` makes who is late, whose phone dies, who plays which anomaly and the GPS jitter
-    repeatable; event ids are always fresh. Returns once the broker has acknowledged everything
-    or `flush_timeout` passed.
+    repeatable; event ids are always fresh. With a `phone`, carers at homes with a landline and
+    no tag or fob call in through it instead. Returns once the broker has acknowledged
+    everything or `flush_timeout` passed.
     """
     morning = prepare_morning(
         world,
@@ -140,8 +172,9 @@ def simulate_morning(
         anomalies=anomalies,
         rng=random.Random(seed),
         outbox=uplink.outbox,
+        landline_calls=phone is not None,
     )
-    return publish_morning(world, morning, uplink, on_progress, flush_timeout)
+    return publish_morning(world, morning, uplink, on_progress, flush_timeout, phone=phone)
 
 
 def prepare_morning(
@@ -153,8 +186,10 @@ def prepare_morning(
     anomalies: Sequence[AnomalyKind] = (),
     rng: random.Random | None = None,
     outbox: Outbox | None = None,
+    landline_calls: bool = False,
 ) -> Morning:
-    """Everything the handsets will send, signed and in device-time order, without sending."""
+    """Everything the handsets will send, signed and in device-time order, without sending;
+    with `landline_calls`, the calls from homes with a landline and no tag or fob too."""
     if not 0 <= late_share <= 1 or not 0 <= dead_phone_share <= 1:
         raise ValueError("late_share and dead_phone_share are shares between 0 and 1")
     if tampered < 0:
@@ -184,7 +219,9 @@ def prepare_morning(
             else:
                 worked.append(replace(cv, fault=fault))
         carer_visits = worked
-    signed = sign_events(world, carer_visits, rng, outbox)
+    if landline_calls:
+        carer_visits = [_by_landline(world, cv) for cv in carer_visits]
+    signed = sign_events(world, [cv for cv in carer_visits if not cv.by_landline], rng, outbox)
     played.extend(signed.played)
     return Morning(
         carer_visits,
@@ -193,7 +230,43 @@ def prepare_morning(
         played=played,
         clock_behind=signed.clock_behind,
         held_until=signed.held_until,
+        calls=_calls(world, carer_visits),
     )
+
+
+def _by_landline(world: World, cv: CarerVisit) -> CarerVisit:
+    """The carer calls from the landline of a home with neither tag nor fob (unless the visit
+    plays an anomaly, which is a handset's); a dead phone does not matter then."""
+    home = world.service_user(cv.visit.service_user_id)
+    if cv.fault is not None or home.landline is None or home.home_device != "none":
+        return cv
+    return replace(cv, by_landline=True, dead_phone=False)
+
+
+def _calls(world: World, carer_visits: Sequence[CarerVisit]) -> list[LandlineCall]:
+    calls = []
+    for cv in carer_visits:
+        if not cv.by_landline:
+            continue
+        home = world.service_user(cv.visit.service_user_id)
+        carer = world.carer(cv.carer_id)
+        number = world.provider(cv.visit.provider_id).phone_number
+        assert home.landline and number and carer.carer_number and carer.pin
+        for at, type_ in ((cv.arrived, EventType.CHECK_IN), (cv.left, EventType.CHECK_OUT)):
+            calls.append(
+                LandlineCall(
+                    at,
+                    type_,
+                    cv.visit.visit_ref,
+                    cv.carer_id,
+                    home.landline,
+                    number,
+                    carer.carer_number,
+                    carer.pin,
+                )
+            )
+    calls.sort(key=lambda c: (c.at, c.type != EventType.CHECK_IN, c.carer_id))
+    return calls
 
 
 def _played(
@@ -359,8 +432,21 @@ def publish_morning(
     uplink: Uplink,
     on_progress: Progress | None = None,
     flush_timeout: float = 60.0,
+    phone: Phone | None = None,
 ) -> MorningResult:
+    if morning.calls and phone is None:
+        raise ValueError("the morning has landline calls: give a phone to place them")
     total = len(morning.events) + len(morning.tampered)
+    calls = list(morning.calls)
+    recorded = 0
+
+    def call_until(moment: datetime | None) -> None:
+        """Place every call due by `moment` (all that are left when None)."""
+        nonlocal recorded
+        while calls and (moment is None or calls[0].at <= moment):
+            assert phone is not None
+            recorded += bool(phone(calls.pop(0)))
+
     acked_before = uplink.acked
     # On disk before the first publish; each leaves the outbox once the broker has it.
     uplink.keep(morning.events)
@@ -385,6 +471,7 @@ def publish_morning(
     for index, event in enumerate(morning.events):
         # The morning's clock (a handset set back has the wrong one).
         now = event.claims.device_time + morning.clock_behind.get(str(event.event_id), timedelta(0))
+        call_until(now)
         back = [w for w in waiting if morning.held_until[str(w.event_id)] <= now]
         for held in back:
             waiting.remove(held)
@@ -401,6 +488,7 @@ def publish_morning(
                 on_progress(sent, total)
     for held in waiting:
         send(held)
+    call_until(None)
     uplink.flush(flush_timeout)
     return MorningResult(
         events_sent=len(morning.events),
@@ -410,6 +498,8 @@ def publish_morning(
         expected_complete=morning.expected_complete,
         expected_open=morning.expected_open,
         anomalies=morning.played,
+        calls_placed=len(morning.calls),
+        calls_recorded=recorded,
     )
 
 

@@ -30,6 +30,7 @@ from gateway.registry.schemas import (
     Provider,
     RegistryDocument,
     ServiceUser,
+    TelephonyNumber,
 )
 
 NORWICH = (52.6309, 1.2974)
@@ -45,6 +46,25 @@ TAG_SHARE = 0.7
 FOB_SHARE = 0.2
 
 METRES_PER_DEGREE_LAT = 111_320.0
+# Telephone check-in (generate_world(telephony=True)): Ofcom's ranges reserved for drama, never
+# in service. Freephone 0808 157 0xxx for the providers' numbers; 1,000 landlines per range.
+DRAMA_FREEPHONE = "+448081570"
+DRAMA_LANDLINES = (
+    "+441134960",
+    "+441144960",
+    "+441154960",
+    "+441164960",
+    "+441174960",
+    "+441184960",
+    "+441214960",
+    "+441314960",
+    "+441414960",
+    "+441514960",
+    "+441614960",
+)
+# Homes without a tag or fob have a landline; of the others, this share too (unused by the
+# morning, whose carers there tap the tag or type the code).
+OTHER_LANDLINE_SHARE = 0.3
 
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 TagUid = Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{14}$")]
@@ -139,6 +159,8 @@ class _Record(BaseModel):
 class SimProvider(_Record):
     id: Ref
     name: str
+    # The number its carers call to check in by telephone (E.164), when the world has telephony.
+    phone_number: str | None = None
 
 
 class SimCarer(_Record):
@@ -146,6 +168,9 @@ class SimCarer(_Record):
     provider_id: Ref
     name: str
     device_id: Ref
+    # What the carer keys on the telephone, when the world has telephony.
+    carer_number: str | None = None
+    pin: str | None = None
 
 
 class SimHandset(_Record):
@@ -176,6 +201,7 @@ class SimServiceUser(_Record):
     tag_meta_read_key: Hex | None = None
     tag_file_read_key: Hex | None = None
     fob_secret: Hex | None = None
+    landline: str | None = None  # E.164, when the world has telephony
 
 
 class PlannedVisit(_Record):
@@ -234,7 +260,10 @@ class World(_Record):
             if council_id
             else [],
             providers=[Provider(id=p.id, name=p.name) for p in self.providers],
-            carers=[Carer(id=c.id, provider_id=c.provider_id, name=c.name) for c in self.carers],
+            carers=[
+                Carer(id=c.id, provider_id=c.provider_id, name=c.name, carer_number=c.carer_number)
+                for c in self.carers
+            ],
             devices=[
                 Device(id=h.device_id, provider_id=h.provider_id, public_key=h.public_key())
                 for h in self.handsets
@@ -248,8 +277,14 @@ class World(_Record):
                     geofence_m=su.geofence_m,
                     home_tag_uid=su.tag_uid,
                     council_id=council_id,
+                    landline=su.landline,
                 )
                 for su in self.service_users
+            ],
+            telephony_numbers=[
+                TelephonyNumber(number=p.phone_number, provider_id=p.id)
+                for p in self.providers
+                if p.phone_number
             ],
         )
 
@@ -277,6 +312,18 @@ class World(_Record):
                 return su
         raise KeyError(service_user_id)
 
+    def carer(self, carer_id: str) -> SimCarer:
+        for carer in self.carers:
+            if carer.id == carer_id:
+                return carer
+        raise KeyError(carer_id)
+
+    def provider(self, provider_id: str) -> SimProvider:
+        for provider in self.providers:
+            if provider.id == provider_id:
+                return provider
+        raise KeyError(provider_id)
+
     def handset_for(self, carer_id: str) -> SimHandset:
         for handset in self.handsets:
             if handset.carer_id == carer_id:
@@ -300,10 +347,14 @@ def generate_world(
     day: date,
     area: tuple[float, float] = NORWICH,
     id_prefix: str = "",
+    telephony: bool = False,
 ) -> World:
     """A deterministic world for `seed`.
 
     `id_prefix` keeps worlds apart when several are seeded into one registry (tests share one).
+    `telephony` gives each provider a number to call, each carer a carer number and PIN, and
+    landlines to every home without a tag or fob and to some others (numbers from Ofcom's drama
+    ranges; a registry holds each once, so seed one telephony world per registry).
 
     Visits are planned to start between 07:00 and 12:00, shortened towards 15-minute calls
     as the rota fills. A carer is never in two homes at once: when a provider has more visits
@@ -384,7 +435,7 @@ def generate_world(
         )
         for n, s in enumerate(slots, start=1)
     ]
-    return World(
+    world = World(
         seed=seed,
         day=day,
         area=area,
@@ -393,6 +444,32 @@ def generate_world(
         handsets=handsets,
         service_users=sim_service_users,
         visits=planned,
+    )
+    return _with_telephony(world, seed) if telephony else world
+
+
+def _with_telephony(world: World, seed: int) -> World:
+    """Numbers, carer numbers, PINs and landlines, from a generator of their own so that the
+    rest of the world is the same with or without them."""
+    rng = random.Random(f"{seed}:telephony")
+    if len(world.providers) > 1000 or len(world.service_users) > 1000 * len(DRAMA_LANDLINES):
+        raise ValueError("a telephony world has at most 1,000 providers and 11,000 homes")
+    providers = [
+        p.model_copy(update={"phone_number": f"{DRAMA_FREEPHONE}{i:03d}"})
+        for i, p in enumerate(world.providers, start=1)
+    ]
+    numbers = rng.sample(range(1000, 100_000), len(world.carers))
+    carers = [
+        c.model_copy(update={"carer_number": str(number), "pin": f"{rng.randrange(1_000_000):06d}"})
+        for c, number in zip(world.carers, numbers, strict=True)
+    ]
+    homes = []
+    for i, su in enumerate(world.service_users):
+        has_line = su.home_device == "none" or rng.random() < OTHER_LANDLINE_SHARE
+        line = f"{DRAMA_LANDLINES[i // 1000]}{i % 1000:03d}" if has_line else None
+        homes.append(su.model_copy(update={"landline": line}))
+    return world.model_copy(
+        update={"providers": providers, "carers": carers, "service_users": homes}
     )
 
 

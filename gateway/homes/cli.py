@@ -73,16 +73,23 @@ def import_file(path: Path) -> None:
     help="Environment variable holding the previous master key (never a flag: shell history).",
 )
 def rotate(old_key_env: str) -> None:
-    """Re-wrap every home secret's data key from the old master key to ECM_MASTER_KEY."""
+    """Re-wrap every home secret's data key, and the telephony bridges' signing keys, from the
+    old master key to ECM_MASTER_KEY."""
     from gateway.evidence.keys import KeyRing
     from gateway.homes import rotate_master_key
+    from gateway.telephony import bridges
 
     old_key = os.environ.get(old_key_env)
     if not old_key:
         raise click.ClickException(f"{old_key_env} is not set")
     old = KeyRing(old_key)
-    counts = _in_transaction(lambda conn, ring: rotate_master_key(conn, old, ring))
-    click.echo(json.dumps({"tags": counts.tags, "fobs": counts.fobs}))
+
+    def _rotate(conn: Connection, ring: KeyRing) -> tuple[int, int, int]:
+        counts = rotate_master_key(conn, old, ring)
+        return counts.tags, counts.fobs, bridges.rotate_master_key(conn, old, ring)
+
+    tags, fobs, bridge_keys = _in_transaction(_rotate)
+    click.echo(json.dumps({"tags": tags, "fobs": fobs, "telephony_keys": bridge_keys}))
 
 
 @click.group()

@@ -3,7 +3,16 @@
 The public surface is small: build and sign an event on a handset, parse and verify one at ingest.
 """
 
-from gateway.protocol.claims import PROTOCOL_VERSION, EventClaims, EventType, GpsFix, TagReading
+from gateway.protocol.claims import (
+    LANDLINE_VERSION,
+    PROTOCOL_VERSION,
+    SUPPORTED_VERSIONS,
+    EventClaims,
+    EventType,
+    GpsFix,
+    LandlineCall,
+    TagReading,
+)
 from gateway.protocol.jws import (
     SignedEvent,
     b64url_decode,
@@ -17,10 +26,13 @@ from gateway.protocol.rejection import Rejected, Rejection
 from gateway.protocol.topics import device_from_topic, events_subscription, events_topic
 
 __all__ = [
+    "LANDLINE_VERSION",
     "PROTOCOL_VERSION",
+    "SUPPORTED_VERSIONS",
     "EventClaims",
     "EventType",
     "GpsFix",
+    "LandlineCall",
     "Rejected",
     "Rejection",
     "SignedEvent",

@@ -1,4 +1,7 @@
-"""The claims a handset signs for each visit event (protocol version 1)."""
+"""The claims a device signs for each visit event (protocol versions 1 and 2).
+
+Version 2 is version 1 plus one optional object, `landline`, which only the gateway's telephony
+bridge sends (docs/protocol.md, docs/telephony.md); a version 1 device is unaffected."""
 
 from __future__ import annotations
 
@@ -14,9 +17,13 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 PROTOCOL_VERSION: Literal[1] = 1
+# The version that adds `landline`; events without it keep version 1.
+LANDLINE_VERSION: Literal[2] = 2
+SUPPORTED_VERSIONS = (PROTOCOL_VERSION, LANDLINE_VERSION)
 
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
@@ -41,6 +48,22 @@ class TagReading(BaseModel):
 FobCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6,10}$")]
 
 
+# A telephone number in E.164 form (gateway/telephony/numbers.py normalises to it).
+PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+
+
+class LandlineCall(BaseModel):
+    """The telephone call a telephony bridge turned into this event: the caller's number (the
+    home's landline, as the telephony provider reported it), the number called, and the
+    provider's id of the call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    caller: PhoneNumber
+    called: PhoneNumber
+    call_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
 class GpsFix(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -53,7 +76,7 @@ class GpsFix(BaseModel):
 class EventClaims(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    ver: Literal[1]
+    ver: Literal[1, 2]
     event_id: UUID
     device_id: Ref
     carer_id: Ref
@@ -64,14 +87,22 @@ class EventClaims(BaseModel):
     tag: TagReading | None = None
     code: FobCode | None = None
     gps: GpsFix | None = None
+    landline: LandlineCall | None = None
 
     @field_validator("ver", mode="before")
     @classmethod
     def _ver_is_a_number(cls, value: object) -> object:
         # JSON true equals 1 to Python's Literal check; a handset sending it has a bug.
         if isinstance(value, bool):
-            raise ValueError("ver must be the number 1")
+            raise ValueError("ver must be the number 1 or 2")
         return value
+
+    @model_validator(mode="after")
+    def _landline_is_version_2(self) -> EventClaims:
+        # Version 1 refuses fields it does not define: a v1 event carrying `landline` is not v1.
+        if self.landline is not None and self.ver < LANDLINE_VERSION:
+            raise ValueError("landline is a field of protocol version 2, not 1")
+        return self
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
@@ -90,9 +121,10 @@ class EventClaims(BaseModel):
         tag: TagReading | None = None,
         code: str | None = None,
         gps: GpsFix | None = None,
+        landline: LandlineCall | None = None,
     ) -> EventClaims:
         return cls(
-            ver=PROTOCOL_VERSION,
+            ver=LANDLINE_VERSION if landline is not None else PROTOCOL_VERSION,
             event_id=event_id,
             device_id=device_id,
             carer_id=carer_id,
@@ -103,4 +135,5 @@ class EventClaims(BaseModel):
             tag=tag,
             code=code,
             gps=gps,
+            landline=landline,
         )

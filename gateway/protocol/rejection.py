@@ -27,6 +27,8 @@ class Rejection(StrEnum):
     TAG_COUNTER_REPLAYED = "tag_counter_replayed"
     TAG_COUNTER_OUT_OF_ORDER = "tag_counter_out_of_order"
     CODE_INVALID = "code_invalid"
+    LANDLINE_NOT_BRIDGE = "landline_not_bridge"
+    LANDLINE_WRONG_HOME = "landline_wrong_home"
     CLOCK_SKEW = "clock_skew"
     SEQ_REPLAYED = "seq_replayed"
     SEQ_TOO_OLD = "seq_too_old"

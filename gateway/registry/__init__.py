@@ -6,10 +6,12 @@ from gateway.registry.schemas import (
     Commission,
     Council,
     Device,
+    Lot,
     Provider,
     RegistryDocument,
     SeedCounts,
     ServiceUser,
+    TelephonyNumber,
 )
 from gateway.registry.service import RegistryError, load_document, seed
 
@@ -18,11 +20,13 @@ __all__ = [
     "Commission",
     "Council",
     "Device",
+    "Lot",
     "Provider",
     "RegistryDocument",
     "RegistryError",
     "SeedCounts",
     "ServiceUser",
+    "TelephonyNumber",
     "load_document",
     "seed",
 ]

@@ -7,7 +7,15 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gateway.registry.schemas import Carer, Commission, Council, Device, Provider, ServiceUser
+from gateway.registry.schemas import (
+    Carer,
+    Commission,
+    Council,
+    Device,
+    Provider,
+    ServiceUser,
+    TelephonyNumber,
+)
 
 _UPSERT = {
     "council": (
@@ -24,22 +32,30 @@ _UPSERT = {
         "on conflict (id) do update set name = excluded.name"
     ),
     "carer": (
-        "insert into carer (id, provider_id, name) values (:id, :provider_id, :name) "
-        "on conflict (id) do update set provider_id = excluded.provider_id, name = excluded.name"
+        "insert into carer (id, provider_id, name, carer_number) "
+        "values (:id, :provider_id, :name, :carer_number) "
+        "on conflict (id) do update set provider_id = excluded.provider_id, "
+        "name = excluded.name, carer_number = excluded.carer_number"
     ),
     "device": (
-        "insert into device (id, provider_id, public_key, status) "
-        "values (:id, :provider_id, :public_key, :status) "
+        "insert into device (id, provider_id, public_key, status, kind) "
+        "values (:id, :provider_id, :public_key, :status, :kind) "
         "on conflict (id) do update set provider_id = excluded.provider_id, "
-        "public_key = excluded.public_key, status = excluded.status"
+        "public_key = excluded.public_key, status = excluded.status, kind = excluded.kind"
     ),
     "service_user": (
         "insert into service_user "
-        "(id, name, home_lat, home_lon, geofence_m, home_tag_uid, council_id) "
-        "values (:id, :name, :home_lat, :home_lon, :geofence_m, :home_tag_uid, :council_id) "
+        "(id, name, home_lat, home_lon, geofence_m, home_tag_uid, council_id, landline) "
+        "values (:id, :name, :home_lat, :home_lon, :geofence_m, :home_tag_uid, :council_id, "
+        ":landline) "
         "on conflict (id) do update set name = excluded.name, home_lat = excluded.home_lat, "
         "home_lon = excluded.home_lon, geofence_m = excluded.geofence_m, "
-        "home_tag_uid = excluded.home_tag_uid, council_id = excluded.council_id"
+        "home_tag_uid = excluded.home_tag_uid, council_id = excluded.council_id, "
+        "landline = excluded.landline"
+    ),
+    "telephony_number": (
+        "insert into telephony_number (number, provider_id) values (:number, :provider_id) "
+        "on conflict (number) do update set provider_id = excluded.provider_id"
     ),
 }
 
@@ -67,7 +83,7 @@ def list_commissions(conn: Connection, council_id: str | None = None) -> list[Co
     rows = conn.execute(
         text(
             "select council_id, provider_id, lot from commission "
-            "where :c is null or council_id = :c order by council_id, provider_id"
+            "where cast(:c as text) is null or council_id = :c order by council_id, provider_id"
         ),
         {"c": council_id},
     ).mappings()
@@ -90,6 +106,10 @@ def upsert_service_users(conn: Connection, service_users: Sequence[ServiceUser])
     return _upsert(conn, "service_user", [s.model_dump() for s in service_users])
 
 
+def upsert_telephony_numbers(conn: Connection, numbers: Sequence[TelephonyNumber]) -> int:
+    return _upsert(conn, "telephony_number", [n.model_dump() for n in numbers])
+
+
 def list_providers(conn: Connection) -> list[Provider]:
     rows = conn.execute(text("select id, name from provider order by id")).mappings()
     return [Provider(**row) for row in rows]
@@ -106,7 +126,10 @@ def get_provider(conn: Connection, provider_id: str) -> Provider | None:
 
 def list_carers(conn: Connection, provider_id: str) -> list[Carer]:
     rows = conn.execute(
-        text("select id, provider_id, name from carer where provider_id = :p order by id"),
+        text(
+            "select id, provider_id, name, carer_number from carer "
+            "where provider_id = :p order by id"
+        ),
         {"p": provider_id},
     ).mappings()
     return [Carer(**row) for row in rows]
@@ -115,7 +138,7 @@ def list_carers(conn: Connection, provider_id: str) -> list[Carer]:
 def list_devices(conn: Connection, provider_id: str) -> list[Device]:
     rows = conn.execute(
         text(
-            "select id, provider_id, public_key, status from device "
+            "select id, provider_id, public_key, status, kind from device "
             "where provider_id = :p order by id"
         ),
         {"p": provider_id},
@@ -126,8 +149,8 @@ def list_devices(conn: Connection, provider_id: str) -> list[Device]:
 def list_service_users(conn: Connection) -> list[ServiceUser]:
     rows = conn.execute(
         text(
-            "select id, name, home_lat, home_lon, geofence_m, home_tag_uid, council_id "
-            "from service_user order by id"
+            "select id, name, home_lat, home_lon, geofence_m, home_tag_uid, council_id, "
+            "landline from service_user order by id"
         )
     ).mappings()
     return [ServiceUser(**row) for row in rows]

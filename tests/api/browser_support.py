@@ -144,14 +144,14 @@ class Portal:
         self.find("form[action='/portal/sign-out'] button").click()
         self.wait_for("#username")
 
-    def screenshot(self, name: str) -> Path:
-        """The whole page: the window is stretched to the page's height first."""
+    def screenshot(self, name: str, width: int = WIDTH) -> Path:
+        """The whole page at `width`: the window is stretched to the page's height first."""
         ARTEFACTS.mkdir(parents=True, exist_ok=True)
         height = self.driver.execute_script("return document.documentElement.scrollHeight")
-        self.driver.set_window_size(WIDTH, max(900, min(int(height) + 120, 6000)))
+        self.driver.set_window_size(width, max(900, min(int(height) + 120, 6000)))
         path = ARTEFACTS / f"{name}.png"
         assert self.driver.save_screenshot(str(path)), path
-        self.driver.set_window_size(WIDTH, 900)
+        self.driver.set_window_size(width, 900)
         print(f"screenshot: {path}")
         self.shots.append(path)
         return path

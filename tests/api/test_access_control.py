@@ -123,10 +123,41 @@ def as_role(settings: Settings, role: Role, tenant: Tenant) -> Iterator[TestClie
 TENANT_ROLES = [Role.PROVIDER_MANAGER, Role.COUNCIL_OFFICER]
 
 
+# Service requests' routes (docs/service-requests.md), named so that none drops out unnoticed.
+COMMISSIONING_ROUTES = {
+    ("/councils/{council_id}/lots", "GET"),
+    ("/councils/{council_id}/lots/{lot_id}", "GET"),
+    ("/councils/{council_id}/lots/{lot_id}", "PUT"),
+    ("/councils/{council_id}/commissioning-policy", "GET"),
+    ("/councils/{council_id}/commissioning-policy", "PUT"),
+    ("/service-requests", "GET"),
+    ("/service-requests", "POST"),
+    ("/service-requests/decisions.csv", "GET"),
+    ("/service-requests/import", "POST"),
+    ("/service-requests/{request_id}", "GET"),
+    ("/service-requests/{request_id}/withdraw", "POST"),
+    ("/service-requests/{request_id}/reoffer", "POST"),
+    ("/packages", "GET"),
+    ("/packages.csv", "GET"),
+    ("/packages/{package_id}", "GET"),
+    ("/packages/{package_id}/changes", "POST"),
+    ("/packages/{package_id}/end", "POST"),
+    ("/commissioning/monitoring", "GET"),
+    ("/commissioning/monitoring.csv", "GET"),
+    ("/providers/{provider_id}/offers", "GET"),
+    ("/providers/{provider_id}/offers/{offer_id}", "GET"),
+    ("/providers/{provider_id}/offers/{offer_id}/accept", "POST"),
+    ("/providers/{provider_id}/offers/{offer_id}/decline", "POST"),
+    ("/providers/{provider_id}/webhooks/request-deliveries", "GET"),
+}
+
+
 def test_the_matrix_sees_every_route(app: FastAPI) -> None:
     paths = {e.path for e in protected(app)}
     assert {"/providers/{provider_id}/visits", "/quarantine", "/registry/seed"} <= paths
     assert "/portal/providers" in paths
+    served = {(e.path, e.method) for e in protected(app)}
+    assert not COMMISSIONING_ROUTES - served
 
 
 def test_every_protected_route_refuses_a_caller_without_a_token(
@@ -263,6 +294,32 @@ def test_a_tenant_reads_its_own_provider(
         assert {e["event_id"] for e in events} == set(mine.event_ids)
         listed = {p["id"] for p in client.get("/providers").json()["items"]}
         assert mine.provider_id in listed
+
+
+def test_a_provider_reads_its_own_offer_request_and_package(
+    settings: Settings, tenants: tuple[Tenant, Tenant]
+) -> None:
+    mine, theirs = tenants
+    done = mine.commissioned
+    for client in client_for(settings, Role.PROVIDER_MANAGER, provider_id=mine.provider_id):
+        for path in (
+            f"/providers/{mine.provider_id}/offers",
+            f"/providers/{mine.provider_id}/offers/{done.offer_id}",
+            f"/service-requests/{done.request_id}",
+            f"/packages/{done.package_id}",
+        ):
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.text)
+        listed = {r["id"] for r in client.get("/service-requests").json()["items"]}
+        assert done.request_id in listed
+        assert theirs.commissioned.request_id not in listed
+        # Another provider's offer under one's own provider id is not found either.
+        other = theirs.commissioned.offer_id
+        assert client.get(f"/providers/{mine.provider_id}/offers/{other}").status_code == 404
+    for client in client_for(settings, Role.COUNCIL_OFFICER, council_id=mine.council_id):
+        assert client.get(f"/service-requests/{done.request_id}").status_code == 200
+        assert client.get(f"/councils/{mine.council_id}/lots/{done.lot_id}").status_code == 200
+        assert client.get(f"/packages/{theirs.commissioned.package_id}").status_code == 404
 
 
 def test_a_council_officer_sees_its_councils_service_users_only(

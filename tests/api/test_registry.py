@@ -75,6 +75,8 @@ def test_seeding_twice_yields_the_same_rows(client: TestClient, engine: Engine) 
             "carers": 1,
             "devices": 1,
             "service_users": 1,
+            "telephony_numbers": 0,
+            "lots": 0,
         }
     )
     assert len(rows) == 4
@@ -127,7 +129,14 @@ def test_reads_a_provider_and_its_people_and_devices(
 
     assert client.get(base).json() == {"id": d.provider_id, "name": "Test Care Ltd"}
     assert client.get(f"{base}/carers").json() == {
-        "items": [{"id": d.carer_id, "provider_id": d.provider_id, "name": "Ann Carer"}],
+        "items": [
+            {
+                "id": d.carer_id,
+                "provider_id": d.provider_id,
+                "name": "Ann Carer",
+                "carer_number": None,
+            }
+        ],
         "next_offset": None,
     }
     [device] = client.get(f"{base}/devices").json()["items"]

@@ -115,10 +115,11 @@ def test_doc_states_the_size_limit_of_the_code(doc: str) -> None:
 
 
 def test_every_claim_field_is_documented(doc: str) -> None:
-    from gateway.protocol.claims import GpsFix, TagReading
+    from gateway.protocol.claims import GpsFix, LandlineCall, TagReading
 
     fields = [*EventClaims.model_fields]
     fields += [f"tag.{name}" for name in TagReading.model_fields]
     fields += [f"gps.{name}" for name in GpsFix.model_fields]
+    fields += [f"landline.{name}" for name in LandlineCall.model_fields]
     for field in fields:
         assert re.search(rf"^\| `{re.escape(field)}` \| ", doc, flags=re.M), field

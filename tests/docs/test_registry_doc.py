@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gateway.protocol.example import TEST_PRIVATE_KEY_D, worked_example
 from gateway.registry import RegistryDocument
-from gateway.registry.schemas import Carer, Device, Provider, ServiceUser
+from gateway.registry.schemas import Carer, Device, Lot, Provider, ServiceUser
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "registry.example.json"
@@ -48,7 +48,7 @@ def test_doc_shows_the_example_file() -> None:
 
 def test_doc_documents_every_record_field() -> None:
     doc = DOC.read_text()
-    for model in (Provider, Carer, Device, ServiceUser):
+    for model in (Provider, Carer, Device, ServiceUser, Lot):
         for field in model.model_fields:
             assert f"| `{field}` |" in doc, f"{model.__name__}.{field}"
     for key in RegistryDocument.model_fields:

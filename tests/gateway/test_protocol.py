@@ -126,7 +126,11 @@ def test_claims_refuse_unknown_fields_and_naive_times() -> None:
         {**good, "battery": 80},
         {**good, "device_time": "2026-03-02T07:31:12"},
         {**good, "seq": -1},
-        {**good, "ver": 2},
+        {**good, "ver": 3},
+        {
+            **good,
+            "landline": {"caller": "+441603123456", "called": "+448000000001", "call_id": "CA1"},
+        },
     ):
         with pytest.raises(ValidationError):
             parse(bad)

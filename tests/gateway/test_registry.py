@@ -50,6 +50,8 @@ def test_seeding_twice_upserts(engine: Engine) -> None:
         "carers": 1,
         "devices": 1,
         "service_users": 1,
+        "telephony_numbers": 0,
+        "lots": 0,
     }
     with engine.connect() as conn:
         names = (

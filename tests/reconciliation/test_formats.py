@@ -103,7 +103,7 @@ def test_bad_schedule_and_actuals_rows(tmp_path: Path) -> None:
     assert len(loaded_actuals.records) == 1
     assert [(p.line, p.reason) for p in loaded_actuals.problems] == [
         (3, "check_out is before check_in"),
-        (4, "verification: 'photo' is not one of tag, code, location, manual, none"),
+        (4, "verification: 'photo' is not one of tag, code, landline, location, manual, none"),
         (5, "check_in: not an ISO 8601 time: 'yesterday'"),
     ]
 

@@ -14,7 +14,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # The production packages (tests and benchmarks read the database to check it, and may).
-PACKAGES = ("core", "ecm", "gateway", "ingest", "api", "visits", "reconciliation", "firmware-sim")
+PACKAGES = (
+    "core",
+    "ecm",
+    "gateway",
+    "ingest",
+    "api",
+    "visits",
+    "reconciliation",
+    "commissioning",
+    "firmware-sim",
+)
 
 _STATEMENT = re.compile(
     r"^[\s(]*("

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine
@@ -20,9 +21,11 @@ from gateway.registry import (
     Commission,
     Council,
     Device,
+    Lot,
     Provider,
     RegistryDocument,
     ServiceUser,
+    TelephonyNumber,
     seed,
 )
 from tests.support.ids import unique
@@ -51,6 +54,8 @@ class World:
     carers: list[Carer] = field(default_factory=list)
     devices: list[Device] = field(default_factory=list)
     service_users: list[ServiceUser] = field(default_factory=list)
+    telephony_numbers: list[TelephonyNumber] = field(default_factory=list)
+    lots: list[Lot] = field(default_factory=list)
 
     def council(self, council_id: str | None = None, name: str = "Test Council") -> str:
         council_id = council_id or unique("CO")
@@ -83,12 +88,13 @@ class World:
         device_id: str | None = None,
         key: Ed25519PrivateKey | None = None,
         carer_name: str = "Ann Carer",
+        carer_number: str | None = None,
     ) -> Handset:
         """A carer of the provider and the handset the carer signs events with."""
         handset = Handset(
             carer_id or unique("C"), device_id or unique("D"), key or Ed25519PrivateKey.generate()
         )
-        self.carers.append(Carer(id=handset.carer_id, provider_id=provider_id, name=carer_name))
+        self.carer(provider_id, carer_id=handset.carer_id, name=carer_name, number=carer_number)
         self.devices.append(
             Device(
                 id=handset.device_id,
@@ -97,6 +103,25 @@ class World:
             )
         )
         return handset
+
+    def carer(
+        self,
+        provider_id: str,
+        *,
+        carer_id: str | None = None,
+        name: str = "Ann Carer",
+        number: str | None = None,
+    ) -> str:
+        """A carer of the provider (with the carer number keyed on the telephone, if given)."""
+        carer_id = carer_id or unique("C")
+        self.carers.append(
+            Carer(id=carer_id, provider_id=provider_id, name=name, carer_number=number)
+        )
+        return carer_id
+
+    def telephony_number(self, number: str, provider_id: str) -> None:
+        """A number the provider's carers call to check in by telephone."""
+        self.telephony_numbers.append(TelephonyNumber(number=number, provider_id=provider_id))
 
     def home(
         self,
@@ -108,8 +133,9 @@ class World:
         lon: float | None = 1.29,
         geofence_m: float = 150,
         home_tag_uid: str | None = None,
+        landline: str | None = None,
     ) -> str:
-        """A service user's home (with a tag UID when given)."""
+        """A service user's home (with a tag UID, and a landline, when given)."""
         service_user_id = service_user_id or unique("SU")
         self.service_users.append(
             ServiceUser(
@@ -120,9 +146,37 @@ class World:
                 geofence_m=geofence_m,
                 home_tag_uid=home_tag_uid,
                 council_id=council_id,
+                landline=landline,
             )
         )
         return service_user_id
+
+    def lot(
+        self,
+        council_id: str,
+        lot_id: str | None = None,
+        *,
+        name: str = "North",
+        lead: str | None = None,
+        additional: list[str] | None = None,
+        dps: list[str] | None = None,
+        effective_from: date = date(2026, 1, 5),
+    ) -> str:
+        """A lot of the council and its lineup from `effective_from` (by default a Monday long
+        before any test runs, so the lineup is in force)."""
+        lot_id = lot_id or unique("lot-")
+        self.lots.append(
+            Lot(
+                council_id=council_id,
+                id=lot_id,
+                name=name,
+                effective_from=effective_from,
+                lead=lead,
+                additional=additional or [],
+                dps=dps or [],
+            )
+        )
+        return lot_id
 
     def document(self) -> RegistryDocument:
         return RegistryDocument(
@@ -132,6 +186,8 @@ class World:
             carers=self.carers,
             devices=self.devices,
             service_users=self.service_users,
+            telephony_numbers=self.telephony_numbers,
+            lots=self.lots,
         )
 
     def seed(self, engine: Engine | Connection) -> None:

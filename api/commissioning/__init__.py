@@ -1,0 +1,1 @@
+"""HTTP for commissioning: lots, service requests, offers, packages (docs/service-requests.md)."""

@@ -1,0 +1,40 @@
+"""Answers to the telephony provider in its markup (TwiML): what to say, what to collect next.
+
+Every answer is a complete document; the texts are escaped, so nothing a caller keyed or a name
+in the registry can change the markup.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape, quoteattr
+
+CONTENT_TYPE = "application/xml"
+LANGUAGE = "en-GB"
+_HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
+
+
+def _say(text: str) -> str:
+    return f"<Say language={quoteattr(LANGUAGE)}>{escape(text)}</Say>"
+
+
+def gather(prompt: str, action: str, *, max_digits: int, timeout_s: int = 10) -> str:
+    """Say `prompt` and collect digits ended by the hash key, posted to `action`; if nothing is
+    keyed, say so and hang up (the call is left as it was)."""
+    attributes = {
+        "input": "dtmf",
+        "action": action,
+        "method": "POST",
+        "finishOnKey": "#",
+        "numDigits": str(max_digits),
+        "timeout": str(timeout_s),
+    }
+    rendered = " ".join(f"{name}={quoteattr(value)}" for name, value in attributes.items())
+    return (
+        f"{_HEAD}<Response><Gather {rendered}>{_say(prompt)}</Gather>"
+        f"{_say('We did not receive any digits. Nothing has been recorded. Goodbye.')}"
+        "<Hangup/></Response>"
+    )
+
+
+def say_and_hang_up(text: str) -> str:
+    return f"{_HEAD}<Response>{_say(text)}<Hangup/></Response>"
