@@ -150,7 +150,11 @@ def cluster_status() -> None:
     from gateway.pki.identity import service_identity
 
     tls = service_identity(endpoints.settings(state_dir), "admin").ssl_context()
-    view = jetstream.run(jetstream.cluster_view(endpoints.nats_urls, tls))
+    try:
+        view = jetstream.run(jetstream.cluster_view(endpoints.nats_urls, tls))
+    except Exception as exc:  # any failure to reach the cluster is the answer here
+        click.echo(f"the NATS nodes run but do not answer: {exc!r}")
+        sys.exit(1)
     click.echo(
         f"events stream leader {view.stream_leader}, replicas {', '.join(view.stream_replicas)}; "
         f"ingest consumer leader {view.consumer_leader}, {view.pending} waiting for ingest, "

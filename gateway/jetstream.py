@@ -37,6 +37,8 @@ MAX_ACK_PENDING = 20_000
 # after this. A worker still retrying its batch (database away) may see it delivered to another
 # worker meanwhile; the store counts the second copy as a duplicate.
 ACK_WAIT_S = 10.0
+# Administrative connections try every node this many times (0.5 s apart) before failing.
+ADMIN_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -62,14 +64,16 @@ def ingest_consumer_config() -> ConsumerConfig:
     )
 
 
-async def connect(urls: list[str], tls: ssl.SSLContext, name: str) -> Client:
+async def connect(urls: list[str], tls: ssl.SSLContext, name: str, *, attempts: int = -1) -> Client:
+    """`attempts`: reconnections before giving up, -1 for never (ingest); the administrative
+    calls give up after a few seconds of finding no node, and say so."""
     return await nats.connect(
         servers=urls,
         tls=tls,
         # The certificate is checked against each URL's own host (names or IPs in its SANs).
         name=name,
         connect_timeout=5,
-        max_reconnect_attempts=-1,
+        max_reconnect_attempts=attempts,
         reconnect_time_wait=0.5,
         allow_reconnect=True,
     )
@@ -77,7 +81,7 @@ async def connect(urls: list[str], tls: ssl.SSLContext, name: str) -> Client:
 
 async def ensure_ingest_consumer(urls: list[str], tls: ssl.SSLContext) -> None:
     """Ingest's consumer on the MQTT layer's stream (which the first MQTT connection made)."""
-    client = await connect(urls, tls, "ecm-admin")
+    client = await connect(urls, tls, "ecm-admin", attempts=ADMIN_ATTEMPTS)
     try:
         js = client.jetstream(timeout=20)
         deadline = asyncio.get_running_loop().time() + 60
@@ -102,7 +106,7 @@ async def ensure_ingest_consumer(urls: list[str], tls: ssl.SSLContext) -> None:
 
 
 async def cluster_view(urls: list[str], tls: ssl.SSLContext) -> ClusterView:
-    client = await connect(urls, tls, "ecm-admin-view")
+    client = await connect(urls, tls, "ecm-admin-view", attempts=ADMIN_ATTEMPTS)
     try:
         js = client.jetstream(timeout=10)
         stream = await js.stream_info(EVENTS_STREAM)

@@ -173,7 +173,9 @@ def wait_for_jetstream_ingest(settings: Settings, timeout_s: float = 30.0) -> bo
 
     async def _waiting() -> bool:
         tls = service_identity(settings, "ingest").ssl_context()
-        client = await jetstream.connect(nats_urls(settings), tls, "ecm-ingest-readiness")
+        client = await jetstream.connect(
+            nats_urls(settings), tls, "ecm-ingest-readiness", attempts=int(timeout_s / 0.5) + 1
+        )
         try:
             js = client.jetstream(timeout=5)
             deadline = time.monotonic() + timeout_s

@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.process import child_preexec, free_port, port_open
+from core.process import child_preexec, free_port
 from core.settings import Settings
 from gateway.nats import NatsClusterConfig, NatsNode, NatsTls, render_node_conf
 from gateway.pki.layout import DEV_SERVICES, SERVICES, initialise, pki_layout
@@ -139,23 +139,26 @@ class LocalNatsCluster:
         )
 
     def running_pids(self) -> list[int | None]:
+        """Each node's pid while a nats-server runs under it (a stale pid file's number may
+        belong to another process by now)."""
         pids: list[int | None] = []
         for pid_file in self.pid_files():
             try:
                 pid = int(pid_file.read_text().strip())
-                os.kill(pid, 0)
-                pids.append(pid)
+                alive = b"nats-server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                pids.append(pid if alive else None)
             except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
                 pids.append(None)
         return pids
 
     def stop(self) -> None:
-        ports = self.recorded_ports()
-        for pid in self.running_pids():
-            if pid is not None:
-                os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while ports and any(port_open(p.client) for p in ports) and time.monotonic() < deadline:
+        pids = [pid for pid in self.running_pids() if pid is not None]
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        # Until the processes are gone, not only their ports: a node closes its listeners
+        # before it has finished writing its JetStream state.
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def wait_ready(self, ports: list[NodePorts], timeout_s: float = 60.0) -> None:
