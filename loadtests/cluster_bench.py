@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -44,6 +45,7 @@ import psycopg
 from rich.table import Table
 
 from core.migrate import upgrade
+from core.process import child_preexec
 from core.settings import Settings
 from ecm.services import running
 from ecm.services.cluster import ClusterProcesses, running_cluster
@@ -110,6 +112,8 @@ def ingest(target: Target, workers: int) -> Iterator[list[int]]:
         cwd=ROOT,
         stdout=log,
         stderr=log,
+        # Ended with the benchmark even when that is killed outright.
+        preexec_fn=child_preexec(signal.SIGTERM),
     )
     try:
         ready = (
