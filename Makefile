@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 BIN := .venv/bin
 
-.PHONY: demo test test-fast lint pytest bootstrap services-up services-down clean loadtest bench
+.PHONY: demo test test-fast lint pytest bootstrap services-up services-down clean loadtest bench bench-cluster
 
 demo: bootstrap
 	$(BIN)/ecm demo
@@ -43,3 +43,9 @@ clean: services-down
 # Sim -> Mosquitto -> ingest -> PostgreSQL on a private stack; writes loadtests/results/ingest.*
 bench: bootstrap
 	$(BIN)/python -m loadtests.ingest_bench
+
+# The clustered stack (3 NATS JetStream nodes, PostgreSQL primary + synchronous standby): events/s
+# with 1-3 workers beside the single box, and a national morning peak hour at 10x speed;
+# writes loadtests/results/cluster.* (docs/scaling.md). `BENCH_ARGS=--small` for a quick run.
+bench-cluster: bootstrap
+	$(BIN)/python -m loadtests.cluster_bench $(BENCH_ARGS)

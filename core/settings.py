@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     # Extra host names in the broker's server certificate, comma-separated (compose: mosquitto).
     mqtt_server_names: str = ""
 
+    # Which broker the deployment runs: one Mosquitto, or the clustered NATS JetStream
+    # (docs/scaling.md). Provisioning and revocation change the broker named here.
+    broker: Literal["mosquitto", "nats"] = "mosquitto"
+    # The cluster's NATS client URLs (tls://host:port, comma-separated): ingest's JetStream
+    # consumer connects to any of them and moves to another when one fails.
+    nats_urls: str = ""
+    # The cluster's MQTT ports on mqtt_host, comma-separated: a handset moves to another node
+    # when its node fails (firmware-sim's uplink).
+    mqtt_cluster_ports: str = ""
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
@@ -49,6 +59,9 @@ class Settings(BaseSettings):
     ingest_batch_size: int = 500
     ingest_batch_wait_ms: int = 50
     ingest_share_group: str = "ecm-ingest"
+    # Where ingest takes events from: the broker's MQTT shared subscription (one Mosquitto) or
+    # the cluster's JetStream durable pull consumer (ingest/jetstream.py).
+    ingest_transport: Literal["mqtt", "jetstream"] = "mqtt"
     # How stale ingest's registry cache may get: a revoked device or replaced key takes effect
     # within this many seconds without restarting the workers.
     ingest_registry_refresh_s: float = 30.0
@@ -207,10 +220,24 @@ class Settings(BaseSettings):
 
 
 def to_sqlalchemy_url(database_url: str) -> str:
-    """psycopg 3 is the driver everywhere; SQLAlchemy needs it named in the URL scheme."""
-    if database_url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
-    return database_url
+    """psycopg 3 is the driver everywhere; SQLAlchemy needs it named in the URL scheme.
+
+    A libpq multi-host URL (`postgresql://u@h1:p1,h2:p2/db?target_session_attrs=read-write`,
+    a primary and its standby) is rewritten to SQLAlchemy's form of the same thing, one `host`
+    query parameter per server, which psycopg hands back to libpq unchanged.
+    """
+    if not database_url.startswith("postgresql://"):
+        return database_url
+    rest = database_url.removeprefix("postgresql://")
+    authority, _, tail = rest.partition("/")
+    userinfo, at, hosts = authority.rpartition("@")
+    if "," not in hosts:
+        return "postgresql+psycopg://" + rest
+    database, _, query = tail.partition("?")
+    params = [f"host={host}" for host in hosts.split(",")]
+    if query:
+        params.append(query)
+    return f"postgresql+psycopg://{userinfo}{at}/{database}?{'&'.join(params)}"
 
 
 def env_file(state_dir: Path) -> Path:

@@ -18,8 +18,8 @@ from core.settings import Settings
 from gateway.protocol import Rejection
 from ingest import metrics, store
 from ingest.clock import apply_clock_rules
-from ingest.consumer import Consumer
 from ingest.directory import Directory
+from ingest.transport import make_transport
 from ingest.verify import QuarantineEntry, ReceivedMessage, VerifiedEvent, verify
 
 log = logging.getLogger("ecm.ingest")
@@ -44,7 +44,7 @@ class Worker:
     def __init__(self, settings: Settings, worker_index: int = 0) -> None:
         self.settings = settings
         self._tag_clock_tolerance = timedelta(seconds=settings.ingest_tag_clock_tolerance_s)
-        self.consumer = Consumer(settings, worker_index)
+        self.consumer = make_transport(settings, worker_index)
         self.counters = Counters()
         self.stopping = threading.Event()
         self._conn: psycopg.Connection | None = None

@@ -147,6 +147,12 @@ def home_devices(world_file: Path, out: Path | None) -> None:
     show_default=True,
     help="Seconds to wait for the broker's acknowledgements.",
 )
+@click.option(
+    "--mqtt-version",
+    type=click.Choice(["5", "3.1.1"]),
+    default=None,
+    help="MQTT version the handsets speak [default: 3.1.1 on the NATS cluster, else 5].",
+)
 def run(
     world_file: Path,
     tampered: int,
@@ -156,6 +162,7 @@ def run(
     seed: int | None,
     outbox_path: Path | None,
     timeout: float,
+    mqtt_version: str | None,
 ) -> None:
     """Publish the world's morning to the broker (ECM_MQTT_HOST / ECM_MQTT_PORT).
 
@@ -183,6 +190,8 @@ def run(
             options.mqtt_port,
             device_identity=identities.__getitem__,
             outbox=outbox,
+            mqtt_version=mqtt_version or options.mqtt_version,
+            other_ports=options.other_ports,
         ) as uplink,
         Progress(
             TextColumn("[bold]publishing"),

@@ -17,6 +17,10 @@ class SimOptions:
     # Where `ecm devices provision --local` left the handsets' certificates (<state>/pki).
     state_dir: Path = Path(".state")
     ca_file: Path | None = None
+    # "5" for Mosquitto, "3.1.1" for the NATS cluster (which refuses 5; docs/scaling.md).
+    mqtt_version: str = "5"
+    # The cluster's other MQTT ports on the same host: a handset moves there when its node fails.
+    other_ports: tuple[int, ...] = ()
 
     @property
     def default_outbox(self) -> Path:

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -33,7 +33,9 @@ QOS_AT_LEAST_ONCE = 1
 # broker is configured for the same (gateway.broker.BrokerConfig.max_inflight_messages).
 MAX_INFLIGHT = 1000
 # The handset's clock at transmission, an MQTT v5 user property (docs/protocol.md, clocks).
+# MQTT 3.1.1 has no properties: a handset on the cluster (which refuses MQTT 5) sends none.
 SENT_AT_PROPERTY = "sent-at"
+MQTT_VERSIONS = {"5": MQTTProtocolVersion.MQTTv5, "3.1.1": MQTTProtocolVersion.MQTTv311}
 # Acknowledged events leave the outbox in batches: one synced delete per this many PUBACKs.
 CONFIRM_EVERY = 500
 NO_MATCHING_SUBSCRIBERS = 0x10
@@ -51,6 +53,10 @@ class Uplink:
 
     `tls` is one identity for the whole uplink; `device_identity` maps a device id to its own
     identity and gives each device its own connection (one paho client each).
+
+    `mqtt_version` "5" (Mosquitto) or "3.1.1" (the NATS cluster, which refuses 5).
+    `other_ports`: the cluster's other nodes on the same host; after a lost connection the
+    next reconnect goes to the next node, as a handset given several broker addresses does.
     """
 
     def __init__(
@@ -65,9 +71,13 @@ class Uplink:
         device_identity: Callable[[str], TlsIdentity] | None = None,
         outbox: Outbox | None = None,
         clock: Callable[[], datetime] | None = None,
+        mqtt_version: str = "5",
+        other_ports: Sequence[int] = (),
     ) -> None:
         self.host = host
         self.port = port
+        self.protocol = MQTT_VERSIONS[mqtt_version]
+        self._ports = [port, *(p for p in other_ports if p != port)]
         self.keepalive = keepalive
         self.client_id = client_id or f"{CLIENT_ID_PREFIX}sim-{uuid.uuid4().hex[:12]}"
         self._max_inflight = max_inflight
@@ -91,13 +101,19 @@ class Uplink:
         self._to_confirm: list[uuid.UUID] = []
 
     def _new_client(self, client_id: str, tls: TlsIdentity | None) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=self.protocol
+        )
         # Flow control is ours (see publish): paho's own in-flight counter double-counts the
         # messages it resends after a reconnect (paho-mqtt 2.2), and once over the limit it
         # never publishes a queued message again.
         client.max_inflight_messages_set(0)
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
+        if len(self._ports) > 1:
+            client.on_disconnect = self._next_node
+            # A node that is down refuses the reconnect: try the next one after it.
+            client.on_connect_fail = lambda c, userdata: self._move(c)
         if tls is not None:
             tls.apply(client)
         return client
@@ -172,9 +188,11 @@ class Uplink:
         with self._lock:
             while self._sent - self._acked - self._refused >= self._max_inflight:
                 self._lock.wait(1.0)
-        properties = Properties(PacketTypes.PUBLISH)
-        sent_at = self.clock() - (clock_behind or timedelta(0))
-        properties.UserProperty = (SENT_AT_PROPERTY, sent_at.isoformat())
+        properties: Properties | None = None
+        if self.protocol == MQTTProtocolVersion.MQTTv5:
+            properties = Properties(PacketTypes.PUBLISH)
+            sent_at = self.clock() - (clock_behind or timedelta(0))
+            properties.UserProperty = (SENT_AT_PROPERTY, sent_at.isoformat())
         client = self._client_for(topic)
         info = client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE, properties=properties)
         # NO_CONN still queues a QoS 1 message for after the reconnect; anything else is lost.
@@ -254,6 +272,20 @@ class Uplink:
         if reason_code.is_failure:
             self._connect_refused = str(reason_code)
         self._connected.set()
+
+    def _next_node(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        """Reconnect to the next node of the cluster (paho reconnects to client.port)."""
+        if not getattr(reason, "is_failure", True):
+            return  # our own disconnect
+        self._move(client)
+
+    def _move(self, client: mqtt.Client) -> None:
+        at = self._ports.index(client.port) if client.port in self._ports else -1
+        # paho's `port` setter refuses while its state still says connected, which is the
+        # state it calls back in after a lost link; its reconnect reads this attribute.
+        client._port = self._ports[(at + 1) % len(self._ports)]
 
     def _on_publish(
         self,

@@ -22,6 +22,7 @@ from gateway.pki.authority import CertificateAuthority, IssuedCertificate, check
 from gateway.pki.broker import BrokerAccess, reload_broker
 from gateway.pki.identity import TlsIdentity, device_identity, service_identity
 from gateway.pki.layout import PkiLayout, pki_layout, write_crl
+from gateway.pki.nats_access import NatsAccess, local_nats_access
 
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"ecm.pki.device_certificate").digest()[:4], "big")
 SUPERSEDED = "superseded"
@@ -71,7 +72,10 @@ class DeviceCertificates:
             )
         return CertificateAuthority.load(self.layout.root, self.settings.master_key)
 
-    def broker(self) -> BrokerAccess:
+    def broker(self) -> BrokerAccess | NatsAccess:
+        if self.settings.broker == "nats":
+            # The cluster's user list, regenerated and reloaded in place (docs/scaling.md).
+            return local_nats_access(self.settings.state_dir)
         identity = service_identity(self.settings, self.role)
         return BrokerAccess(self.settings.mqtt_host, self.settings.mqtt_port, identity)
 

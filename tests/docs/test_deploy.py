@@ -216,3 +216,63 @@ def test_dockerignore_keeps_the_package_sources() -> None:
     assert {".venv", ".state", ".git"} <= ignored
     needed = {"pyproject.toml", "README.md", "ecm", "gateway", "ingest", "api", "firmware-sim"}
     assert not needed & ignored
+
+
+# --- the cluster profile (docs/scaling.md, "Across hosts") -----------------------------------
+
+
+def cluster_services() -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in compose()["services"].items() if "cluster" in s.get("profiles", [])}
+
+
+def test_the_cluster_profile_has_three_nats_nodes_each_routed_to_the_other_two() -> None:
+    services = cluster_services()
+    nodes = {name: command_of(s) for name, s in services.items() if name.startswith("nats-")}
+    assert sorted(nodes) == ["nats-1", "nats-2", "nats-3"]
+    for name, command in nodes.items():
+        assert command[:2] == ["cluster", "node"] and is_ecm_command(command[0])
+        assert command[command.index("--name") + 1] == name
+        routes = {command[i + 1] for i, part in enumerate(command) if part == "--route"}
+        assert routes == {f"{peer}:6222" for peer in nodes if peer != name}
+        assert services[name]["depends_on"]["pki-init"]["condition"] == (
+            "service_completed_successfully"
+        )
+    published = [port for name in nodes for port in services[name]["ports"]]
+    assert len(set(published)) == 3 and all(p.endswith(":8883") for p in published)
+
+
+def test_the_cluster_profile_has_a_primary_and_a_synchronous_standby() -> None:
+    services = cluster_services()
+    primary, standby = services["pg-primary"], services["pg-standby"]
+    assert primary["image"] == standby["image"] == "timescale/timescaledb:latest-pg16"
+    assert "wal_level=replica" in primary["entrypoint"]
+    init = (ROOT / "deploy" / "postgres" / "primary-init.sh").read_text()
+    assert "synchronous_standby_names = 'ecm_standby'" in init
+    assert "pg_create_physical_replication_slot('ecm_standby_slot'" in init
+    script = (ROOT / "deploy" / "postgres" / "standby.sh").read_text()
+    assert "pg_basebackup -h pg-primary" in script and "-S ecm_standby_slot" in script
+    assert "application_name=ecm_standby" in script
+    # Promoted, it must not wait for a standby of its own.
+    assert "-c synchronous_standby_names=" in script.replace("\\\n", "")
+    assert standby["depends_on"]["pg-primary"]["condition"] == "service_healthy"
+
+
+def test_cluster_roles_find_the_writable_database_and_pull_from_jetstream() -> None:
+    services = cluster_services()
+    workers = [s for name, s in services.items() if name.startswith("cluster-ingest")]
+    assert len(workers) >= 2
+    for service in [*workers, services["cluster-migrate"], services["cluster-streams"]]:
+        environment = service["environment"]
+        url = environment["ECM_DATABASE_URL"]
+        assert "@pg-primary:5432,pg-standby:5432/" in url
+        assert url.endswith("target_session_attrs=read-write")
+        assert environment["ECM_BROKER"] == "nats"
+        assert environment["ECM_INGEST_TRANSPORT"] == "jetstream"
+        assert environment["ECM_NATS_URLS"].count("tls://nats-") == 3
+    assert command_of(services["cluster-streams"]) == ["cluster", "streams"]
+    for worker in workers:
+        assert worker["depends_on"]["cluster-streams"]["condition"] == (
+            "service_completed_successfully"
+        )
+    # The single-box services are not in the profile: `up` without it starts what it did.
+    assert not {"timescaledb", "mosquitto", "ingest-1"} & set(services)
