@@ -1,6 +1,6 @@
 """All SQL of the retention run and the retention policies. Callers own the transaction; the
 statements that remove or change records run as the database role `ecm_retention`, the only
-role the append-only triggers let delete (migration 0009_security)."""
+role the append-only triggers let delete (migration 0012_security)."""
 
 from __future__ import annotations
 

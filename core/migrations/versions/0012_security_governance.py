@@ -16,14 +16,14 @@ certificate rotation with an overlap.
 - `device_certificate` may hold a second live certificate during a rotation: the old one gets
   `retires_at` and is revoked once that passes (gateway.pki.rotation).
 
-Revision ID: 0009_security
+Revision ID: 0012_security
 Revises: 0011_portal
 Create Date: 2026-11-23
 """
 
 from alembic import op
 
-revision = "0009_security"
+revision = "0012_security"
 down_revision = "0011_portal"
 branch_labels = None
 depends_on = None
