@@ -16,7 +16,9 @@ from api.devices.endpoints import router as devices_router
 from api.devices.home_device_endpoints import router as home_devices_router
 from api.error_handlers import EXCEPTION_HANDLERS
 from api.events.endpoints import router as events_router
+from api.governance.endpoints import router as governance_router
 from api.health.endpoints import router as health_router
+from api.limits import BodyLimitMiddleware
 from api.portal.endpoints import router as portal_router
 from api.portal.reconciliation_pages import router as portal_reconciliation_router
 from api.reconciliation.reconciliation_endpoints import router as reconciliation_router
@@ -63,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings, "api", url=settings.api_sqlalchemy_url)
     # Visit reads fold in new evidence first, on a small engine of their own (visits.freshness).
     app.state.freshness = VisitFreshness(settings, url=settings.api_sqlalchemy_url)
+    # Bodies are counted as they arrive (api.limits); request ids wrap even a refusal.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in (
         health_router,
@@ -77,10 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         portal_reconciliation_router,
         devices_router,
         home_devices_router,
+        governance_router,
         carer_days_router,
         telephony_router,
     ):
         app.include_router(router)
     openapi.install(app)
-    metrics.install(app)
+    metrics.install(app, settings)
     return app

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from api.audit import chain
 from api.auth import accounts, tokens
+from api.auth import client as auth_client
 from api.errors import Forbidden, NotFound, Unauthorized
 from api.portal.paths import SESSION_COOKIE
 from core.access import Role, Scope
@@ -65,7 +66,8 @@ def request_id(request: Request) -> str:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    # X-Forwarded-For only from the configured proxies (api.auth.client).
+    return auth_client.client_address(request, get_app_settings(request).trusted_proxies)
 
 
 def authenticate(conn: Connection, settings: Settings, token: str) -> Principal:
@@ -75,9 +77,12 @@ def authenticate(conn: Connection, settings: Settings, token: str) -> Principal:
         raise Unauthorized(str(exc), code="invalid_token") from exc
     # Role and tenant come from the database, not the token: a disabled account or a changed
     # commission takes effect at once, not when the token expires.
-    account = accounts.active_account(conn, claims.user_id)
-    if account is None or account.username != claims.username:
-        raise Unauthorized("the account is disabled or no longer exists", code="invalid_token")
+    account = accounts.account_for_token(conn, claims)
+    if account is None:
+        raise Unauthorized(
+            "the account is disabled, no longer exists, or its password was reset since",
+            code="invalid_token",
+        )
     provider_ids: frozenset[str] = frozenset()
     if account.council_id is not None:
         provider_ids = accounts.commissioned_providers(conn, account.council_id)

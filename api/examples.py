@@ -668,6 +668,79 @@ EXAMPLES: dict[str, Any] = {
         "otpauth_uri": "otpauth://totp/ECM:SU0042?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
         "&issuer=ECM&algorithm=SHA1&digits=8&period=30",
     },
+    "PasswordSet": {"username": "ann.officer", "password_set": True},
+    "PasswordReset": {
+        "username": "ann.officer",
+        "reset_code": "q3Zt0Jx0m9b2K1uQhV8wYc4dR7sE5fGa",
+        "expires_at": "2026-11-24T09:00:00Z",
+    },
+    "Body_reset_password_auth_password_reset_post": {
+        "username": "ann.officer",
+        "reset_code": "q3Zt0Jx0m9b2K1uQhV8wYc4dR7sE5fGa",
+        "new_password": "a new long passphrase",
+    },
+    "RetentionPolicy": {
+        "care_records_years": 8,
+        "registry_personal_data_years": 8,
+        "quarantine_raw_days": 90,
+        "audit_years": 8,
+        "login_attempt_days": 90,
+    },
+    "SubjectAccessExport": {
+        "format": 1,
+        "service_user_id": "SU0042",
+        "generated_at": "2026-11-23T10:00:00Z",
+        "counts": {"service_user": 1, "visits": 1, "events": 2},
+        "service_user": [
+            {"id": "SU0042", "name": "Bea User", "council_id": "C-NORFOLK", "home_lat": 52.63}
+        ],
+        "home_tags": [],
+        "home_code_devices": [],
+        "planned_visits": [],
+        "visits": [{"id": VISIT_ID, "london_day": "2026-11-22", "status": "on_time"}],
+        "visit_carers": [],
+        "visit_anomalies": [],
+        "visit_corrections": [],
+        "alerts": [],
+        "alert_notifications": [],
+        "alert_actions": [],
+        "manual_visits": [],
+        "events": [
+            {"event_id": CHECK_IN_EVENT, "event_type": "check_in", "evidence_level": "tag"},
+            {"event_id": CHECK_OUT_EVENT, "event_type": "check_out", "evidence_level": "tag"},
+        ],
+        "telephony_calls": [],
+        "telephony_events": [],
+        "service_requests": [],
+        "service_offers": [],
+        "service_request_events": [],
+        "care_packages": [],
+        "care_package_versions": [],
+        "reconciliation_lines": [],
+        "reconciliation_evidence": [],
+        "reconciliation_unbilled": [],
+        "erasure_requests": [],
+        "accesses": [],
+    },
+    "ErasureReport": {
+        "id": 3,
+        "service_user_id": "SU0042",
+        "council_id": "C-NORFOLK",
+        "requested_by": "ann.officer",
+        "requested_at": "2026-11-23T10:00:00Z",
+        "care_ended": "2026-06-30T09:30:00Z",
+        "pseudonymised": {"service_user": 1, "home_tag": 1, "home_code_device": 0},
+        "deleted": {},
+        "kept": [
+            {
+                "what": "care records",
+                "rows": {"visit": 240, "planned_visit_version": 250},
+                "until": "2034-06-30T09:30:00Z",
+                "why": "care records are kept 8 years after care ended (retention policy of "
+                "the council)",
+            }
+        ],
+    },
     "Body_issue_token_auth_token_post": {
         "grant_type": "password",
         "username": "ann.officer",
@@ -705,6 +778,9 @@ TEXT_EXAMPLES: dict[tuple[str, str, str], str] = {
     ("get", "/councils/{council_id}/reconciliation/runs/{run_id}/report.csv", "200"): (
         "invoice_ref,line_no,outcome,reason_code,payable_minutes,payable_amount,matched_visit\n"
         f"INV-2026-11-P001,1,approved,,30,12.60,{VISIT_ID}\n"
+    ),
+    ("get", "/service-users/{service_user_id}/subject-access.zip", "200"): (
+        "(a zip file: README.txt and one CSV file per kind of record, e.g. visits.csv)"
     ),
     ("get", "/councils/{council_id}/reconciliation/runs/{run_id}/finance.csv", "200"): (
         "Invoice,Line,Provider,Provider name,Lot,Service user,Service user name,Visit date,Start,"

@@ -24,7 +24,6 @@ from commissioning.formats import (
     RequestsFileError,
     RowError,
     parse_requests,
-    safe_text,
     write_csv,
 )
 from commissioning.model import LONDON, ServiceRequest, pattern_from_json, pattern_key
@@ -199,7 +198,7 @@ def decisions_csv(
                 _instant(r["decided_at"]),
                 r["decided_by"],
                 r["decline_reason"],
-                safe_text(r["decline_note"] or ""),
+                r["decline_note"] or "",
             )
             for r in rows
         ),
@@ -237,7 +236,7 @@ def packages_csv(
                     slot.start.strftime("%H:%M"),
                     slot.minutes,
                     slot.carers,
-                    safe_text(slot.service_type),
+                    slot.service_type,
                 )
             )
     return write_csv(PACKAGE_COLUMNS, lines)

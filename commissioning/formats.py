@@ -18,6 +18,7 @@ from datetime import date, time
 from typing import Any
 
 from commissioning.model import DAY_NAMES, Pattern, VisitSlot
+from core import csv_safe
 
 REQUEST_COLUMNS = (
     "request_ref",
@@ -138,6 +139,10 @@ def check_pattern(slots: Sequence[VisitSlot]) -> None:
             seen.add((day, slot.start))
 
 
+# Rows of one requests.csv (the API's body is limited to 20 MiB as it arrives, api.limits).
+MAX_ROWS = 200_000
+
+
 def parse_requests(content: str) -> tuple[list[ParsedRequest], list[RowError]]:
     """Requests whose every row is well formed; registry checks come later, in the import."""
     reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff"), newline=""))
@@ -153,7 +158,15 @@ def parse_requests(content: str) -> tuple[list[ParsedRequest], list[RowError]]:
     requests: dict[str, ParsedRequest] = {}
     bad: dict[str, int] = {}  # request_ref -> first bad line
     try:
-        records = [(reader.line_num, record) for record in reader]
+        # A leading apostrophe before a formula character is the CSV helper's escape.
+        records: list[tuple[int, dict[Any, Any]]] = []
+        for record in reader:
+            if len(records) >= MAX_ROWS:
+                raise RequestsFileError(f"more than {MAX_ROWS} rows: split the file")
+            records.append(
+                (reader.line_num, {k: csv_safe.restore(v) if isinstance(v, str) else v
+                                   for k, v in record.items()})
+            )  # fmt: skip
     except csv.Error as exc:
         raise RequestsFileError(f"line {reader.line_num}: not valid CSV: {exc}") from None
     for line, record in records:
@@ -279,15 +292,12 @@ def _integer(values: dict[str, str], name: str, minimum: int, maximum: int) -> i
     return number
 
 
-def safe_text(value: str) -> str:
-    """Free text bound for a spreadsheet: a leading = + - @ (or tab, CR) would make it a
-    formula, so it gets a leading apostrophe, which spreadsheets show as text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def write_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Through the CSV helper (core.csv_safe, docs/csv.md): a cell a spreadsheet would run as
+    a formula (free text: a decline note, a service type) gets a leading apostrophe, which the
+    readers take off again; numbers stay numbers."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_safe.writer(out, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow(["" if value is None else value for value in row])

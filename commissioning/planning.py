@@ -17,13 +17,13 @@ planned visit, never an overwrite.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from commissioning.model import LONDON, PackageVersion, VisitSlot
+from core import csv_safe
 
 SCHEDULE_HEADER = (
     "visit_ref",
@@ -122,7 +122,8 @@ def schedule_csv(
 ) -> str:
     """The rows as schedule.csv (docs/reconciliation.md, with the optional `status` column)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # The schedule import reads it back through the CSV helper's escape (core.csv_safe).
+    writer = csv_safe.writer(out, lineterminator="\n")
     writer.writerow(SCHEDULE_HEADER)
     for slots, status in ((planned, "planned"), (cancelled, "cancelled")):
         for slot in slots:

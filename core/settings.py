@@ -90,12 +90,27 @@ class Settings(BaseSettings):
     # that role.
     api_database_url: str | None = None
     api_database_password: str | None = None
-    # Sign-in: access tokens are short-lived; failed sign-ins within the window are limited per
-    # account and per client address (docs/auth.md).
+    # Sign-in: access tokens are short-lived. Failed sign-ins slow down the (account, address)
+    # pair that made them, with delays doubling from first_delay_s to max_delay_s after the free
+    # failures, and an address trying many accounts likewise (api/auth/throttle.py).
     access_token_ttl_s: int = 900
-    login_window_s: int = 900
-    login_max_failures_per_account: int = 5
-    login_max_failures_per_client: int = 20
+    login_window_s: int = 86400
+    login_free_failures: int = 3
+    login_free_failures_per_client: int = 20
+    login_first_delay_s: float = 1.0
+    login_max_delay_s: float = 900.0
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated);
+    # none by default, so the header counts for nothing unless a proxy is named.
+    trusted_proxies: str = ""
+    # Password hashing runs in worker processes at a lower CPU priority, kept to the last
+    # `password_worker_cpus` cores (0: any) (api/auth/passwords.py): how many, how many
+    # sign-ins may wait for one, their niceness. 0 workers: in the request thread (as before).
+    password_workers: int = 1
+    password_queue_max: int = 16
+    password_worker_nice: int = 10
+    password_worker_cpus: int = 1
+    # How long the one-time code of an administrator's forced password reset stays valid.
+    password_reset_ttl_s: int = 86400
 
     # Visits (issue 5): matching, anomaly and alert thresholds. Per-council late, missed and
     # approval thresholds live in the council_policy table; these are the defaults.
@@ -121,6 +136,28 @@ class Settings(BaseSettings):
     # Webhook URLs may name loopback, private and link-local addresses (a receiver on this
     # machine or the LAN). Outside production they always may; in production only when set.
     webhook_allow_private_addresses: bool = False
+
+    # The audit checkpoint key (Ed25519) and the checkpoint log live here, apart from the
+    # database (api/audit/checkpoints.py). Unset: <state_dir>/audit.
+    audit_key_dir: Path | None = None
+
+    # Prometheus metrics: with a token set, /metrics answers only `Authorization: Bearer
+    # <token>`; without one the API serves them only on its loopback metrics port.
+    metrics_token: str | None = None
+    api_metrics_port: int = 9300
+    api_metrics_host: str = "127.0.0.1"
+
+    # The housekeeping role (`ecm housekeeping run`): how often it signs the audit chain's head,
+    # applies the retention policies, and looks for certificates about to expire.
+    housekeeping_checkpoint_interval_s: float = 300.0
+    housekeeping_retention_interval_s: float = 86400.0
+    housekeeping_certificates_interval_s: float = 3600.0
+    # Device certificates expiring within this many days are warned about (and counted in the
+    # metric), and `ecm devices rotate --due` rotates them.
+    certificate_warning_days: int = 30
+    # During a rotation the previous certificate stays valid this long, so the handset can
+    # move to the new one without ever losing its connection.
+    certificate_rotation_overlap_days: int = 7
 
     # Telephone check-in (`ecm telephony`, docs/telephony.md). The provider's auth token signs
     # its webhooks (the previous one is accepted too while a rotation is under way); the

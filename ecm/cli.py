@@ -35,6 +35,9 @@ ROLE_COMMANDS = {
     "audit": "api.audit.cli:audit",
     "visits": "visits.cli:visits",
     "schedule": "visits.cli:schedule",
+    "retention": "ecm.governance:retention",
+    "subject-access": "ecm.governance:subject_access",
+    "housekeeping": "ecm.housekeeping:housekeeping",
     "telephony": "gateway.telephony.cli:telephony",
     "requests": "commissioning.cli:requests",
 }

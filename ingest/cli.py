@@ -33,7 +33,11 @@ def command(workers: int, worker_index: int) -> None:
 
     settings = get_settings()
     if settings.ingest_metrics_port:
-        metrics.serve(settings.ingest_metrics_host, settings.ingest_metrics_port + worker_index)
+        metrics.serve(
+            settings.ingest_metrics_host,
+            settings.ingest_metrics_port + worker_index,
+            settings.metrics_token,
+        )
     worker = Worker(settings, worker_index)
     worker.install_signal_handlers()
     worker.run()

@@ -6,11 +6,9 @@ which needs no shared state between workers (unlike prometheus-client's multipro
 
 from __future__ import annotations
 
-import logging
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-
-log = logging.getLogger("ecm.ingest")
+from core import metrics_http
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -68,16 +66,10 @@ DATABASE_RETRIES = Counter(
 )
 
 
-def serve(host: str, port: int) -> bool:
+def serve(host: str, port: int, token: str | None = None) -> bool:
     """Serve /metrics over HTTP (port 0 = off). Metrics carry counts, never ids or secrets.
 
-    A port already taken is logged, not fatal: evidence keeps flowing without its dashboard.
+    Loopback only unless a scrape token is set (core.metrics_http). A port already taken is
+    logged, not fatal: evidence keeps flowing without its dashboard.
     """
-    if not port:
-        return False
-    try:
-        start_http_server(port, addr=host, registry=REGISTRY)
-    except OSError as exc:
-        log.error("cannot serve metrics on %s:%d: %s", host, port, exc)
-        return False
-    return True
+    return metrics_http.serve(REGISTRY, host, port, token)

@@ -60,6 +60,8 @@ from loadtests.locustfile import WEEK_OF_VISITS
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
 GOAL_P95_MS = 100.0
+# Issue 18: with sign-ins in the mix, the slowest 1% of all requests within 250 ms.
+GOAL_ALL_P99_MS = 250.0
 COUNCIL_ID = "C-LOAD"
 LONDON = ZoneInfo("Europe/London")
 console = Console(width=140)
@@ -369,6 +371,9 @@ def summarise(args: argparse.Namespace, stored: int) -> dict[str, Any]:
     ]
     week = next((r for r in requests if r["name"] == WEEK_OF_VISITS), None)
     week_p95 = float(week["p95_ms"]) if week else None
+    # Locust's "Aggregated" row: every request of every type (HTTP and MQTT publishes).
+    everything = next((r for r in requests if r["name"] == "Aggregated"), None)
+    all_p99 = float(everything["p99_ms"]) if everything else None
     return {
         "measured_at": datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -384,6 +389,9 @@ def summarise(args: argparse.Namespace, stored: int) -> dict[str, Any]:
         "goal_met": bool(
             week and week_p95 is not None and week_p95 < GOAL_P95_MS and week["failures"] == 0
         ),
+        "all_requests_goal": f"p99 of all requests at most {GOAL_ALL_P99_MS:.0f} ms",
+        "all_requests_p99_ms": all_p99,
+        "all_requests_goal_met": bool(all_p99 is not None and all_p99 <= GOAL_ALL_P99_MS),
         "requests": requests,
     }
 
@@ -408,6 +416,10 @@ def print_table(summary: dict[str, Any]) -> None:
         )
     console.print(table)
     console.print(f"goal: {summary['goal']}: {'met' if summary['goal_met'] else 'NOT met'}")
+    met = "met" if summary["all_requests_goal_met"] else "NOT met"
+    console.print(
+        f"goal: {summary['all_requests_goal']}: {met} (p99 {summary['all_requests_p99_ms']} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -2,13 +2,13 @@
 codes), date, claimed and payable minutes and amounts, the variance and the reason in words;
 the verified visits nobody invoiced; and the problems found in the inputs. Amounts are pounds
 (GBP), written as plain numbers so a spreadsheet can add them up; times are London time. Every
-cell goes through core.csv_cells (safe to open in a spreadsheet)."""
+cell goes through core.csv_safe (safe to open in a spreadsheet, docs/csv.md)."""
 
 from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from core.csv_cells import csv_bytes
+from core.csv_safe import csv_bytes
 from core.times import LONDON
 from gateway.registry import names as registry_names
 from gateway.registry.repository import lots_of

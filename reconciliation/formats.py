@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from core import csv_safe
 from reconciliation.records import (
     ActualVisit,
     InvoiceLine,
@@ -124,7 +125,7 @@ def count_rows(path: Path) -> int:
 
 
 def _rows(
-    path: Path, columns: Sequence[str], progress: RowProgress | None
+    path: Path, columns: Sequence[str], progress: RowProgress | None, max_rows: int | None = None
 ) -> Iterator[tuple[int, list[str], str]]:
     """(starting line number, fields in `columns` order, "" or why the row is unreadable) for
     each non-blank data row. Streams the file: a month of rows is never held as text."""
@@ -136,6 +137,7 @@ def _rows(
                 header = next(reader, None)
             except csv.Error as error:
                 raise UnusableInput([f"{path}: header row: {error}"]) from error
+            restore = csv_safe.restore_row
             if header is None:
                 raise UnusableInput([f"{path}: empty file, expected a header row"])
             where, width = _columns(path, header, columns)
@@ -153,6 +155,8 @@ def _rows(
                     continue
                 line_no = reader.line_num
                 done += 1
+                if max_rows is not None and done > max_rows:
+                    raise UnusableInput([f"{path}: more than {max_rows} rows"])
                 if progress is not None and done % 10_000 == 0:
                     progress(10_000)
                 if not row or row == [""]:
@@ -160,7 +164,7 @@ def _rows(
                 if len(row) != width:
                     yield start, [], f"expected {width} fields, found {len(row)}"
                     continue
-                yield start, [row[i] for i in where], ""
+                yield start, restore([row[i] for i in where]), ""
             if progress is not None:
                 progress(done % 10_000)
     except OSError as error:
@@ -186,12 +190,13 @@ def _read(
     columns: Sequence[str],
     parse: Callable[[list[str]], T],
     progress: RowProgress | None,
+    max_rows: int | None = None,
 ) -> Loaded[T]:
     records: list[T] = []
     problems: list[Problem] = []
     lines: list[int] = []
     name = str(path)
-    for line_no, fields, unreadable in _rows(path, columns, progress):
+    for line_no, fields, unreadable in _rows(path, columns, progress, max_rows):
         if unreadable:
             problems.append(Problem(name, line_no, unreadable))
             continue
@@ -336,15 +341,20 @@ def read_actuals(path: Path, progress: RowProgress | None = None) -> Loaded[Actu
     return _read(path, ACTUALS_COLUMNS, _actual, progress)
 
 
-def read_invoice(path: Path, progress: RowProgress | None = None) -> Loaded[InvoiceLine]:
-    return _read(path, INVOICE_COLUMNS, _invoice_line, progress)
+def read_invoice(
+    path: Path, progress: RowProgress | None = None, max_rows: int | None = None
+) -> Loaded[InvoiceLine]:
+    """`max_rows`: an upload's row limit (the command reads any number)."""
+    return _read(path, INVOICE_COLUMNS, _invoice_line, progress, max_rows)
 
 
 # Output ------------------------------------------------------------------------------------------
 
 
 def _writer(handle: io.TextIOBase) -> Any:
-    return csv.writer(handle, lineterminator=LINE_END)
+    # Every cell a spreadsheet would run as a formula gets a leading quote, which the readers
+    # above take off again (core.csv_safe, docs/csv.md).
+    return csv_safe.writer(handle, lineterminator=LINE_END)
 
 
 def write_report(path: Path, results: Sequence[LineResult]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from core.access import Scope
-from core.csv_cells import csv_bytes
+from core.csv_safe import csv_bytes
 from gateway.registry import names as registry_names
 from reconciliation import run_store
 from reconciliation.kpi_targets import RAG_WORDS, Target, targets_of

@@ -50,6 +50,8 @@ from visits.freshness import VisitFreshness
 
 ENGINE_VERSION = f"ecm-{version('ecm')}"
 MAX_NAME = 200
+# Rows of one uploaded invoice (the body is limited to 50 MiB as it arrives, api.limits).
+MAX_INVOICE_ROWS = 500_000
 
 
 def _sha256(content: str) -> str:
@@ -96,7 +98,7 @@ def _parse_invoice(name: str, content: str) -> tuple[list[InvoiceLine], list[int
         path = Path(directory) / "invoice.csv"
         path.write_text(content, encoding="utf-8", newline="")
         try:
-            loaded = read_invoice(path)
+            loaded = read_invoice(path, max_rows=MAX_INVOICE_ROWS)
         except UnusableInput as exc:
             raise Unprocessable(
                 "; ".join(m.replace(str(path), name) for m in exc.messages),

@@ -7,7 +7,6 @@ evidence behind it."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection
 
+from core import csv_safe
 from reconciliation import run_store
 from reconciliation.formats import ACTUALS_COLUMNS, SCHEDULE_COLUMNS
 from reconciliation.records import ActualVisit, PlannedVisit, Verification
@@ -48,7 +48,7 @@ def _iso(moment: datetime) -> str:
 def _checksum(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
     """SHA-256 of the rows written as the interchange file would be."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_safe.writer(out, lineterminator="\n")  # as visits/export.py writes them
     writer.writerow(header)
     writer.writerows(rows)
     return hashlib.sha256(out.getvalue().encode()).hexdigest()

@@ -6,12 +6,12 @@ tables hold: corrected times where a correction counts, evidence times otherwise
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection
 
+from core import csv_safe
 from visits import read_store
 from visits.days import day_start
 
@@ -40,7 +40,8 @@ def _iso(moment: datetime) -> str:
 
 def _write(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # Formula-looking cells get a leading quote; the reconciliation readers take it off.
+    writer = csv_safe.writer(out, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue()

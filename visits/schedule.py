@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from core import csv_safe
 from visits import schedule_store
 
 REQUIRED_COLUMNS = (
@@ -30,6 +31,8 @@ REQUIRED_COLUMNS = (
 )
 STATUSES = ("planned", "cancelled")
 MAX_REF = 64
+# Rows of one schedule file (the API's body is limited to 20 MiB as it arrives, api.limits).
+MAX_ROWS = 200_000
 
 
 class ScheduleFileError(ValueError):
@@ -82,7 +85,9 @@ def parse_schedule(content: str) -> tuple[list[PlannedRow], list[RowError]]:
     rows: list[PlannedRow] = []
     errors: list[RowError] = []
     seen: dict[str, int] = {}
-    for record in reader:
+    for count, record in enumerate(reader, start=1):
+        if count > MAX_ROWS:
+            raise ScheduleFileError(f"more than {MAX_ROWS} rows: split the file")
         line = reader.line_num
         ref = (record.get("visit_ref") or "").strip() or None
         try:
@@ -103,7 +108,8 @@ def parse_schedule(content: str) -> tuple[list[PlannedRow], list[RowError]]:
 def _parse_row(line: int, record: dict[str | Any, Any]) -> PlannedRow:
     if None in record:
         raise ValueError("more fields than the header names")
-    values = {name: (record.get(name) or "").strip() for name in record if name}
+    # A leading quote before a formula character is the CSV helper's escape (docs/csv.md).
+    values = {name: csv_safe.restore(record.get(name) or "").strip() for name in record if name}
     for name in REQUIRED_COLUMNS:
         if not values.get(name):
             raise ValueError(f"{name} is empty")

@@ -1,42 +1,44 @@
-"""Accounts in app_user: create, list, disable, and look up for sign-in and for each request."""
+"""Accounts: create, list, disable, force a password reset, and the account behind a token.
+
+The SQL is in api.auth.repository; this module holds the rules (a role's tenant, password
+length, what a token must match)."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Row, text
+from sqlalchemy import Connection
 
+from api.auth import repository
 from api.auth.passwords import hash_password
+from api.auth.repository import Account
 from api.auth.roles import Role
+from api.auth.tokens import TokenClaims
+
+__all__ = [
+    "Account",
+    "AccountError",
+    "PasswordReset",
+    "account_for_token",
+    "active_account",
+    "add_account",
+    "commissioned_providers",
+    "disable_account",
+    "find_account",
+    "force_password_reset",
+    "list_accounts",
+]
+
+find_account = repository.find_account
+active_account = repository.active_account
+list_accounts = repository.list_accounts
+commissioned_providers = repository.commissioned_providers
 
 
 class AccountError(ValueError):
     pass
-
-
-@dataclass(frozen=True)
-class Account:
-    id: int
-    username: str
-    role: Role
-    council_id: str | None
-    provider_id: str | None
-    active: bool
-    created_at: datetime
-
-    @property
-    def tenant(self) -> str | None:
-        return self.council_id or self.provider_id
-
-
-_COLUMNS = "id, username, role, council_id, provider_id, active, created_at"
-
-
-def _account(row: Row[Any]) -> Account:
-    id_, username, role, council_id, provider_id, active, created_at = tuple(row)
-    return Account(id_, username, Role(role), council_id, provider_id, active, created_at)
 
 
 def add_account(
@@ -54,76 +56,51 @@ def add_account(
         raise AccountError("a provider manager needs --provider and no --council")
     if role is Role.ADMINISTRATOR and (council_id is not None or provider_id is not None):
         raise AccountError("an administrator belongs to no council or provider")
-    if find_account(conn, username) is not None:
+    if repository.find_account(conn, username) is not None:
         raise AccountError(f"user {username} already exists")
-    if council_id is not None and not _exists(conn, "council", council_id):
+    if council_id is not None and not repository.tenant_exists(conn, "council", council_id):
         raise AccountError(f"no council {council_id}")
-    if provider_id is not None and not _exists(conn, "provider", provider_id):
+    if provider_id is not None and not repository.tenant_exists(conn, "provider", provider_id):
         raise AccountError(f"no provider {provider_id}")
-    row = conn.execute(
-        text(
-            "insert into app_user (username, password_hash, role, council_id, provider_id) "
-            f"values (:username, :hash, :role, :council_id, :provider_id) returning {_COLUMNS}"
-        ),
-        {
-            "username": username,
-            "hash": hash_password(password),
-            "role": role.value,
-            "council_id": council_id,
-            "provider_id": provider_id,
-        },
-    ).one()
-    return _account(row)
-
-
-def _exists(conn: Connection, table: str, id_: str) -> bool:
-    return (
-        conn.execute(text(f"select 1 from {table} where id = :id"), {"id": id_}).first() is not None
+    return repository.insert_account(
+        conn, username, hash_password(password), role, council_id, provider_id
     )
-
-
-def find_account(conn: Connection, username: str) -> Account | None:
-    row = conn.execute(
-        text(f"select {_COLUMNS} from app_user where lower(username) = lower(:u)"), {"u": username}
-    ).first()
-    return _account(row) if row else None
-
-
-def password_hash_of(conn: Connection, account_id: int) -> str:
-    return str(
-        conn.execute(
-            text("select password_hash from app_user where id = :id"), {"id": account_id}
-        ).scalar_one()
-    )
-
-
-def active_account(conn: Connection, account_id: int) -> Account | None:
-    row = conn.execute(
-        text(f"select {_COLUMNS} from app_user where id = :id and active"), {"id": account_id}
-    ).first()
-    return _account(row) if row else None
-
-
-def list_accounts(conn: Connection) -> list[Account]:
-    rows = conn.execute(text(f"select {_COLUMNS} from app_user order by lower(username)"))
-    return [_account(row) for row in rows]
 
 
 def disable_account(conn: Connection, username: str) -> Account:
-    row = conn.execute(
-        text(
-            "update app_user set active = false, disabled_at = coalesce(disabled_at, now()) "
-            f"where lower(username) = lower(:u) returning {_COLUMNS}"
-        ),
-        {"u": username},
-    ).first()
-    if row is None:
+    account = repository.disable_account(conn, username)
+    if account is None:
         raise AccountError(f"no user {username}")
-    return _account(row)
+    return account
 
 
-def commissioned_providers(conn: Connection, council_id: str) -> frozenset[str]:
-    rows = conn.execute(
-        text("select provider_id from commission where council_id = :c"), {"c": council_id}
-    )
-    return frozenset(row[0] for row in rows)
+def account_for_token(conn: Connection, claims: TokenClaims) -> Account | None:
+    """The account a token speaks for, if it still may: active, same name, and issued under the
+    account's current token generation (not before a password change or forced reset)."""
+    account = repository.active_account(conn, claims.user_id)
+    if account is None or account.username != claims.username:
+        return None
+    if account.token_generation != claims.generation:
+        return None
+    return account
+
+
+@dataclass(frozen=True)
+class PasswordReset:
+    username: str
+    reset_code: str
+    expires_at: datetime
+
+
+def force_password_reset(
+    conn: Connection, username: str, now: datetime, ttl_s: int
+) -> PasswordReset:
+    """End the account's password and every token it holds; return a one-time code with which
+    its owner sets a new password (POST /auth/password-reset). The code is shown once and kept
+    only as its SHA-256."""
+    code = secrets.token_urlsafe(24)
+    expires_at = now + timedelta(seconds=ttl_s)
+    account = repository.force_password_reset(conn, username, code, expires_at)
+    if account is None:
+        raise AccountError(f"no user {username}")
+    return PasswordReset(account.username, code, expires_at)

@@ -97,3 +97,33 @@ def disable(username: str) -> None:
     finally:
         engine.dispose()
     click.echo(f"disabled {account.username}")
+
+
+@users.command("reset-password")
+@click.argument("username")
+def reset_password(username: str) -> None:
+    """Force a password reset: the password and every token stop working now; prints a one-time
+    code with which the owner sets a new password (POST /auth/password-reset)."""
+    from datetime import UTC, datetime
+
+    from api.audit import chain
+    from api.auth.accounts import AccountError, force_password_reset
+    from core.db import make_engine
+
+    settings = get_settings()
+    engine = make_engine(settings, "users", pool_size=1)
+    try:
+        with engine.begin() as conn:
+            reset = force_password_reset(
+                conn, username, datetime.now(UTC), settings.password_reset_ttl_s
+            )
+            chain.append_system(
+                conn, actor=chain.cli_actor(), method="RESET", path=f"/users/{username}/password"
+            )
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+    click.echo(f"{reset.username}: password and tokens ended; reset code (valid until ", nl=False)
+    click.echo(f"{reset.expires_at:%Y-%m-%d %H:%M} UTC, shown once):")
+    click.echo(reset.reset_code)

@@ -1,13 +1,20 @@
-"""Sign-in: check the rate limit, verify the password, record the attempt, issue a token."""
+"""Sign-in and password resets: throttle, verify off the request path, record, issue a token.
+
+Each step that touches the database is a short transaction of its own, not the request's: a
+failed attempt must stay recorded although the request ends in an error, and no database
+connection is held while a password is being verified."""
 
 from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from api.auth import accounts, rate_limit, tokens
-from api.auth.passwords import burn_time_like_a_verify, verify_password
-from api.errors import Unauthorized
+from api.auth import repository, throttle, tokens
+from api.auth.passwords import HashingBusy, PasswordWorkers, check_length, password_workers
+from api.errors import Unauthorized, Unavailable, Unprocessable
 from core.settings import Settings
 
 
@@ -17,29 +24,99 @@ class AccessToken(BaseModel):
     expires_in: int = Field(description="Seconds until the token expires.", examples=[900])
 
 
+def printable(username: str) -> str:
+    """A name as the attempt records it: PostgreSQL text cannot hold NUL, and no account name
+    has one, so such a name simply matches no account."""
+    return username.replace("\x00", "\ufffd")
+
+
+def workers_for(settings: Settings) -> PasswordWorkers:
+    return password_workers(
+        settings.password_workers,
+        settings.password_queue_max,
+        settings.password_worker_nice,
+        settings.password_worker_cpus,
+    )
+
+
+def _busy(exc: HashingBusy) -> Unavailable:
+    return Unavailable(str(exc), code="sign_in_busy", headers={"Retry-After": "1"})
+
+
 def sign_in(
-    engine: Engine, settings: Settings, username: str, password: str, client_addr: str
+    engine: Engine,
+    settings: Settings,
+    username: str,
+    password: str,
+    client_addr: str,
+    *,
+    now: datetime | None = None,
 ) -> AccessToken:
-    # Its own transaction, not the request's: a failed attempt must be recorded even though
-    # the request ends in an error.
+    now = now or datetime.now(UTC)
+    username = printable(username)
     with engine.begin() as conn:
-        rate_limit.check(conn, settings, username, client_addr)
-        account = accounts.find_account(conn, username)
-        if account is None:
-            burn_time_like_a_verify(password)
-            succeeded = False
-        else:
-            succeeded = verify_password(accounts.password_hash_of(conn, account.id), password)
-            succeeded = succeeded and account.active
-        rate_limit.record(conn, username, client_addr, succeeded=succeeded)
-    if account is None or not succeeded:
-        # One message for unknown user, wrong password and disabled account alike.
+        attempt = throttle.admit(conn, settings, username, client_addr, now)
+        account = repository.find_account(conn, username)
+        stored_hash = repository.password_hash_of(conn, account.id) if account else None
+    try:
+        matches = workers_for(settings).verify(stored_hash, password)
+    except HashingBusy as exc:
+        raise _busy(exc) from exc
+    if account is None or not matches or not account.active:
+        # One message for unknown user, wrong password, disabled or reset account alike.
         raise Unauthorized("wrong user name or password", code="invalid_credentials")
+    with engine.begin() as conn:
+        throttle.succeeded(conn, attempt)
     token, ttl = tokens.issue(
         settings,
         user_id=account.id,
         username=account.username,
         role=account.role,
         tenant=account.tenant,
+        generation=account.token_generation,
     )
     return AccessToken(access_token=token, expires_in=ttl)
+
+
+def complete_password_reset(
+    engine: Engine,
+    settings: Settings,
+    username: str,
+    reset_code: str,
+    new_password: str,
+    client_addr: str,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Set a new password with the one-time code an administrator's forced reset gave out.
+    Throttled like a sign-in: a code is a password that works once."""
+    now = now or datetime.now(UTC)
+    try:
+        check_length(new_password)
+    except ValueError as exc:
+        raise Unprocessable(str(exc), code="password_too_short") from exc
+    username = printable(username)
+    with engine.begin() as conn:
+        attempt = throttle.admit(conn, settings, username, client_addr, now)
+        account = repository.find_account(conn, username)
+        digest, expires_at = repository.reset_code_of(conn, account.id) if account else (None, None)
+    given = repository.code_digest(reset_code)
+    valid = (
+        account is not None
+        and account.active
+        and digest is not None
+        and expires_at is not None
+        and expires_at > now
+        and hmac.compare_digest(digest, given)
+    )
+    if account is None or not valid:
+        raise Unauthorized("wrong user name or reset code", code="invalid_credentials")
+    try:
+        new_hash = workers_for(settings).hash(new_password)
+    except HashingBusy as exc:
+        raise _busy(exc) from exc
+    with engine.begin() as conn:
+        # Only while the code is still the one checked: two uses of one code set one password.
+        if not repository.set_password(conn, account.id, new_hash, reset_digest=given):
+            raise Unauthorized("wrong user name or reset code", code="invalid_credentials")
+        throttle.succeeded(conn, attempt)

@@ -37,6 +37,8 @@ class TokenClaims:
     scopes: tuple[str, ...]
     issued_at: int
     expires_at: int
+    # The account's token generation when issued; absent in tokens from before it existed (0).
+    generation: int = 0
 
 
 def signing_key(settings: Settings) -> bytes:
@@ -59,6 +61,7 @@ def issue(
     username: str,
     role: Role,
     tenant: str | None,
+    generation: int = 0,
     now: float | None = None,
 ) -> tuple[str, int]:
     """Returns the token and its lifetime in seconds."""
@@ -75,6 +78,7 @@ def issue(
         "iat": issued_at,
         "exp": issued_at + ttl,
         "jti": secrets.token_hex(8),
+        "gen": generation,
     }
     return jwt.encode(claims, signing_key(settings), algorithm=ALGORITHM), ttl
 
@@ -97,6 +101,7 @@ def decode(settings: Settings, token: str) -> TokenClaims:
             scopes=tuple(str(claims.get("scope", "")).split()),
             issued_at=int(claims["iat"]),
             expires_at=int(claims["exp"]),
+            generation=int(claims.get("gen", 0)),
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("the access token has expired") from exc

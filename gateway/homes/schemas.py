@@ -42,6 +42,10 @@ class ProgrammedFob(_Record):
     )
 
 
+# Devices per list in one import file: larger imports are split.
+MAX_DEVICES = 100_000
+
+
 class HomeDevicesDocument(_Record):
-    tags: list[ProgrammedTag] = []
-    fobs: list[ProgrammedFob] = []
+    tags: list[ProgrammedTag] = Field(default=[], max_length=MAX_DEVICES)
+    fobs: list[ProgrammedFob] = Field(default=[], max_length=MAX_DEVICES)

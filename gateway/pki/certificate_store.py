@@ -89,7 +89,61 @@ def certificates_of(conn: Connection, device_id: str) -> Sequence[Any]:
     return conn.execute(
         text(
             "select serial, device_id, fingerprint_sha256, issued_at, not_after, revoked_at, "
-            "reason from device_certificate where device_id = :d order by issued_at, serial"
+            "reason, retires_at from device_certificate where device_id = :d "
+            "order by issued_at, serial"
         ),
         {"d": device_id},
+    ).all()
+
+
+# Rotation and expiry (gateway.pki.rotation) ------------------------------------------------------
+
+
+def expiring(conn: Connection, now: datetime, horizon: datetime) -> Sequence[Any]:
+    """(device, serial, not_after) of current certificates of active devices expiring by
+    `horizon`, soonest first."""
+    return conn.execute(
+        text(
+            "select c.device_id, c.serial, c.not_after from device_certificate c "
+            "join device d on d.id = c.device_id and d.status = 'active' "
+            "where c.revoked_at is null and c.retires_at is null and c.not_after > :now "
+            "and c.not_after <= :horizon order by c.not_after, c.device_id"
+        ),
+        {"now": now, "horizon": horizon},
+    ).all()
+
+
+def expiry_summary(conn: Connection, now: datetime, horizon: datetime) -> Any:
+    """(live, expiring by horizon, earliest expiry) of current certificates."""
+    return conn.execute(
+        text(
+            "select count(*), count(*) filter (where not_after <= :horizon), min(not_after) "
+            "from device_certificate where revoked_at is null and retires_at is null "
+            "and not_after > :now"
+        ),
+        {"now": now, "horizon": horizon},
+    ).one()
+
+
+def start_retiring(conn: Connection, device_id: str, now: datetime, retires: datetime) -> int:
+    """The device's current certificate stays valid until `retires` (or its own expiry)."""
+    return conn.execute(
+        text(
+            "update device_certificate set retires_at = least(not_after, :retires) "
+            "where device_id = :d and revoked_at is null and retires_at is null "
+            "and not_after > :now"
+        ),
+        {"d": device_id, "now": now, "retires": retires},
+    ).rowcount
+
+
+def revoke_retired(conn: Connection, now: datetime, reason: str) -> Sequence[Any]:
+    """Revoke certificates whose rotation overlap ended by `now`; (device, serial) of each."""
+    return conn.execute(
+        text(
+            "update device_certificate set revoked_at = now(), reason = :reason "
+            "where revoked_at is null and retires_at is not null and retires_at <= :now "
+            "returning device_id, serial"
+        ),
+        {"now": now, "reason": reason},
     ).all()

@@ -183,15 +183,112 @@ def list_(device_id: str) -> None:
         click.echo(f"{device_id}: no certificates", err=True)
         sys.exit(1)
     table = Table(title=f"Certificates of {device_id}")
-    for column in ("serial", "issued", "expires", "revoked", "reason", "live"):
+    for column in ("serial", "issued", "expires", "retires", "revoked", "reason", "live"):
         table.add_column(column)
     for r in records:
         table.add_row(
             str(r.serial),
             f"{r.issued_at:%Y-%m-%d %H:%M}",
             f"{r.not_after:%Y-%m-%d}",
+            f"{r.retires_at:%Y-%m-%d %H:%M}" if r.retires_at else "",
             f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
             r.reason or "",
             "yes" if r.live else "no",
         )
     Console().print(table)
+
+
+@devices.command("rotate")
+@click.argument("device_ids", nargs=-1)
+@click.option(
+    "--due",
+    is_flag=True,
+    help="Every active device whose certificate expires within ECM_CERTIFICATE_WARNING_DAYS.",
+)
+@click.option(
+    "--overlap-days",
+    type=click.IntRange(0, 365),
+    default=None,
+    help="How long the current certificate stays valid [default: "
+    "ECM_CERTIFICATE_ROTATION_OVERLAP_DAYS].",
+)
+@_OUT
+@_LOCAL
+@_PASSWORD
+def rotate(
+    device_ids: tuple[str, ...],
+    due: bool,
+    overlap_days: int | None,
+    out: Path | None,
+    local: bool,
+    password: str | None,
+) -> None:
+    """A new certificate before the current one expires; the current one stays valid for the
+    overlap, so the handset keeps its connection and moves over when it next reconnects."""
+    from datetime import UTC, datetime
+
+    from gateway.pki import rotation
+
+    _require_destination(out, local)
+    if bool(device_ids) == due:
+        raise click.UsageError("name the devices, or give --due (not both)")
+    settings = get_settings()
+    certificates = DeviceCertificates(settings)
+    overlap = settings.certificate_rotation_overlap_days if overlap_days is None else overlap_days
+    now = datetime.now(UTC)
+    issued: dict[str, IssuedCertificate] = {}
+    with _reported(), _transaction() as conn:
+        ids = list(device_ids) or [
+            e.device_id for e in rotation.expiring(conn, now, settings.certificate_warning_days)
+        ]
+        for device_id in ids:
+            issued[device_id] = rotation.rotate(conn, certificates, device_id, now, overlap)
+    for device_id, certificate in issued.items():
+        _deliver(device_id, certificate, certificates, out, local, password)
+    if not issued:
+        click.echo("no certificate is due for rotation")
+
+
+@devices.command("expiring")
+@click.option(
+    "--days",
+    type=int,
+    default=None,
+    help="Window to look in [default: ECM_CERTIFICATE_WARNING_DAYS].",
+)
+def expiring(days: int | None) -> None:
+    """Current certificates that expire within the window, soonest first; exit 1 if any."""
+    from datetime import UTC, datetime
+
+    from gateway.pki import rotation
+
+    settings = get_settings()
+    window = settings.certificate_warning_days if days is None else days
+    with _transaction() as conn:
+        found = rotation.expiring(conn, datetime.now(UTC), window)
+    table = Table(title=f"Certificates expiring within {window} days")
+    for column in ("device", "serial", "expires"):
+        table.add_column(column)
+    for item in found:
+        table.add_row(item.device_id, str(item.serial), f"{item.not_after:%Y-%m-%d %H:%M}")
+    Console().print(table)
+    if found:
+        sys.exit(1)
+
+
+@devices.command("retire-rotated")
+def retire_rotated() -> None:
+    """Revoke the previous certificates of rotations whose overlap has ended (the housekeeping
+    role does this hourly)."""
+    from datetime import UTC, datetime
+
+    from gateway.pki import rotation
+
+    with _reported(), _transaction() as conn:
+        retired = rotation.retire_rotated(
+            conn, DeviceCertificates(get_settings()), datetime.now(UTC)
+        )
+    for device_id, serial in retired:
+        click.echo(f"{device_id}: serial {serial} revoked (rotation overlap ended)")
+    if not retired:
+        click.echo("no rotation overlap has ended")

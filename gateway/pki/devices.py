@@ -45,6 +45,8 @@ class CertificateRecord:
     not_after: datetime
     revoked_at: datetime | None
     reason: str | None
+    # Set on the previous certificate during a rotation: valid until then (gateway.pki.rotation).
+    retires_at: datetime | None = None
 
     @property
     def live(self) -> bool:
@@ -153,6 +155,14 @@ class DeviceCertificates:
             broker.allow_devices(allowed)
         return len(allowed), len(refused)
 
+    def issue_unchecked(self, conn: Connection, device_id: str) -> IssuedCertificate:
+        """Issue and record a certificate without looking at the device's others (a rotation
+        has already set the current one to retire). The caller holds the lock."""
+        return self._issue(conn, self.authority(), device_id)
+
+    def publish_crl(self, conn: Connection) -> None:
+        self._publish_crl(conn)
+
     def _issue(
         self, conn: Connection, ca: CertificateAuthority, device_id: str
     ) -> IssuedCertificate:
@@ -179,10 +189,16 @@ def _lock(conn: Connection) -> None:
     certificate_store.lock(conn, LOCK_KEY)
 
 
+lock_certificates = _lock
+
+
 def _require_device(conn: Connection, device_id: str) -> None:
     check_device_id(device_id)
     if not certificate_store.device_exists(conn, device_id):
         raise DeviceNotFound(f"device {device_id} is not in the registry")
+
+
+require_device = _require_device
 
 
 def _revoke_live(conn: Connection, device_id: str, reason: str) -> int:
@@ -191,4 +207,4 @@ def _revoke_live(conn: Connection, device_id: str, reason: str) -> int:
 
 def list_certificates(conn: Connection, device_id: str) -> list[CertificateRecord]:
     rows = certificate_store.certificates_of(conn, device_id)
-    return [CertificateRecord(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+    return [CertificateRecord(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]

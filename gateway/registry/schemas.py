@@ -138,17 +138,21 @@ class Lot(_Record):
         return [*([self.lead] if self.lead else []), *self.additional, *self.dps]
 
 
+# Records per list in one document: larger registries are seeded in several documents.
+MAX_RECORDS = 100_000
+
+
 class RegistryDocument(_Record):
     """A seed file (JSON): any of the lists; records are upserted by id."""
 
-    councils: list[Council] = []
-    providers: list[Provider] = []
-    commissions: list[Commission] = []
-    carers: list[Carer] = []
-    devices: list[Device] = []
-    service_users: list[ServiceUser] = []
-    telephony_numbers: list[TelephonyNumber] = []
-    lots: list[Lot] = []
+    councils: list[Council] = Field(default=[], max_length=MAX_RECORDS)
+    providers: list[Provider] = Field(default=[], max_length=MAX_RECORDS)
+    commissions: list[Commission] = Field(default=[], max_length=MAX_RECORDS)
+    carers: list[Carer] = Field(default=[], max_length=MAX_RECORDS)
+    devices: list[Device] = Field(default=[], max_length=MAX_RECORDS)
+    service_users: list[ServiceUser] = Field(default=[], max_length=MAX_RECORDS)
+    telephony_numbers: list[TelephonyNumber] = Field(default=[], max_length=MAX_RECORDS)
+    lots: list[Lot] = Field(default=[], max_length=MAX_RECORDS)
 
 
 class SeedCounts(BaseModel):

@@ -32,6 +32,8 @@ from tests.api.tenants import Tenant, make_tenant
 PUBLIC = {
     ("/health", "GET"),
     ("/auth/token", "POST"),
+    # Completing a forced reset: the one-time code is the credential (tests/api/test_sign_in.py).
+    ("/auth/password-reset", "POST"),
     ("/openapi.json", "GET"),
     ("/docs", "GET"),
     ("/docs/oauth2-redirect", "GET"),

@@ -3,20 +3,25 @@ concurrency, tampering found at its position, and an API role that cannot rewrit
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from api.app import create_app
-from api.audit import chain
+from api.audit import chain, checkpoints
+from api.audit import repository as audit_repository
 from api.auth.roles import Role
 from core.migrate import upgrade
 from core.settings import Settings
@@ -199,3 +204,117 @@ def test_ecm_audit_verify_names_the_first_tampered_entry(
     assert broken.returncode == 1
     assert f"broken at entry {broken_at}:" in broken.stdout
     assert reason in broken.stdout
+
+
+def audit_command(
+    role_env: dict[str, str], scratch: Settings, key_dir: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ecm", "audit", *args],
+        env={
+            **role_env,
+            "ECM_DATABASE_URL": scratch.database_url,
+            "ECM_AUDIT_KEY_DIR": str(key_dir),
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def browse(scratch: Settings, reads: int) -> None:
+    for client in client_for(scratch):
+        for _ in range(reads):
+            assert client.get("/providers").status_code == 200
+
+
+def test_a_tail_cut_after_a_checkpoint_is_detected(
+    scratch: Settings, role_env: dict[str, str], tmp_path: Path
+) -> None:
+    browse(scratch, 6)
+    # Without a checkpoint the chain alone cannot tell: cutting the last entry goes unseen.
+    tamper(scratch, "delete from audit_log where id = 6")
+    unseen = audit_command(role_env, scratch, tmp_path, "verify")
+    assert unseen.returncode == 0 and "intact: 5 entries" in unseen.stdout
+    assert "no signed checkpoints" in unseen.stderr
+
+    written = audit_command(role_env, scratch, tmp_path, "checkpoint")
+    assert written.returncode == 0, written.stderr
+    checkpoint = json.loads(written.stdout)
+    assert (checkpoint["kind"], checkpoint["entries"]) == ("head", 5)
+    assert (tmp_path / "checkpoint.key").stat().st_mode & 0o777 == 0o600
+    browse(scratch, 3)  # entries 6 to 8 after the checkpoint
+    intact = audit_command(role_env, scratch, tmp_path, "verify")
+    assert intact.returncode == 0, intact.stdout
+    assert "intact: 8 entries, 1 signed checkpoints" in intact.stdout
+
+    # Cutting back to before the checkpoint is seen, wherever the cut ends.
+    tamper(scratch, "delete from audit_log where id >= 4")
+    cut = audit_command(role_env, scratch, tmp_path, "verify")
+    assert cut.returncode == 1
+    assert "broken at entry 4" in cut.stdout
+    assert "entries 4 to 5 were removed from the end" in cut.stdout
+
+
+def test_the_checkpoint_file_keeps_what_the_database_loses(
+    scratch: Settings, role_env: dict[str, str], tmp_path: Path
+) -> None:
+    browse(scratch, 4)
+    assert audit_command(role_env, scratch, tmp_path, "checkpoint").returncode == 0
+    with psycopg.connect(scratch.database_url, autocommit=True) as conn:
+        conn.execute("alter table audit_checkpoint disable trigger audit_checkpoint_append_only")
+        conn.execute("delete from audit_checkpoint")
+        conn.execute("alter table audit_checkpoint enable trigger audit_checkpoint_append_only")
+    tamper(scratch, "delete from audit_log where id = 4")
+    cut = audit_command(role_env, scratch, tmp_path, "verify")
+    assert cut.returncode == 1
+    assert "entries 4 to 4 were removed from the end" in cut.stdout
+
+
+def test_a_rewritten_and_rehashed_chain_differs_from_its_checkpoint(
+    scratch: Settings, role_env: dict[str, str], tmp_path: Path
+) -> None:
+    browse(scratch, 4)
+    assert audit_command(role_env, scratch, tmp_path, "checkpoint").returncode == 0
+    # What a superuser could do: edit entry 2 and recompute every hash after it.
+    engine = create_engine(scratch.sqlalchemy_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("alter table audit_log disable trigger audit_log_append_only"))
+            conn.execute(text("update audit_log set path = '/quarantine' where id = 2"))
+            prev = chain.GENESIS
+            for *fields, _, _ in list(audit_repository.rows(conn)):
+                entry = chain.AuditEntry(*fields)
+                new_hash = chain.entry_hash(prev, entry)
+                conn.execute(
+                    text("update audit_log set prev_hash = :p, hash = :h where id = :id"),
+                    {"p": prev, "h": new_hash, "id": entry.id},
+                )
+                prev = new_hash
+            conn.execute(text("alter table audit_log enable trigger audit_log_append_only"))
+            assert chain.verify(conn).intact  # the chain alone is fooled
+    finally:
+        engine.dispose()
+    rewritten = audit_command(role_env, scratch, tmp_path, "verify")
+    assert rewritten.returncode == 1
+    assert "broken at entry 4" in rewritten.stdout
+    assert "differs from the checkpoint" in rewritten.stdout
+
+
+def test_a_forged_checkpoint_is_reported(
+    scratch: Settings, role_env: dict[str, str], tmp_path: Path
+) -> None:
+    browse(scratch, 2)
+    assert audit_command(role_env, scratch, tmp_path, "checkpoint").returncode == 0
+    forged = checkpoints.sign(Ed25519PrivateKey.generate(), datetime.now(UTC), "head", 2, "ab" * 32)
+    with psycopg.connect(scratch.database_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into audit_checkpoint (at, kind, entries, head_hash, key_id, signature) "
+            "values (%s, %s, %s, %s, %s, %s)",
+            (forged.at, forged.kind, forged.entries, forged.head_hash, forged.key_id,
+             forged.signature),
+        )  # fmt: skip
+    reported = audit_command(role_env, scratch, tmp_path, "verify")
+    assert reported.returncode == 1
+    assert "has no valid signature" in reported.stdout

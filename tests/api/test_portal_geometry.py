@@ -165,15 +165,17 @@ def test_plain_words_for_durations_money_and_messages() -> None:
 def test_cells_a_spreadsheet_would_run_are_neutralised() -> None:
     from decimal import Decimal
 
-    from core.csv_cells import csv_bytes, safe_cell
+    from core.csv_safe import csv_bytes, neutralise
 
-    assert [safe_cell(v) for v in ("=1+1", "+44", "-x", "@SUM", "\tx", "\rx")] == [
+    assert [neutralise(v) for v in ("=1+1", "+44 1603", "-x", "@SUM", "\tx", "\rx")] == [
         "'=1+1",
-        "'+44",
+        "'+44 1603",
         "'-x",
         "'@SUM",
         "'\tx",
         "'\rx",
     ]
-    assert safe_cell(Decimal("-12.60")) == Decimal("-12.60") and safe_cell("Bea") == "Bea"
+    # Numbers stay numbers (docs/csv.md), as text too.
+    assert neutralise(Decimal("-12.60")) == Decimal("-12.60") and neutralise("-12.60") == "-12.60"
+    assert neutralise("Bea") == "Bea"
     assert csv_bytes(["A"], [["=cmd"]]) == "\ufeffA\r\n'=cmd\r\n".encode()

@@ -11,7 +11,7 @@ from commissioning.formats import (
     RequestsFileError,
     parse_days,
     parse_requests,
-    safe_text,
+    write_csv,
 )
 
 HEADER = (
@@ -104,6 +104,6 @@ def test_days() -> None:
 
 
 def test_free_text_is_kept_from_becoming_a_spreadsheet_formula() -> None:
-    assert safe_text('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
-    assert safe_text("@SUM(A1)") == "'@SUM(A1)"
-    assert safe_text("No carers on Sundays") == "No carers on Sundays"
+    # Every writer goes through core.csv_safe (tests/core/test_csv_safe.py walks them all).
+    written = write_csv(("note",), [('=HYPERLINK("x")',), ("@SUM(A1)",), ("No carers",), (-5,)])
+    assert written.splitlines() == ["note", '"\'=HYPERLINK(""x"")"', "'@SUM(A1)", "No carers", "-5"]

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 from uuid import uuid4
@@ -159,3 +159,70 @@ def test_timescaledb_migrations_go_down_and_up_again(timescaledb: Settings) -> N
             "select hypertable_name from timescaledb_information.hypertables"
         ).fetchall()
     assert hypertables == [("device_event",)]
+
+
+def test_retention_drops_whole_chunks_on_the_hypertable(
+    timescaledb: Settings, tmp_path: Path
+) -> None:
+    """The retention run's TimescaleDB branch: chunks go oldest first, up to the first chunk
+    that still holds a kept record, through the retention role's drop_chunks function."""
+    from api.audit.trail import SystemAuditTrail
+    from core.db import make_engine
+    from retention import repository, runner
+    from retention.policy import RetentionPolicy
+    from retention.service import ACTOR
+
+    settled(lambda: upgrade(timescaledb))
+    now = datetime.now(UTC)
+    short, long = RetentionPolicy(care_records_years=1), RetentionPolicy(care_records_years=20)
+    old, kept = now.replace(microsecond=0) - timedelta(days=800), now - timedelta(days=790)
+    with connect(timescaledb) as conn:
+        for council, policy in (("C-SHORT", short), ("C-LONG", long)):
+            conn.execute("insert into council (id, name) values (%s, 'x')", (council,))
+            conn.execute(
+                "insert into retention_policy (council_id, care_records_years, "
+                "registry_personal_data_years, quarantine_raw_days, audit_years, "
+                "login_attempt_days, updated_by) values (%s, %s, 8, 90, 8, 90, 'test')",
+                (council, policy.care_records_years),
+            )
+        for su, council in (("SU-GONE", "C-SHORT"), ("SU-KEPT", "C-LONG")):
+            conn.execute(
+                "insert into service_user (id, name, council_id) values (%s, 'x', %s)",
+                (su, council),
+            )
+        for n, (su, at) in enumerate((("SU-GONE", old), ("SU-KEPT", kept)), start=1):
+            event_id = uuid4()
+            conn.execute(
+                f"insert into device_event ({', '.join(EVENT_COLUMNS)}) "
+                f"values ({', '.join(['%s'] * len(EVENT_COLUMNS))})",
+                [
+                    {
+                        "event_id": event_id, "device_time": at, "received_at": at,
+                        "device_id": "D1", "provider_id": "P1", "carer_id": "C1",
+                        "service_user_id": su, "seq": n, "event_type": "check_in",
+                        "protocol_version": 1, "topic": "t", "raw_jws": "a.b.c", "claims": "{}",
+                        "evidence_level": "none", "late_arriving": False,
+                    }.get(column)
+                    for column in EVENT_COLUMNS
+                ],
+            )  # fmt: skip
+            conn.execute(
+                "insert into device_sequence (device_id, seq, event_id) values ('D1', %s, %s)",
+                (n, event_id),
+            )
+    engine = make_engine(timescaledb, "tests", pool_size=1)
+    try:
+        planned = settled(lambda: runner.dry_run(engine, now))
+        slices = [a for a in planned.actions if a.kind == "event_slice"]
+        assert [a.rows for a in slices] == [1]
+        with engine.connect() as conn:
+            assert repository.is_hypertable(conn)
+        audit = SystemAuditTrail(timescaledb.model_copy(update={"audit_key_dir": tmp_path}), ACTOR)
+        settled(lambda: runner.run(engine, now, audit))
+    finally:
+        engine.dispose()
+    with connect(timescaledb) as conn:
+        left = conn.execute("select service_user_id from device_event").fetchall()
+        sequences = conn.execute("select count(*) from device_sequence").fetchone()
+    assert left == [("SU-KEPT",)]
+    assert sequences == (1,)

@@ -1,17 +1,18 @@
 """The carer's day as CSV: a provider's carers' days, and a council's aggregates per provider.
 
-Times are ISO 8601 with their London offset; money in pounds with two decimals. A text cell
-that a spreadsheet would read as a formula (starting with = + - @, a tab or a carriage return)
-is written with a leading apostrophe, so a carer's name cannot run as a formula.
+Times are ISO 8601 with their London offset; money in pounds with two decimals. Written through
+the CSV helper (core.csv_safe, docs/csv.md): a text cell that a spreadsheet would read as a
+formula gets a leading apostrophe, so a carer's name cannot run as a formula, while numbers
+(a negative amount included) stay numbers.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
+from core import csv_safe
 from visits.carer_day.days import CarerDayReport, ProviderAggregate
 from visits.days import LONDON
 
@@ -49,7 +50,6 @@ COUNCIL_HEADER = (
     "travel_minutes_per_contact_hour",
     "unpaid_gap_minutes",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def carer_days_csv(reports: Sequence[CarerDayReport]) -> str:
@@ -123,15 +123,9 @@ def _blank(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-def _safe(cell: object) -> object:
-    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
-        return "'" + cell
-    return cell
-
-
 def _write(header: tuple[str, ...], rows: Iterable[tuple[object, ...]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_safe.writer(out, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(tuple(_safe(cell) for cell in row) for row in rows)
+    writer.writerows(rows)
     return out.getvalue()
