@@ -461,7 +461,7 @@ def _replay_alerts_and_kpis(settings: Settings, day: date, played: list[PlayedAn
         console.print("\n[bold]Live alerts[/] (simulated clock, evaluated every 5 minutes)")
         clock = datetime.combine(day, MORNING_FROM, LONDON)
         last_seen = 0
-        raised = cleared = 0
+        raised = cleared = escalated = 0
         end = datetime.combine(day, MORNING_TO, LONDON)
         cutoff = datetime.combine(day, time_of(settings.visits_missed_cutoff), LONDON)
         moments = []
@@ -479,14 +479,21 @@ def _replay_alerts_and_kpis(settings: Settings, day: date, played: list[PlayedAn
                 if row.action == "cleared":
                     cleared += 1
                     continue
-                raised += 1
+                # An escalation is the same alert sent on to the council, not a new one.
+                if row.action == "escalated":
+                    escalated += 1
+                else:
+                    raised += 1
                 planned = row.planned_start.astimezone(LONDON).strftime("%H:%M")
                 console.print(
-                    f"  {moment.astimezone(LONDON):%H:%M} alert raised: {row.kind:<6} "
+                    f"  {moment.astimezone(LONDON):%H:%M} alert {row.action}: {row.kind:<6} "
                     f"{row.visit_ref} ({row.provider_id}, home {row.service_user_id}, "
                     f"planned {planned})"
                 )
-        console.print(f"alerts: {raised} raised, {cleared} cleared when the carer arrived")
+        console.print(
+            f"alerts: {raised} raised, {cleared} cleared when the carer arrived, "
+            f"{escalated} escalated to the council"
+        )
 
         with engine.begin() as conn:
             built = build_day(conn, settings, day, now=day_start(day + timedelta(days=1)))

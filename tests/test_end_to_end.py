@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -194,6 +195,11 @@ def test_the_demo_runs_a_care_morning_and_prints_its_summary() -> None:
     # Live alerts on the simulated clock: at least one late and one missed visit.
     assert "alert raised: late" in result.stdout
     assert "alert raised: missed" in result.stdout
+    # Escalations to the council are shown and counted apart from the alerts raised.
+    alerts = re.search(r"alerts: (\d+) raised, (\d+) cleared .*, (\d+) escalated", result.stdout)
+    assert alerts, result.stdout
+    assert int(alerts[1]) == result.stdout.count(" alert raised: ")
+    assert int(alerts[3]) == result.stdout.count(" alert escalated: ")
     # Anomalies played are listed with what detected them.
     ghosts = [line for line in result.stdout.splitlines() if line.startswith("│ ghost_visit")]
     assert ghosts and all("visit missed" in line for line in ghosts)
