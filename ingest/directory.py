@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from core.settings import get_settings
 from gateway.evidence.keys import KeyRing
 from gateway.protocol import public_key_from_b64
+from ingest import registry_store
 from ingest.homes import Home, HomeTag, load_homes
 
 # A device or carer unknown to the cache is looked up again at most this often, so a flood of
@@ -42,10 +43,7 @@ class Directory:
 
     def reload(self) -> None:
         with self._conn.transaction():
-            devices = self._conn.execute(
-                "select id, provider_id, public_key, status, kind from device"
-            ).fetchall()
-            carers = self._conn.execute("select id, provider_id from carer").fetchall()
+            devices, carers = registry_store.devices_and_carers(self._conn)
         self._homes, self._tags = load_homes(self._conn, self._keyring)
         self._devices = {row[0]: _known_device(*row) for row in devices}
         self._carers = {row[0]: row[1] for row in carers}
@@ -54,10 +52,7 @@ class Directory:
     def device(self, device_id: str) -> KnownDevice | None:
         if device_id not in self._devices and self._may_retry("device", device_id):
             with self._conn.transaction():
-                row = self._conn.execute(
-                    "select id, provider_id, public_key, status, kind from device where id = %s",
-                    (device_id,),
-                ).fetchone()
+                row = registry_store.device(self._conn, device_id)
             if row:
                 self._devices[device_id] = _known_device(*row)
         return self._devices.get(device_id)
@@ -65,11 +60,9 @@ class Directory:
     def carer_provider(self, carer_id: str) -> str | None:
         if carer_id not in self._carers and self._may_retry("carer", carer_id):
             with self._conn.transaction():
-                row = self._conn.execute(
-                    "select provider_id from carer where id = %s", (carer_id,)
-                ).fetchone()
-            if row:
-                self._carers[carer_id] = row[0]
+                provider_id = registry_store.carer_provider(self._conn, carer_id)
+            if provider_id:
+                self._carers[carer_id] = provider_id
         return self._carers.get(carer_id)
 
     def has_service_user(self, service_user_id: str) -> bool:

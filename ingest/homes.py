@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from gateway.evidence.keys import KeyRing, Sealed, SealError
 from gateway.homes import fob_record, tag_record
+from ingest import registry_store
 
 log = logging.getLogger("ecm.ingest")
 
@@ -62,28 +63,12 @@ class Home:
     landline: str | None = None
 
 
-_HOMES = "select id, home_lat, home_lon, geofence_m, landline from service_user"
-_TAGS = (
-    "select uid, service_user_id, keys_wrapped_key, keys_ciphertext, kek_id, "
-    "retired_at is not null from home_tag"
-)
-_FOBS = (
-    "select service_user_id, secret_wrapped_key, secret_ciphertext, kek_id, digits, step_s, "
-    "window_steps from home_code_device where retired_at is null"
-)
-
-
 def load_homes(
     conn: psycopg.Connection, ring: KeyRing, service_user_id: str | None = None
 ) -> tuple[dict[str, Home], dict[str, HomeTag]]:
     """Every home (or one), with its open keys; and every tag by UID, retired ones included."""
-    where, args = ("", ()) if service_user_id is None else (" where id = %s", (service_user_id,))
-    tag_where = "" if service_user_id is None else " where service_user_id = %s"
-    fob_where = "" if service_user_id is None else " and service_user_id = %s"
     with conn.transaction():
-        homes = conn.execute(_HOMES + where, args).fetchall()
-        tags = conn.execute(_TAGS + tag_where, args).fetchall()
-        fobs = conn.execute(_FOBS + fob_where, args).fetchall()
+        homes, tags, fobs = registry_store.home_rows(conn, service_user_id)
     by_uid: dict[str, HomeTag] = {}
     active: dict[str, HomeTag] = {}
     for uid, su, wrapped, ciphertext, kek_id, retired in tags:

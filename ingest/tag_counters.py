@@ -28,6 +28,7 @@ from uuid import UUID
 import psycopg
 
 from gateway.protocol import Rejection
+from ingest import tag_store
 from ingest.verify import QuarantineEntry, VerifiedEvent
 
 DEFAULT_CLOCK_TOLERANCE = timedelta(seconds=120)
@@ -65,7 +66,9 @@ def judge_taps(
     taps = [e for e in events if e.evidence.tag_uid and e.evidence.tag_counter is not None]
     if not taps:
         return list(events), []
-    stored = _already_stored(conn, taps)
+    stored = tag_store.already_stored(
+        conn, [e.claims.event_id for e in taps], [e.claims.device_time for e in taps]
+    )
     fresh: dict[_EventKey, VerifiedEvent] = {}
     for event in taps:
         key = (event.claims.event_id, event.claims.device_time)
@@ -74,7 +77,7 @@ def judge_taps(
     if not fresh:
         return list(events), []
     uids = sorted({str(e.evidence.tag_uid) for e in fresh.values()})
-    _lock_tags(conn, uids)
+    tag_store.lock_tags(conn, uids)
     histories = _neighbours_stored(conn, list(fresh.values()))
     refused: dict[_EventKey, tuple[Rejection, str]] = {}
     accepted: list[VerifiedEvent] = []
@@ -90,19 +93,18 @@ def judge_taps(
         else:
             refused[key] = verdict
     if accepted:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into tag_tap (uid, counter, device_time, event_id) values (%s, %s, %s, %s)",
-                [
-                    (
-                        e.evidence.tag_uid,
-                        e.evidence.tag_counter,
-                        e.claims.device_time,
-                        e.claims.event_id,
-                    )
-                    for e in accepted
-                ],
-            )
+        tag_store.record_taps(
+            conn,
+            [
+                (
+                    str(e.evidence.tag_uid),
+                    int(e.evidence.tag_counter or 0),
+                    e.claims.device_time,
+                    e.claims.event_id,
+                )
+                for e in accepted
+            ],
+        )
     kept: list[VerifiedEvent] = []
     rejects: list[QuarantineEntry] = []
     for event in events:
@@ -149,47 +151,16 @@ def _judge(
     return None
 
 
-def _already_stored(conn: psycopg.Connection, taps: Sequence[VerifiedEvent]) -> set[_EventKey]:
-    rows = conn.execute(
-        "select event_id, device_time from device_event "
-        "where (event_id, device_time) in "
-        "(select * from unnest(%s::uuid[], %s::timestamptz[]))",
-        ([e.claims.event_id for e in taps], [e.claims.device_time for e in taps]),
-    ).fetchall()
-    return {(row[0], row[1]) for row in rows}
-
-
-def _lock_tags(conn: psycopg.Connection, uids: list[str]) -> None:
-    # Transaction-scoped, taken in UID order: a second worker with a tap of the same tag waits
-    # here until the first commits, then sees its taps.
-    conn.execute(
-        "select pg_advisory_xact_lock(hashtextextended('ecm.tag:' || uid, 0)) "
-        "from unnest(%s::text[]) with ordinality as t(uid, n) order by n",
-        (uids,),
-    )
-
-
 def _neighbours_stored(
     conn: psycopg.Connection, taps: Sequence[VerifiedEvent]
 ) -> dict[str, _TagHistory]:
     """For each tap, the stored taps of its tag with the same counter and the nearest below and
     above: enough to judge it, as accepted taps already agree with each other's time order."""
-    rows = conn.execute(
-        """
-        select x.uid, x.counter, x.device_time, x.event_id
-        from unnest(%s::text[], %s::int8[]) as t(uid, counter)
-        cross join lateral (
-            (select * from tag_tap s where s.uid = t.uid and s.counter = t.counter)
-            union all
-            (select * from tag_tap s where s.uid = t.uid and s.counter < t.counter
-             order by s.counter desc limit 1)
-            union all
-            (select * from tag_tap s where s.uid = t.uid and s.counter > t.counter
-             order by s.counter limit 1)
-        ) as x
-        """,
-        ([str(e.evidence.tag_uid) for e in taps], [e.evidence.tag_counter for e in taps]),
-    ).fetchall()
+    rows = tag_store.nearest_taps(
+        conn,
+        [str(e.evidence.tag_uid) for e in taps],
+        [int(e.evidence.tag_counter or 0) for e in taps],
+    )
     histories: dict[str, _TagHistory] = {}
     for uid, counter, device_time, event_id in rows:
         histories.setdefault(uid, _TagHistory()).add(counter, device_time, event_id)
