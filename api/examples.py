@@ -671,12 +671,12 @@ EXAMPLES: dict[str, Any] = {
     "PasswordSet": {"username": "ann.officer", "password_set": True},
     "PasswordReset": {
         "username": "ann.officer",
-        "reset_code": "q3Zt0Jx0m9b2K1uQhV8wYc4dR7sE5fGa",
+        "reset_code": "K7QM-3XTR-9PWD-HN4C-ZE6B",
         "expires_at": "2026-11-24T09:00:00Z",
     },
     "Body_reset_password_auth_password_reset_post": {
         "username": "ann.officer",
-        "reset_code": "q3Zt0Jx0m9b2K1uQhV8wYc4dR7sE5fGa",
+        "reset_code": "K7QM-3XTR-9PWD-HN4C-ZE6B",
         "new_password": "a new long passphrase",
     },
     "RetentionPolicy": {

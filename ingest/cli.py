@@ -38,6 +38,8 @@ def command(workers: int, worker_index: int) -> None:
             settings.ingest_metrics_port + worker_index,
             settings.metrics_token,
         )
+        if settings.ingest_transport == "mqtt":
+            metrics.watch_broker(settings, worker_index)
     worker = Worker(settings, worker_index)
     worker.install_signal_handlers()
     worker.run()

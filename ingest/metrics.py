@@ -9,6 +9,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from core import metrics_http
+from core.settings import Settings
+from gateway.broker_stats import BrokerStats
+from gateway.pki.identity import service_identity
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -73,3 +76,19 @@ def serve(host: str, port: int, token: str | None = None) -> bool:
     logged, not fatal: evidence keeps flowing without its dashboard.
     """
     return metrics_http.serve(REGISTRY, host, port, token)
+
+
+def watch_broker(settings: Settings, worker_index: int) -> BrokerStats:
+    """Add the broker's queue depth and drops ($SYS, gateway.broker_stats) to these metrics.
+
+    Every worker exports the same broker-wide figures: aggregate them with max(), not sum().
+    """
+    stats = BrokerStats(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        service_identity(settings, "ingest"),
+        f"ingest{worker_index}",
+    )
+    REGISTRY.register(stats)
+    stats.start()
+    return stats

@@ -19,6 +19,7 @@ from api.auth.tokens import TokenClaims
 
 __all__ = [
     "Account",
+    "AccountDisabled",
     "AccountError",
     "PasswordReset",
     "account_for_token",
@@ -29,16 +30,23 @@ __all__ = [
     "find_account",
     "force_password_reset",
     "list_accounts",
+    "new_reset_code",
+    "pending_resets",
 ]
 
 find_account = repository.find_account
 active_account = repository.active_account
 list_accounts = repository.list_accounts
+pending_resets = repository.pending_resets
 commissioned_providers = repository.commissioned_providers
 
 
 class AccountError(ValueError):
     pass
+
+
+class AccountDisabled(AccountError):
+    """The account is disabled: no reset code for it, since its owner could not sign in."""
 
 
 def add_account(
@@ -92,15 +100,36 @@ class PasswordReset:
     expires_at: datetime
 
 
+# Reset codes are read off a screen and typed, or read out over the telephone: capitals and
+# digits without the ones people confuse (0 and O, 1 and I, and L beside them).
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 20  # 31^20, about 99 bits; and completing a reset is throttled like a sign-in
+CODE_GROUP = 4
+
+
+def new_reset_code() -> str:
+    """A one-time code in groups of four (`K7QM-3XTR-...`); the hyphens are for reading and
+    are ignored, like spaces and letter case, when the code is typed back
+    (api.auth.repository.code_digests)."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return "-".join(raw[i : i + CODE_GROUP] for i in range(0, CODE_LENGTH, CODE_GROUP))
+
+
 def force_password_reset(
     conn: Connection, username: str, now: datetime, ttl_s: int
 ) -> PasswordReset:
     """End the account's password and every token it holds; return a one-time code with which
     its owner sets a new password (POST /auth/password-reset). The code is shown once and kept
-    only as its SHA-256."""
-    code = secrets.token_urlsafe(24)
-    expires_at = now + timedelta(seconds=ttl_s)
-    account = repository.force_password_reset(conn, username, code, expires_at)
-    if account is None:
+    only as its SHA-256. A disabled account is refused (AccountDisabled): a code would let
+    nobody in, and handing one out suggests otherwise."""
+    found = repository.find_account(conn, username)
+    if found is None:
         raise AccountError(f"no user {username}")
+    if not found.active:
+        raise AccountDisabled(f"user {found.username} is disabled")
+    code = new_reset_code()
+    expires_at = now + timedelta(seconds=ttl_s)
+    account = repository.force_password_reset(conn, found.id, code, expires_at)
+    if account is None:  # disabled between the two statements
+        raise AccountDisabled(f"user {found.username} is disabled")
     return PasswordReset(account.username, code, expires_at)

@@ -19,7 +19,7 @@ from api.deps import (
     ensure_admin,
     get_engine,
 )
-from api.errors import ERROR_RESPONSES, NotFound, error_response
+from api.errors import ERROR_RESPONSES, Conflict, NotFound, error_response
 
 router = APIRouter(tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -39,7 +39,7 @@ class PasswordReset(BaseModel):
     reset_code: str = Field(
         description="Give this to the account's owner (once; it is not stored). With it they "
         "set a new password at POST /auth/password-reset.",
-        examples=["q3Zt0Jx0m9b2K1uQhV8wYc4dR7sE5fGa"],
+        examples=["K7QM-3XTR-9PWD-HN4C-ZE6B"],
     )
     expires_at: datetime = Field(examples=["2026-11-24T09:00:00Z"])
 
@@ -122,18 +122,29 @@ def reset_password(
     "/users/{username}/password-reset",
     response_model=PasswordReset,
     summary="Force a password reset (administrators)",
-    responses={404: error_response("No such user."), 403: error_response("Administrators only.")},
+    responses={
+        404: error_response("No such user."),
+        403: error_response("Administrators only."),
+        409: error_response("The account is disabled: no reset code is given for it."),
+    },
 )
 def force_password_reset(
     username: str, conn: ConnDep, principal: PrincipalDep, settings: SettingsDep, clock: ClockDep
 ) -> PasswordReset:
     """End the account's password and every token it holds now, and return a one-time code
-    (valid `ECM_PASSWORD_RESET_TTL_S`, a day) for its owner to set a new one."""
+    (valid `ECM_PASSWORD_RESET_TTL_S`, a day) for its owner to set a new one. The code is 20
+    capitals and digits in groups of four, without 0, O, 1, I or L; hyphens, spaces and case
+    are ignored when it is typed back. A disabled account is refused (409)."""
     ensure_admin(principal)
     try:
         reset = accounts.force_password_reset(
             conn, username, clock(), settings.password_reset_ttl_s
         )
+    except accounts.AccountDisabled as exc:
+        raise Conflict(
+            f"user {username} is disabled: a disabled account cannot be given a reset code",
+            code="account_disabled",
+        ) from exc
     except accounts.AccountError as exc:
         raise NotFound(f"user {username} not found") from exc
     return PasswordReset(

@@ -123,22 +123,47 @@ def commissioned_providers(conn: Connection, council_id: str) -> frozenset[str]:
 NO_PASSWORD = "!reset"
 
 
+def normal_code(code: str) -> str:
+    """A reset code as stored: without the hyphens and spaces it is shown and typed with, in
+    capitals (api.auth.accounts.new_reset_code)."""
+    return "".join(code.split()).replace("-", "").upper()
+
+
 def code_digest(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
+    return hashlib.sha256(normal_code(code).encode()).hexdigest()
+
+
+def code_digests(code: str) -> tuple[str, ...]:
+    """Digests a typed code may match: the normalised one, and the code exactly as typed for
+    codes issued before codes were normalised (mixed case, `-` and `_` significant)."""
+    exact = hashlib.sha256(code.encode()).hexdigest()
+    return (code_digest(code), exact)
 
 
 def force_password_reset(
-    conn: Connection, username: str, code: str, expires_at: datetime
+    conn: Connection, account_id: int, code: str, expires_at: datetime
 ) -> Account | None:
+    """End an active account's password and tokens, and record the code's digest."""
     row = conn.execute(
         text(
             "update app_user set password_hash = :none, token_generation = token_generation + 1, "
             "reset_code_sha256 = :digest, reset_expires_at = :expires "
-            f"where lower(username) = lower(:u) returning {_COLUMNS}"
+            f"where id = :id and active returning {_COLUMNS}"
         ),
-        {"none": NO_PASSWORD, "digest": code_digest(code), "expires": expires_at, "u": username},
+        {"none": NO_PASSWORD, "digest": code_digest(code), "expires": expires_at, "id": account_id},
     ).first()
     return _account(row) if row else None
+
+
+def pending_resets(conn: Connection) -> dict[int, datetime]:
+    """Accounts with a reset code not yet used, and when it expires."""
+    rows = conn.execute(
+        text(
+            "select id, reset_expires_at from app_user "
+            "where reset_code_sha256 is not null and reset_expires_at is not null"
+        )
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 def reset_code_of(conn: Connection, account_id: int) -> tuple[str | None, datetime | None]:

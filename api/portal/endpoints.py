@@ -19,6 +19,7 @@ from api.portal import (
     carer_day_pages,
     kpi_pages,
     offer_pages,
+    people_pages,
     request_pages,
     settings_pages,
     visit_pages,
@@ -146,5 +147,6 @@ for pages in (
     carer_day_pages,
     offer_pages,
     request_pages,
+    people_pages,
 ):
     router.include_router(pages.router)

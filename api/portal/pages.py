@@ -81,6 +81,7 @@ NAVIGATION: dict[str, list[tuple[str, str]]] = {
         ("Carers' pay", f"{PORTAL_PREFIX}/carer-days"),
         ("Service requests", f"{PORTAL_PREFIX}/requests"),
         ("Reconciliation", f"{PORTAL_PREFIX}/reconciliation"),
+        ("People", f"{PORTAL_PREFIX}/people"),
     ],
     Role.COUNCIL_OFFICER.value: [
         ("Providers", f"{PORTAL_PREFIX}/providers"),

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import os
 import pwd
+import resource
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.process import child_preexec, port_open
 from core.settings import Settings
-from gateway.broker import BrokerConfig, BrokerTls, render_dynsec_config, render_mosquitto_conf
+from gateway.broker import (
+    BrokerConfig,
+    BrokerTls,
+    open_files_limit,
+    render_dynsec_config,
+    render_mosquitto_conf,
+)
 from gateway.pki.layout import DEV_SERVICES, initialise, pki_layout
 
 DYNSEC_PLUGIN_PATHS = (
@@ -42,6 +50,20 @@ def dynsec_plugin() -> Path:
     raise RuntimeError("mosquitto_dynamic_security.so not found: is mosquitto 2.0 installed?")
 
 
+def limit_open_files(limit: int, then: Callable[[], None] | None = None) -> Callable[[], None]:
+    """A preexec that caps the broker's open files: the bound on its connections that holds
+    (gateway.broker.open_files_limit)."""
+
+    def _preexec() -> None:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        cap = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (cap, cap))
+        if then is not None:
+            then()
+
+    return _preexec
+
+
 @dataclass(frozen=True)
 class LocalMosquitto:
     state_dir: Path
@@ -62,7 +84,7 @@ class LocalMosquitto:
     def dynsec_file(self) -> Path:
         return self.root / "dynamic-security.json"
 
-    def configure(self, port: int, *, detached: bool) -> None:
+    def configure(self, port: int, *, detached: bool) -> BrokerConfig:
         (self.root / "data").mkdir(parents=True, exist_ok=True)
         settings = Settings(state_dir=self.state_dir)
         layout = pki_layout(self.state_dir)
@@ -85,6 +107,7 @@ class LocalMosquitto:
             pid_file=self.pid_file,
         )
         self.conf_file.write_text(render_mosquitto_conf(config))
+        return config
 
     def running_port(self) -> int | None:
         if not self.pid_file.exists() or not self.conf_file.exists():
@@ -100,13 +123,14 @@ class LocalMosquitto:
         return None
 
     def start_detached(self, port: int) -> None:
-        self.configure(port, detached=True)
+        config = self.configure(port, detached=True)
         # The daemon keeps these: its warnings on every reload (SIGHUP after a revocation) go to
         # a file, not to whichever terminal ran `ecm services up`.
         with (self.root / "mosquitto.stderr").open("ab") as err:
             subprocess.run(
                 [binary(), "-c", str(self.conf_file), "-d"],
                 check=True,
+                preexec_fn=limit_open_files(open_files_limit(config)),
                 cwd="/",
                 stdin=subprocess.DEVNULL,
                 stdout=err,
@@ -115,13 +139,13 @@ class LocalMosquitto:
         self.wait_ready(port)
 
     def start_child(self, port: int) -> subprocess.Popen[bytes]:
-        self.configure(port, detached=False)
+        config = self.configure(port, detached=False)
         return subprocess.Popen(
             [binary(), "-c", str(self.conf_file)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=child_preexec(),
+            preexec_fn=limit_open_files(open_files_limit(config), child_preexec()),
             cwd="/",
         )
 

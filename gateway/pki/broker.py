@@ -20,13 +20,16 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from gateway.broker import device_client, device_role, device_role_name
+from gateway.broker import MAX_PACKET_BYTES, device_client, device_role, device_role_name
 from gateway.pki.identity import CLIENT_ID_PREFIX, TlsIdentity
 
 log = logging.getLogger("ecm.pki")
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
+# A batch's JSON stays this far under the broker's packet limit, leaving room for the topic,
+# the correlation data added to each command and the MQTT headers.
+BATCH_BYTES = MAX_PACKET_BYTES - 2048
 # Replies the plugin sends for what we ask and which mean "already so": not failures.
 ALREADY = {"Client already exists", "Role already exists", "Client not found", "Role not found"}
 
@@ -101,8 +104,8 @@ class BrokerAccess:
             commands.append({"command": "createClient", **device_client(device_id)})
         # The plugin rewrites its whole file per command; batches keep bulk provisioning linear
         # in messages, not in round trips.
-        for start in range(0, len(commands), 200):
-            self.run(commands[start : start + 200])
+        for batch in batches(commands):
+            self.run(batch)
 
     def remove_devices(self, device_ids: Iterable[str]) -> None:
         """Delete the device's client (which disconnects it now) and its role."""
@@ -110,8 +113,28 @@ class BrokerAccess:
         for device_id in device_ids:
             commands.append({"command": "deleteClient", "username": device_id})
             commands.append({"command": "deleteRole", "rolename": device_role_name(device_id)})
-        for start in range(0, len(commands), 200):
-            self.run(commands[start : start + 200])
+        for batch in batches(commands):
+            self.run(batch)
+
+
+def batches(commands: list[dict[str, Any]], limit: int = BATCH_BYTES) -> list[list[dict[str, Any]]]:
+    """Consecutive runs of commands whose message stays under `limit` bytes: the broker
+    disconnects a client that sends a packet over its max_packet_size (gateway.broker)."""
+    # Each command gains `"correlationData": "<32 hex>"` in run(), and a separator.
+    extra = len(', "correlationData": ""') + 32 + 2
+    result: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    size = len('{"commands": []}')
+    for command in commands:
+        cost = len(json.dumps(command)) + extra
+        if current and size + cost > limit:
+            result.append(current)
+            current, size = [], len('{"commands": []}')
+        current.append(command)
+        size += cost
+    if current:
+        result.append(current)
+    return result
 
 
 def reload_broker(pid_file: Path) -> bool:

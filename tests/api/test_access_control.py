@@ -41,6 +41,9 @@ PUBLIC = {
     ("/portal/sign-in", "GET"),
     ("/portal/session", "POST"),
     ("/portal/sign-out", "POST"),
+    # The portal's page for the same, signed out (tests/api/test_people_pages.py).
+    ("/portal/set-password", "GET"),
+    ("/portal/set-password", "POST"),
     ("/portal/", "GET"),
     ("/portal/static/portal.css", "GET"),
 }

@@ -413,6 +413,60 @@ def test_signing_in_errors_and_the_administrators_pages(
     assert_accessible(portal)
 
 
+def test_an_administrator_forces_a_reset_and_the_person_sets_a_new_password(
+    portal: Portal, settings: Settings, engine: Engine
+) -> None:
+    """docs/portal.md, "People and passwords": the confirm step, the code shown once, and the
+    signed-out page where its owner sets a new password. axe finds nothing on any of them."""
+    world = World()
+    provider_id = world.provider(council_id=world.council())
+    world.seed(engine)
+    owner = add_user(settings, Role.PROVIDER_MANAGER, provider_id=provider_id)
+    portal.sign_in(add_user(settings))
+    portal.open("/portal/people")
+    portal.wait_for_text("main h1", "People")
+    assert portal.check_page("people") == []
+    portal.shots_at_both_widths("people")
+    row = portal.find(f"a[href='/portal/people/{owner}/password-reset']")
+    row.click()
+    portal.wait_for_text("main h1", f"Force a password reset for {owner}?")
+    assert portal.check_page("people force reset confirm") == []
+    portal.shots_at_both_widths("people-force-reset-confirm")
+    portal.find("main form button[type=submit]").click()
+    code = portal.wait_for("#reset-code").text
+    assert re.fullmatch(r"[A-HJ-KM-NP-Z2-9]{4}(-[A-HJ-KM-NP-Z2-9]{4}){4}", code), code
+    assert "London time" in portal.find("main").text
+    assert portal.check_page("people reset code") == []
+    portal.shots_at_both_widths("people-reset-code")
+    portal.sign_out()
+
+    # The owner, signed out, follows the sign-in page's link.
+    portal.click_link("Have a reset code? Set a new password")
+    portal.wait_for_text("main h1", "Set a new password")
+    assert portal.check_page("set password") == []
+    portal.shots_at_both_widths("set-password")
+    portal.find("#username").send_keys(owner)
+    portal.find("#reset_code").send_keys(code.replace("-", "").lower())
+    portal.find("#new_password").send_keys("a kettle on the boil")
+    portal.find("#confirm_password").send_keys("a kettle on the bowl")
+    portal.find("form[action='/portal/set-password'] button[type=submit]").click()
+    error = portal.wait_for("#set-password-error").text
+    assert "The two passwords are not the same" in error
+    assert portal.find("#username").get_attribute("value") == owner
+    assert portal.check_page("set password error") == []
+    portal.shots_at_both_widths("set-password-error")
+    portal.find("#reset_code").send_keys(code)
+    portal.find("#new_password").send_keys("a kettle on the boil")
+    portal.find("#confirm_password").send_keys("a kettle on the boil")
+    portal.find("form[action='/portal/set-password'] button[type=submit]").click()
+    portal.wait_for_text("main h1", "Your password is set")
+    assert portal.check_page("password set") == []
+    portal.shots_at_both_widths("password-set")
+    portal.click_link("Sign in")
+    portal.sign_in(owner, "a kettle on the boil")
+    assert "Today" in portal.find("nav[aria-label=Main]").text
+
+
 # Routes that only redirect or serve a file: there is no page for axe to read.
 NOT_PAGES = {"/portal/", "/portal/home", "/portal/static/portal.css"}
 

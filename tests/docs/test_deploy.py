@@ -276,3 +276,11 @@ def test_cluster_roles_find_the_writable_database_and_pull_from_jetstream() -> N
         )
     # The single-box services are not in the profile: `up` without it starts what it did.
     assert not {"timescaledb", "mosquitto", "ingest-1"} & set(services)
+
+
+def test_the_compose_broker_has_the_generators_open_files_limit() -> None:
+    from gateway.broker import open_files_limit
+
+    limit = open_files_limit(render_script().COMPOSE_BROKER)
+    nofile = compose()["services"]["mosquitto"]["ulimits"]["nofile"]
+    assert nofile == {"soft": limit, "hard": limit}
