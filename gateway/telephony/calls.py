@@ -9,10 +9,12 @@ A call from a registered home landline to a provider's number goes through three
    the bridge signs the event with the provider's bridge device and keeps it in its outbox
    (`telephony_event`) in the same transaction, and the publisher sends it to the broker.
 
-Every refusal is spoken and recorded on the call (`telephony_call.refusal`); the refusals are
-listed in docs/telephony.md. A refusal after the carer proved who they are (a carer of another
-provider) still produces a signed event, which ingest quarantines with its reason, so the
-record sits with every other refused event.
+Every refusal is recorded on the call (`telephony_call.refusal`) and spoken, but `hung_up`,
+which the provider's status callback reports after the caller has gone; the refusals are listed
+in docs/telephony.md (tests/docs/test_telephony_doc.py holds the list to this module). A
+refusal after the carer proved who they are (a carer of another provider) still produces a
+signed event, which ingest quarantines with its reason, so the record sits with every other
+refused event.
 
 Stale and replayed requests. The provider's signature covers the URL and the parameters but
 carries no time. So each call id is recorded when first seen and every answered request is kept
