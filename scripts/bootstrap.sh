@@ -22,6 +22,8 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 # The portal's browser tests drive Debian's headless Chromium through its chromedriver.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+# ... and check every page with axe-core, installed from npm (below).
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "bootstrap: installing ${missing[*]} from Debian"
@@ -43,4 +45,22 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q -e '.[dev]'
     rm -f .venv/.installed-*
     touch "$stamp"
+fi
+
+# axe-core for the portal's accessibility checks (docs/portal.md), pinned by its lock file and
+# installed once per lock file; tests/api/browser_support.py reads the same stamp. Without it
+# the browser tests fail (ECM_SKIP_AXE=1 runs them without axe), so a failed install here is
+# said loudly but does not stop `make demo`.
+axe_dir=.state/axe-harness
+axe_stamp="$axe_dir/node_modules/.installed-$(sha256sum tests/api/axe/package-lock.json | cut -c1-16)"
+if [ ! -f "$axe_stamp" ]; then
+    echo "bootstrap: installing axe-core for the portal's browser tests (npm ci)"
+    mkdir -p "$axe_dir"
+    cp tests/api/axe/package.json tests/api/axe/package-lock.json "$axe_dir/"
+    if (cd "$axe_dir" && npm ci --no-audit --no-fund --loglevel=error); then
+        touch "$axe_stamp"
+    else
+        echo "bootstrap: WARNING: npm ci for axe-core failed; the portal's browser tests will" \
+            "fail until it installs (or set ECM_SKIP_AXE=1)" >&2
+    fi
 fi

@@ -4,6 +4,9 @@ A call is what Twilio does when someone rings a number whose voice URL is our we
 call's parameters (form-encoded) to the voice URL, signed with `X-Twilio-Signature`; read the
 TwiML answer; where it says <Gather>, collect the digits the caller keys and POST them, with
 the call's parameters, to the Gather's action URL; stop at <Hangup/> or when nothing is left.
+An empty entry keys nothing: the Gather times out, and the action is posted with no digits only
+where the Gather asks for that (`actionOnEmptyResult`). When the call is over, `hang_up` sends
+the number's status callback.
 
 It also forges what an attacker would send: no signature, a signature under another token, a
 signed request altered afterwards, and a signed request sent again.
@@ -22,6 +25,7 @@ import httpx
 from gateway.telephony import signature
 
 VOICE_PATH = "/telephony/voice"
+STATUS_PATH = "/telephony/voice/status"
 ACCOUNT_SID = "AC" + "0" * 32
 ANONYMOUS = "+266696687"  # how Twilio shows a withheld number
 FORGERIES = ("unsigned", "wrong token", "tampered")
@@ -86,13 +90,17 @@ def spoken(twiml: str, *, within_gather: bool = False) -> list[str]:
     return [] if scope is None else [element.text or "" for element in scope.iter("Say")]
 
 
-def gather_action(twiml: str) -> str | None:
+def gather_action(twiml: str, *, empty: bool = False) -> str | None:
+    """Where the answer's Gather posts the digits; with `empty`, where it posts when nothing
+    was keyed (None: the provider falls through to what follows the Gather)."""
     try:
         root = ET.fromstring(twiml)
     except ET.ParseError:
         return None
     gather = root.find("Gather")
-    return None if gather is None else gather.get("action")
+    if gather is None or (empty and gather.get("actionOnEmptyResult") != "true"):
+        return None
+    return gather.get("action")
 
 
 class TelephonyProvider:
@@ -123,18 +131,30 @@ class TelephonyProvider:
         exchange = self.post(self.voice_url, base)
         result.exchanges.append(exchange)
         for digits in keyed:
-            action = gather_action(exchange.body) if exchange.status == 200 else None
+            ok = exchange.status == 200
+            action = gather_action(exchange.body, empty=not digits) if ok else None
             if action is None:
                 break
+            finished = [("FinishedOnKey", "#")] if digits else []
             params = [
                 *((k, "in-progress" if k == "CallStatus" else v) for k, v in base),
                 ("Digits", digits),
-                ("FinishedOnKey", "#"),
+                *finished,
                 ("msg", "Gather End"),
             ]
             exchange = self.post(urljoin(self.voice_url, action), params)
             result.exchanges.append(exchange)
         return result
+
+    def hang_up(self, result: CallResult, status: str = "completed") -> Exchange:
+        """The number's status callback when the call is over (the caller hung up, or the
+        provider ended it), signed like every request."""
+        first = result.exchanges[0]
+        params = [
+            *((k, status if k == "CallStatus" else v) for k, v in first.params),
+            ("CallDuration", "23"),
+        ]
+        return self.post(self.base_url + STATUS_PATH, params)
 
     def post(
         self,

@@ -9,10 +9,12 @@ A call from a registered home landline to a provider's number goes through three
    the bridge signs the event with the provider's bridge device and keeps it in its outbox
    (`telephony_event`) in the same transaction, and the publisher sends it to the broker.
 
-Every refusal is spoken and recorded on the call (`telephony_call.refusal`); the refusals are
-listed in docs/telephony.md. A refusal after the carer proved who they are (a carer of another
-provider) still produces a signed event, which ingest quarantines with its reason, so the
-record sits with every other refused event.
+Every refusal is recorded on the call (`telephony_call.refusal`) and spoken, but `hung_up`,
+which the provider's status callback reports after the caller has gone; the refusals are listed
+in docs/telephony.md (tests/docs/test_telephony_doc.py holds the list to this module). A
+refusal after the carer proved who they are (a carer of another provider) still produces a
+signed event, which ingest quarantines with its reason, so the record sits with every other
+refused event.
 
 Stale and replayed requests. The provider's signature covers the URL and the parameters but
 carries no time. So each call id is recorded when first seen and every answered request is kept
@@ -74,6 +76,8 @@ class Refusal(StrEnum):
     CARER_NOT_WITH_PROVIDER = "carer_not_with_provider"
     REPEATED_CALL = "repeated_call"
     BRIDGE_UNAVAILABLE = "bridge_unavailable"
+    NO_DIGITS = "no_digits"
+    HUNG_UP = "hung_up"
 
 
 class RequestRefused(Exception):
@@ -125,7 +129,8 @@ class VoiceRequest:
 
     @property
     def digits(self) -> str:
-        return self.params.get("Digits", "").strip()
+        # A lone hash key is nothing keyed: the provider may pass it on as the digits.
+        return self.params.get("Digits", "").strip().rstrip("#")
 
     def fingerprint(self, tries: int) -> str:
         """The request's identity within its call: its step and fields, and how many tries
@@ -134,6 +139,25 @@ class VoiceRequest:
         fields = (f"{name}={value}" for name, value in sorted(self.params.items()))
         canonical = "\0".join([self.step.value, str(tries), *fields])
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# Twilio's CallStatus values for a call that is over.
+FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    """The provider's status callback for a call, its signature already checked."""
+
+    params: Mapping[str, str]
+
+    @property
+    def call_sid(self) -> str:
+        return self.params.get("CallSid", "")
+
+    @property
+    def final(self) -> bool:
+        return self.params.get("CallStatus", "") in FINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -207,11 +231,29 @@ class CallDesk:
             raise RequestRefused(
                 "out_of_sequence", f"call {call_sid} is at {call.stage!r}, not {request.step}"
             )
-        if request.step is Step.CARER:
+        if not request.digits:
+            # The Gather timed out or the caller pressed only the hash key.
+            answer = self._refuse(conn, call, Refusal.NO_DIGITS, twiml.NO_DIGITS)
+        elif request.step is Step.CARER:
             answer = self._carer_number(conn, call, request.digits)
         else:
             answer = self._pin(conn, call, request.digits, now)
         return self._finish(conn, call, request, now, answer)
+
+    def ended(self, conn: Connection, request: StatusRequest) -> None:
+        """The provider's status callback: the call is over. A call still waiting for digits
+        was hung up on; it is finished as refused `hung_up`, so the call log says why nothing
+        was recorded. A finished call is left as it is, so a repeated callback changes
+        nothing."""
+        call_sid = request.call_sid
+        if not CALL_SID.match(call_sid):
+            raise RequestRefused("bad_request", "CallSid is missing or malformed")
+        call = repository.lock_call(conn, call_sid)
+        if call is None:
+            raise RequestRefused("unknown_call", f"no call {call_sid} was started here")
+        if call.stage == "done" or not request.final:
+            return
+        self._refuse(conn, call, Refusal.HUNG_UP, "")
 
     def _finish(
         self, conn: Connection, call: Call, request: VoiceRequest, now: datetime, answer: Answer

@@ -17,9 +17,15 @@ def _say(text: str) -> str:
     return f"<Say language={quoteattr(LANGUAGE)}>{escape(text)}</Say>"
 
 
+NO_DIGITS = "We did not receive any digits. Nothing has been recorded. Goodbye."
+
+
 def gather(prompt: str, action: str, *, max_digits: int, timeout_s: int = 10) -> str:
-    """Say `prompt` and collect digits ended by the hash key, posted to `action`; if nothing is
-    keyed, say so and hang up (the call is left as it was)."""
+    """Say `prompt` and collect digits ended by the hash key, posted to `action`.
+
+    `actionOnEmptyResult` makes the provider post to `action` even when nothing was keyed, so
+    the call desk records why the call ended (refusal `no_digits`). The words after the
+    Gather are only for a provider that ignores that attribute and falls through instead."""
     attributes = {
         "input": "dtmf",
         "action": action,
@@ -27,12 +33,12 @@ def gather(prompt: str, action: str, *, max_digits: int, timeout_s: int = 10) ->
         "finishOnKey": "#",
         "numDigits": str(max_digits),
         "timeout": str(timeout_s),
+        "actionOnEmptyResult": "true",
     }
     rendered = " ".join(f"{name}={quoteattr(value)}" for name, value in attributes.items())
     return (
         f"{_HEAD}<Response><Gather {rendered}>{_say(prompt)}</Gather>"
-        f"{_say('We did not receive any digits. Nothing has been recorded. Goodbye.')}"
-        "<Hangup/></Response>"
+        f"{_say(NO_DIGITS)}<Hangup/></Response>"
     )
 
 

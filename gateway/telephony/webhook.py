@@ -15,6 +15,7 @@ Requests (form-encoded POSTs, Twilio's convention) and answers (TwiML):
 | `POST /telephony/voice` | the provider's voice URL: a call arrives | ask for the carer number |
 | `POST /telephony/voice/carer` | the digits of the carer number | ask for the PIN |
 | `POST /telephony/voice/pin` | the digits of the PIN | "checked in at 07:31", or why not |
+| `POST /telephony/voice/status` | the call is over (status callback) | 204; ends a waiting call |
 | `GET /health` | load balancer probe | `{"status": "ok", "unpublished_events": n}` |
 
 An unsigned or wrongly signed request is refused with 403 before anything is read or written.
@@ -39,7 +40,14 @@ from core.settings import Settings
 from gateway.evidence.keys import KeyRing
 from gateway.pki.identity import device_identity
 from gateway.telephony import repository, signature, twiml
-from gateway.telephony.calls import CallDesk, CallRules, RequestRefused, Step, VoiceRequest
+from gateway.telephony.calls import (
+    CallDesk,
+    CallRules,
+    RequestRefused,
+    StatusRequest,
+    Step,
+    VoiceRequest,
+)
 from gateway.telephony.pins import PinHasher
 from gateway.telephony.publisher import Publisher
 from gateway.telephony.uplink import BridgeUplink
@@ -48,6 +56,7 @@ log = logging.getLogger("ecm.telephony")
 
 PREFIX = "/telephony/voice"
 PATHS = {Step.START: PREFIX, Step.CARER: f"{PREFIX}/carer", Step.PIN: f"{PREFIX}/pin"}
+STATUS_PATH = f"{PREFIX}/status"
 # A provider's request is a few hundred bytes; anything far larger is not one.
 MAX_BODY_BYTES = 16 * 1024
 MAX_FIELDS = 100
@@ -132,7 +141,9 @@ def create_app(
         query = request.url.query
         return public_url + request.url.path + (f"?{query}" if query else "")
 
-    async def handle(request: Request, step: Step) -> Response:
+    async def signed_fields(request: Request) -> list[tuple[str, str]] | Response:
+        """The request's form fields once its size, form and signature check out; else the
+        refusal to send."""
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             return PlainTextResponse("request too large", status_code=413)
@@ -153,17 +164,26 @@ def create_app(
                 extra={"path": request.url.path},
             )
             return PlainTextResponse("signature does not verify", status_code=403)
+        return fields
+
+    def refused_response(refused: RequestRefused, call_sid: str) -> Response:
+        log.warning(
+            "telephony request refused: %s",
+            refused.reason,
+            extra={"call_sid": call_sid, "detail": refused.detail},
+        )
+        status = 400 if refused.reason == "bad_request" else 403
+        return PlainTextResponse(refused.reason, status_code=status)
+
+    async def handle(request: Request, step: Step) -> Response:
+        fields = await signed_fields(request)
+        if isinstance(fields, Response):
+            return fields
         voice = VoiceRequest(step, dict(fields))
         try:
             answer = await run_in_threadpool(_answer, engine, desk, voice)
         except RequestRefused as refused:
-            log.warning(
-                "telephony request refused: %s",
-                refused.reason,
-                extra={"call_sid": voice.call_sid, "detail": refused.detail},
-            )
-            status = 400 if refused.reason == "bad_request" else 403
-            return PlainTextResponse(refused.reason, status_code=status)
+            return refused_response(refused, voice.call_sid)
         if answer.new_events:
             publisher.wake()
         return Response(answer.twiml, media_type=twiml.CONTENT_TYPE)
@@ -180,6 +200,18 @@ def create_app(
     async def pin(request: Request) -> Response:
         return await handle(request, Step.PIN)
 
+    @app.post(STATUS_PATH)
+    async def call_status(request: Request) -> Response:
+        fields = await signed_fields(request)
+        if isinstance(fields, Response):
+            return fields
+        status = StatusRequest(dict(fields))
+        try:
+            await run_in_threadpool(_ended, engine, desk, status)
+        except RequestRefused as refused:
+            return refused_response(refused, status.call_sid)
+        return Response(status_code=204)
+
     @app.get("/health")
     def health() -> JSONResponse:
         with engine.connect() as conn:
@@ -195,3 +227,8 @@ def _answer(engine: Engine, desk: CallDesk, request: VoiceRequest) -> Any:
     # carer never hears "checked in" for an event that is not in the outbox.
     with engine.begin() as conn:
         return desk.answer(conn, request)
+
+
+def _ended(engine: Engine, desk: CallDesk, request: StatusRequest) -> None:
+    with engine.begin() as conn:
+        desk.ended(conn, request)

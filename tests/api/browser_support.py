@@ -4,16 +4,20 @@ selenium-manager is told to stay offline.
 
 Screenshots go to test-artifacts/portal/ (gitignored); each path is printed. Accessibility is
 checked with axe-core from npm (tests/api/axe/package.json, pinned in its package-lock.json),
-installed under .state/axe-harness/ at test time and injected into the page."""
+installed under .state/axe-harness/ by scripts/bootstrap.sh (or here, when the lock file changed
+since) and injected into the page. Without axe the browser tests fail, unless ECM_SKIP_AXE=1
+says to run them without axe's checks."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,6 +62,12 @@ WIDTH = 1400  # a desktop
 PHONE_WIDTH = 390  # a phone held upright
 # axe's impacts that fail a page: a person cannot use it, or only with great difficulty.
 BLOCKING = ("serious", "critical")
+# Issue 17's goal for a portal page; timings are recorded against it, never asserted in a test
+# (loadtests/portal_pages.py reports them).
+PAGE_LIMIT_MS = 400.0
+# How many more times each page read by axe is fetched (GET, the browser's session) to time
+# it on the server: 0 in a test run; loadtests/portal_pages.py sets more.
+PAGE_TIMES_REPEAT = "ECM_PAGE_TIMES_REPEAT"
 
 
 @contextmanager
@@ -101,26 +111,70 @@ def chromium(user_data_dir: Path) -> Iterator[WebDriver]:
         shutil.rmtree(user_data_dir, ignore_errors=True)
 
 
-def axe_source() -> str:
-    """axe.min.js from the pinned npm package, installed once per lock file (like the
-    TimescaleDB harness of tests/ecm)."""
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("needs npm to install axe-core (tests/api/axe/package.json)")
-    AXE_WORK.mkdir(parents=True, exist_ok=True)
-    for name in ("package.json", "package-lock.json"):
-        shutil.copy(AXE_PACKAGE / name, AXE_WORK / name)
+# The explicit opt-out: run the browser tests without axe when it cannot be installed.
+AXE_OPT_OUT = "ECM_SKIP_AXE"
+
+
+class AxeUnavailable(Exception):
+    pass
+
+
+def axe_source() -> str | None:
+    """axe.min.js, or None when it cannot be loaded and ECM_SKIP_AXE=1 says to go on without
+    it; otherwise a missing axe fails the test that wanted it (a clone must not pass its
+    accessibility checks by not running them)."""
+    source, missing = _axe_or_why_not()
+    if source is not None:
+        return source
+    if os.environ.get(AXE_OPT_OUT) == "1":
+        return None
+    pytest.fail(
+        f"axe-core cannot be loaded: {missing}. `make bootstrap` installs it "
+        f"(scripts/bootstrap.sh); set {AXE_OPT_OUT}=1 to run without axe's checks.",
+        pytrace=False,
+    )
+
+
+def axe_missing() -> str | None:
+    """Why axe cannot be loaded, or None when it can."""
+    return _axe_or_why_not()[1] or None
+
+
+@functools.cache
+def _axe_or_why_not() -> tuple[str | None, str]:
+    # Once per session, failure included: a failed `npm ci` is not retried for every page.
+    try:
+        return _installed_axe(), ""
+    except AxeUnavailable as missing:
+        return None, str(missing)
+
+
+def _installed_axe() -> str:
+    """axe.min.js from the pinned npm package, installed once per lock file: the stamp is the
+    one scripts/bootstrap.sh writes."""
     lock = hashlib.sha256((AXE_PACKAGE / "package-lock.json").read_bytes()).hexdigest()[:16]
     stamp = AXE_WORK / "node_modules" / f".installed-{lock}"
     if not stamp.exists():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=AXE_WORK,
-            check=True,
-            timeout=300,
-        )
+        npm = shutil.which("npm")
+        if npm is None:
+            raise AxeUnavailable("npm is not installed (Debian's npm package)")
+        AXE_WORK.mkdir(parents=True, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy(AXE_PACKAGE / name, AXE_WORK / name)
+        try:
+            subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=AXE_WORK,
+                check=True,
+                timeout=300,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as failed:
+            raise AxeUnavailable(f"`npm ci` in {AXE_WORK} failed ({failed})") from failed
         stamp.touch()
-    return (AXE_WORK / "node_modules" / "axe-core" / "axe.min.js").read_text()
+    source = AXE_WORK / "node_modules" / "axe-core" / "axe.min.js"
+    if not source.is_file():
+        raise AxeUnavailable(f"{source} is missing")
+    return source.read_text()
 
 
 _AXE_RUN = """
@@ -137,6 +191,24 @@ class AxeReport:
     """axe's violations per page, counted by impact; written to axe-summary.json."""
 
     pages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The walks through the portal (test_portal_browser.WALKS) that ran to the end into it.
+    walked: set[str] = field(default_factory=set)
+    # Each page's times: as the browser loaded it, and fetched again (PAGE_TIMES_REPEAT).
+    times: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def write_times(self, path: Path) -> None:
+        """page-times.json and a table: each page's time over the 0.4 s goal."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.times, indent=2, sort_keys=True) + "\n")
+        print(f"page times: {len(self.times)} pages -> {path}")
+        print(f"{'page':<34} {'server ms':>9} {'load ms':>8} {'repeat p50':>10}  ratio to 400 ms")
+        for name, entry in sorted(self.times.items()):
+            repeat = entry.get("repeat_p50_ms")
+            worst = max(v for v in (entry["server_ms"], entry["load_ms"], repeat) if v is not None)
+            print(
+                f"{name:<34} {entry['server_ms']:>9.1f} {_ms(entry['load_ms']):>8} "
+                f"{_ms(repeat):>10}  {worst / PAGE_LIMIT_MS:.2f}"
+            )
 
     def add(self, name: str, url: str, violations: list[dict[str, Any]]) -> None:
         counts = {impact: 0 for impact in ("critical", "serious", "moderate", "minor")}
@@ -163,6 +235,23 @@ class AxeReport:
             for impact, count in page["counts"].items():
                 totals[impact] += count
         print(f"axe: {len(existing)} pages, {totals} -> {path}")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+# The last navigation as the browser timed it: the server's part (request sent to first byte
+# of the answer) and the page's load (its fetch to the load event's end). Both leave out the
+# redirects that led to the page, timed apart: after signing in they hold the password check,
+# which is slow on purpose (loadtests/sign_in_bench.py times it).
+_NAVIGATION_TIMES = """
+const [n] = performance.getEntriesByType('navigation');
+if (!n) { return null; }
+return {server_ms: n.responseStart - n.requestStart,
+        load_ms: n.loadEventEnd > 0 ? n.loadEventEnd - n.fetchStart : null,
+        redirect_ms: n.redirectEnd - n.redirectStart};
+"""
 
 
 class Portal:
@@ -222,16 +311,53 @@ class Portal:
         self.wait_for("#username")
 
     def check_page(self, name: str) -> list[dict[str, Any]]:
-        """axe over the page as it is; recorded in the report, returned for the caller."""
+        """axe over the page as it is; recorded in the report, returned for the caller.
+        Nothing is checked when axe is missing and ECM_SKIP_AXE=1 allows that."""
         if self._axe_source is None:
             self._axe_source = axe_source()
+            if self._axe_source is None:
+                return []
         self.driver.execute_script(self._axe_source)
         self.driver.set_script_timeout(120)
         violations = self.driver.execute_async_script(_AXE_RUN)
         assert not isinstance(violations, dict), violations
         if self.axe is not None:
             self.axe.add(name, self.driver.current_url, violations)
+            self._time(name)
         return list(violations)
+
+    def _time(self, name: str) -> None:
+        """Record how long the page took (AxeReport.times); with PAGE_TIMES_REPEAT, fetch it
+        again that many times in this session and time the server's answer."""
+        assert self.axe is not None
+        self._wait(10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        times = self.driver.execute_script(_NAVIGATION_TIMES)
+        if times is None:
+            return
+        url = self.driver.current_url
+        entry: dict[str, Any] = {"url": url, **times}
+        repeat = int(os.environ.get(PAGE_TIMES_REPEAT, "0") or 0)
+        cookie = self.driver.get_cookie("ecm_session")
+        if repeat > 0:
+            cookies = {"ecm_session": cookie["value"]} if cookie else {}
+            samples: list[float] = []
+            with httpx.Client(cookies=cookies, timeout=30) as client:
+                for _ in range(repeat):
+                    started = time.perf_counter()
+                    answer = client.get(url)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    if answer.status_code != 200:  # a page a form's POST answered: no GET
+                        entry["repeat_status"] = answer.status_code
+                        break
+                    samples.append(elapsed)
+            if samples:
+                samples.sort()
+                entry.update(
+                    repeat_n=len(samples),
+                    repeat_p50_ms=samples[len(samples) // 2],
+                    repeat_max_ms=samples[-1],
+                )
+        self.axe.times[name] = entry
 
     def overflow_px(self) -> int:
         """How far the page is wider than its viewport: a phone would scroll sideways."""

@@ -9,12 +9,16 @@ correction from the worklist, reads the KPIs, uploads a contract and an invoice,
 confirms the payment and exports the lines for finance, which are read back as CSV.
 
 Screenshots: test-artifacts/portal/<task>-1400.png and <task>-390.png; axe's counts per page:
-test-artifacts/portal/axe-summary.json (run with -s to see the paths)."""
+test-artifacts/portal/axe-summary.json; each page's load times (recorded, never asserted:
+loadtests/portal_pages.py reports them against issue 17's 0.4 s): page-times.json (run with -s
+to see the paths and the table). Without axe-core these tests fail; ECM_SKIP_AXE=1 runs them
+without it."""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
@@ -37,9 +41,11 @@ from ingest.verify import Evidence
 from tests.api.api_support import add_user
 from tests.api.browser_support import (
     ARTEFACTS,
+    AXE_OPT_OUT,
     AxeReport,
     Portal,
     api_process,
+    axe_missing,
     chromium,
 )
 from tests.api.portal_world import HOME_LAT, HOME_LON, PortalDay, portal_day
@@ -60,6 +66,8 @@ def axe_report() -> Iterator[AxeReport]:
     report = AxeReport()
     yield report
     report.write(ARTEFACTS / "axe-summary.json")
+    # Recorded, not asserted: loadtests/portal_pages.py reports them against the 0.4 s goal.
+    report.write_times(ARTEFACTS / "page-times.json")
 
 
 @pytest.fixture
@@ -137,6 +145,11 @@ def service_requests(engine: Engine, care_day: PortalDay) -> tuple[int, int, int
 def test_a_provider_manager_and_a_council_officer_do_their_work(
     portal: Portal, settings: Settings, engine: Engine, tmp_path: Path
 ) -> None:
+    work_of_the_day(portal, settings, engine, tmp_path)
+
+
+def work_of_the_day(portal: Portal, settings: Settings, engine: Engine, tmp_path: Path) -> None:
+    """A provider manager's tasks, then a council officer's, every page read by axe."""
     care_day = the_care_day(engine)
     provider_id = care_day.world.provider_id
     request_id, offer_id, package_id = service_requests(engine, care_day)
@@ -371,11 +384,20 @@ def test_a_provider_manager_and_a_council_officer_do_their_work(
     assert "The visit was already claimed" in portal.find("main").text
     check(portal, "council compare runs")
     assert_accessible(portal)
+    assert portal.axe is not None
+    portal.axe.walked.add(work_of_the_day.__name__)
 
 
 def test_signing_in_errors_and_the_administrators_pages(
-    portal: Portal, settings: Settings, engine: Engine
+    portal: Portal, settings: Settings, engine: Engine, tmp_path: Path
 ) -> None:
+    signing_in_and_the_administrators_pages(portal, settings, engine, tmp_path)
+
+
+def signing_in_and_the_administrators_pages(
+    portal: Portal, settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    """Sign-in, its errors and lock-out, the not-found page, the administrator's pages."""
     check(portal, "sign in", "/portal/sign-in")
     portal.shots_at_both_widths("sign-in")
     # An unknown address is a page, not JSON.
@@ -411,6 +433,8 @@ def test_signing_in_errors_and_the_administrators_pages(
     assert focused.text == "Skip to main content"
     assert focused.value_of_css_property("outline-style") == "solid"
     assert_accessible(portal)
+    assert portal.axe is not None
+    portal.axe.walked.add(signing_in_and_the_administrators_pages.__name__)
 
 
 def test_an_administrator_forces_a_reset_and_the_person_sets_a_new_password(
@@ -471,21 +495,36 @@ def test_an_administrator_forces_a_reset_and_the_person_sets_a_new_password(
 NOT_PAGES = {"/portal/", "/portal/home", "/portal/static/portal.css"}
 
 
-def test_axe_read_every_portal_page(axe_report: AxeReport, settings: Settings) -> None:
-    """Runs after the tests above (file order): every GET page of the portal was read by axe
-    at least once, with no serious or critical violation."""
+# The walks through the portal that read its pages with axe (the tests above).
+WALKS = (work_of_the_day, signing_in_and_the_administrators_pages)
+
+
+def test_axe_read_every_portal_page(
+    axe_report: AxeReport, api_url: str, settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    """Every GET page of the portal is read by axe at least once, with no serious or critical
+    violation. The walks that read them run here unless a test above already ran them into
+    this module's report, so the outcome is the same whatever the order or selection."""
     from fastapi.routing import iter_route_contexts
 
     from api.app import create_app
 
+    missing = axe_missing()
+    if missing is not None and os.environ.get(AXE_OPT_OUT) == "1":
+        pytest.skip(f"axe-core cannot be loaded ({missing}) and {AXE_OPT_OUT}=1")
+    for walk in WALKS:
+        if walk.__name__ not in axe_report.walked:
+            work = tmp_path / walk.__name__
+            work.mkdir()
+            with chromium(work / "chromium-profile") as driver:
+                walk(Portal(driver, api_url, axe_report), settings, engine, work)
+    assert axe_report.walked == {walk.__name__ for walk in WALKS}
     pages: set[str] = set()
     for route in iter_route_contexts(create_app(settings).routes):
         path = route.path or ""
         get = "GET" in (route.methods or set())
         if get and path.startswith("/portal") and path not in NOT_PAGES:
             pages.add(path)
-    if not axe_report.pages:
-        pytest.skip("run with the browser tests above (axe's report is empty)")
     visited = [page["url"].split("?")[0] for page in axe_report.pages.values()]
 
     def read(template: str) -> bool:

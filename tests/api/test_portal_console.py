@@ -20,7 +20,8 @@ from api.auth.roles import Role
 from api.portal.endpoints import lock_out_message, wait_words
 from core.settings import Settings
 from core.times import LONDON
-from tests.api.api_support import add_user, client_address, client_for
+from gateway.registry import queries as registry
+from tests.api.api_support import add_user, administrator, client_address, client_for, sign_in
 from tests.api.portal_world import PortalDay, portal_day
 
 # A fixed morning: the care day's visits are an hour old, the first missed home's visit missed.
@@ -218,6 +219,47 @@ def test_an_unknown_portal_address_and_a_fault_are_portal_pages(settings: Settin
     assert wrong_method.status_code == 405 and "text/html" in wrong_method.headers["content-type"]
     # The API keeps its JSON.
     assert api_missing.json()["error"]["code"] == "not_found"
+
+
+def test_a_page_that_fails_shows_the_fault_page_in_plain_words_and_no_trace(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_registry(*_: object) -> None:
+        raise RuntimeError("secret-internal-detail: relation provider is locked")
+
+    # The page's read fails the way a bug or a broken store would: an exception nobody
+    # handles on the way up.
+    monkeypatch.setattr(registry, "list_providers", broken_registry)
+    username = administrator(settings)
+    # raise_server_exceptions=False: see what a browser gets, not the test's own re-raise.
+    app = create_app(settings)
+    with TestClient(app, client=client_address(), raise_server_exceptions=False) as client:
+        client.headers["Authorization"] = f"Bearer {sign_in(client, username)}"
+        failed = client.get("/portal/providers")
+        api_failed = client.get("/providers")
+    assert failed.status_code == 500
+    assert failed.headers["content-type"].startswith("text/html")
+    # The portal's own page, with its security headers, in plain words.
+    assert failed.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert failed.headers["Cache-Control"] == "no-store"
+    assert "<title>Something went wrong" in failed.text
+    assert "The page could not be shown because of a fault." in failed.text
+    assert "Nothing you entered was lost on our side." in failed.text
+    assert "Go to your home page" in failed.text
+    # No trace, no exception, no internals.
+    for leak in ("Traceback", "RuntimeError", "secret-internal-detail", 'File "', "line "):
+        assert leak not in failed.text, leak
+    # The API answers the same fault with its JSON body, again without internals.
+    assert api_failed.status_code == 500
+    assert api_failed.json() == {
+        "error": {"code": "internal_error", "message": "An unexpected error occurred."}
+    }
+    # The operator gets the trace in the log.
+    logged = [
+        r for r in caplog.records if r.getMessage() == "unexpected error on GET /portal/providers"
+    ]
+    assert logged and logged[0].exc_info is not None
+    assert "secret-internal-detail" in str(logged[0].exc_info[1])
 
 
 def test_the_lock_out_says_when_to_try_again(settings: Settings) -> None:

@@ -3,6 +3,9 @@ council's KPI dashboard, tenant isolation and the audit trail."""
 
 from __future__ import annotations
 
+import csv
+import html
+import io
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -17,9 +20,12 @@ from sqlalchemy import Engine, text
 
 from api.auth.roles import Role
 from api.times import LONDON
+from core import csv_safe
 from core.settings import Settings
+from reconciliation.kpi_report import CSV_COLUMNS
 from tests.api.api_support import client_for
 from tests.api.portal_world import PortalDay, portal_day
+from tests.support.world import World
 
 # A past day: every planned visit's missed deadline (23:00 London) has passed.
 ANCHOR = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
@@ -348,3 +354,73 @@ def test_portal_page_reads_are_in_the_audit_trail(
         "read",
         "GET",
     )
+
+
+def test_the_kpi_csv_download_holds_the_pages_and_the_apis_figures_in_safe_cells(
+    settings: Settings, engine: Engine
+) -> None:
+    own = portal_day(engine, ANCHOR)
+    # The registry renames the provider and its lot the way a hostile or careless import
+    # could: as text a spreadsheet would run.
+    name = '=HYPERLINK("http://evil.example","Test Care")'
+    lot = "@" + own.world.lot
+    renamed = World()
+    renamed.provider(own.world.provider_id, name=name, council_id=own.world.council_id, lot=lot)
+    renamed.seed(engine)
+    day = own.day.isoformat()
+    with signed_in(settings, Role.COUNCIL_OFFICER, council_id=own.world.council_id) as officer:
+        page = officer.get("/portal/kpis", params={"from": day, "to": day}).text
+        link = re.search(r'href="(/kpis\.csv\?[^"]+)"', page)
+        assert link is not None, page
+        downloaded = officer.get(html.unescape(link.group(1)))
+        api = officer.get(
+            "/kpis", params={"council_id": own.world.council_id, "from": day, "to": day}
+        ).json()
+    assert downloaded.status_code == 200
+    assert downloaded.headers["content-type"].startswith("text/csv")
+    assert downloaded.headers["content-disposition"] == (
+        f'attachment; filename="kpis-{day}-to-{day}.csv"'
+    )
+    text_csv = downloaded.content.decode("utf-8-sig")  # a BOM, for spreadsheets
+    raw = list(csv.reader(io.StringIO(text_csv)))
+    assert raw[0] == list(CSV_COLUMNS)
+    # The week of Monday 9 February, then the whole period.
+    assert [(r[0], r[3]) for r in raw[1:]] == [
+        (own.world.provider_id, "2026-02-09"),
+        (own.world.provider_id, "all"),
+    ]
+    # Cells a spreadsheet would run are written with a quote in front, as core/csv_safe.py
+    # says; a machine reading through csv_safe.reader gets the registry's text back.
+    assert (raw[1][1], raw[1][2]) == ("'" + name, "'" + lot)
+    restored = list(csv_safe.reader(io.StringIO(text_csv)))
+    assert (restored[2][1], restored[2][2]) == (name, lot)
+    # The figures are the API's, as the CSV's columns name them.
+    [entry] = api["providers"]
+    week = dict(zip(CSV_COLUMNS, restored[1], strict=True))
+    period = dict(zip(CSV_COLUMNS, restored[2], strict=True))
+    for figures in (week, period):  # one day, so the week and the period agree
+        assert (figures["Planned visits"], figures["Delivered"], figures["Missed"]) == (
+            str(entry["planned"]),
+            str(entry["delivered"]),
+            str(entry["missed"]),
+        )
+        assert (entry["planned"], entry["delivered"], entry["missed"]) == (4, 2, 2)
+        assert figures["Started within 15 min (%)"] == f"{entry['on_time_15_share'] * 100:.1f}"
+        assert figures["Planned minutes delivered (%)"] == (
+            f"{entry['planned_minutes_delivered_share'] * 100:.1f}"
+        )
+        assert figures["Verified by tag or code (%)"] == (
+            f"{entry['tag_or_code_verified_share'] * 100:.1f}"
+        )
+        assert figures["Missed (%)"] == f"{entry['missed'] / entry['planned'] * 100:.1f}"
+        assert [figures[c] for c in CSV_COLUMNS if c.endswith("against target")] == [
+            "Below target"
+        ] * 4
+    assert [period[c] for c in CSV_COLUMNS[7::2]] == ["25.0", "39.0", "50.0", "50.0"]
+    # And the page's: the same shares and words in the provider's row, its name escaped.
+    row = re.search(r'<tr class="kpi-row".*?</tr>', page, re.S)
+    assert row is not None and name in html.unescape(row.group(0))
+    assert name not in row.group(0)  # escaped in the markup
+    for measure, shown in (("on_time_15", "25 %"), ("missed", "50 %")):
+        cell = re.search(rf'<td class="kpi-{measure}">(.*?)</td>', row.group(0), re.S)
+        assert cell is not None and shown in cell.group(1) and "Below target" in cell.group(1)

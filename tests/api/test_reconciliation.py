@@ -363,6 +363,51 @@ def test_the_council_pages_upload_run_drill_down_compare_and_pay(
         assert foreign.get(f"{first.headers['location']}/lines/1").status_code == 404
 
 
+def test_a_summer_line_shows_its_evidence_in_london_time_not_utc(
+    settings: Settings, engine: Engine
+) -> None:
+    # 15 June 2026 is in BST: the visit checked in at 09:30 UTC, which London calls 10:30.
+    w = care_world(engine)
+    ann = w.add_handset()
+    home = w.add_home()
+    plan(engine, w, home, "2026-06-15T09:30:00+00:00", 30)
+    events = (
+        store(engine, ann, home, IN, utc("2026-06-15T09:30:00"), evidence=TAG),
+        store(engine, ann, home, OUT, utc("2026-06-15T10:01:00"), evidence=TAG),
+    )
+    build(engine, settings, w, date(2026, 6, 15), utc("2026-12-31T00:00:00"))
+    contract = (
+        '[rules]\nbilling_unit_minutes = 15\nrounding = "nearest"\n\n'
+        f'[[provider]]\nref = "{w.provider_id}"\ncontract = "framework"\n'
+        f'rate_per_hour = 24.00\nlot = "{w.lot}"\n'
+    )
+    # The provider invoices in London time, as people write it.
+    invoice = INVOICE_HEADER + f"INV-S,1,{w.provider_id},{home},2026-06-15,10:30,11:00,30,1,12.00\n"
+    base = f"/portal/councils/{w.council_id}/reconciliation"
+    for officer in client_for(settings, Role.COUNCIL_OFFICER, council_id=w.council_id):
+        officer.post(
+            f"{base}/contract",
+            files={"file": ("contract.toml", contract.encode(), "text/plain")},
+            follow_redirects=False,
+        )
+        officer.post(
+            f"{base}/invoices",
+            files={"file": ("inv-s.csv", invoice.encode(), "text/csv")},
+            follow_redirects=False,
+        )
+        invoice_id = officer.get(f"/councils/{w.council_id}/invoices").json()[0]["id"]
+        run = officer.post(
+            f"{base}/runs", data={"invoice_ids": [invoice_id]}, follow_redirects=False
+        )
+        line_page = officer.get(f"{run.headers['location']}/lines/1")
+    assert line_page.status_code == 200
+    assert all(str(event_id) in line_page.text for event_id in events)
+    # The times shown are converted: 10:30 and 11:01 London time, not the stored 09:30 UTC.
+    assert "15 Jun 10:30:00" in line_page.text and "15 Jun 11:01:00" in line_page.text
+    assert "09:30:00" not in line_page.text and "10:01:00" not in line_page.text
+    assert "UTC" not in line_page.text
+
+
 def test_a_council_may_want_two_officers_to_pay_and_a_paid_run_can_be_voided(
     settings: Settings, officer: TestClient, scene: Scene, engine: Engine
 ) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from visits.carer_day.days import day_report
 from visits.carer_day.pay import (
     DatedRate,
     PayTableError,
@@ -26,6 +27,8 @@ A = (52.000, 1.0)
 B = (52.018, 1.0)  # 2.0015 km north of A
 C = (52.035, 1.0)  # 1.8903 km north of B, 3.8918 km north of A
 KM_PER_DEGREE = 6371.0 * 3.141592653589793 / 180
+# The default ECM_PAY_FLOOR_TABLE's last two rows: the floor rises on 1 April 2026.
+FLOOR = (DatedRate(date(2025, 4, 1), 1221), DatedRate(date(2026, 4, 1), 1271))
 
 
 def stay(
@@ -200,8 +203,22 @@ def test_the_spring_clock_change() -> None:
     assert day.day == date(2026, 3, 29)
     # 20 + 30 + 40 minutes of real time, though the wall clock of the first says 80.
     assert minutes(day.contact) == 90
-    first_leg = day.legs[0]
+    first_leg, long_break = day.legs
     assert (minutes(first_leg.gap), minutes(first_leg.travel)) == (20, 20)
+    # 03:00 BST to 23:30 BST is 20 h 30 min; B to C is 1.89 km at 20 km/h: 5.7, so 6 minutes.
+    assert (minutes(long_break.gap), minutes(long_break.travel)) == (1230, 6)
+    assert minutes(day.travel) == 26
+
+    # Pay on the real 116 minutes worked (90 contact + 26 travel), not the wall clock's 176.
+    # The floor of 29 March is still GBP 12.21: 116/60 h x 1221 = 2360.6p -> 2361p. Contact
+    # only at GBP 11.50: 90/60 h x 1150 = 1725p, short by 636p, 892p per hour worked.
+    contact_only = ProviderRate(date(2025, 1, 1), 1150, False)
+    report = day_report(day, "Ann", [contact_only], FLOOR)
+    assert report.floor == FLOOR[0]
+    assert report.pay is not None
+    assert (report.pay.pay_pence, report.pay.floor_pence) == (1725, 2361)
+    assert (report.pay.shortfall_pence, report.pay.effective_pence_per_hour) == (636, 892)
+    assert report.pay.worked == timedelta(minutes=116)
 
 
 def test_the_autumn_clock_change() -> None:
@@ -219,6 +236,62 @@ def test_the_autumn_clock_change() -> None:
     [leg] = day.legs
     # From 01:20 GMT to 23:00 GMT: 21 h 40 min, a break holding a 7-minute journey (2.0 km).
     assert (minutes(leg.gap), minutes(leg.travel), minutes(leg.unpaid)) == (1300, 7, 1293)
+
+    # Pay on the real 92 minutes worked (85 contact + 7 travel), though the first stay's wall
+    # clock runs backwards. The floor of 25 October 2026 is GBP 12.71: 92/60 h x 1271 =
+    # 1948.87p -> 1949p.
+    travel_paid = ProviderRate(date(2026, 4, 1), 1300, True)  # 92/60 h x 1300 = 1993.33p
+    paid = day_report(day, "Ann", [travel_paid], FLOOR).pay
+    assert paid is not None and paid.floor_pence_per_hour == 1271
+    assert (paid.pay_pence, paid.floor_pence, paid.below_floor) == (1993, 1949, False)
+    assert paid.effective_pence_per_hour == 1300
+    contact_only = ProviderRate(date(2026, 4, 1), 1300, False)  # 85/60 h x 1300 = 1841.67p
+    unpaid = day_report(day, "Ann", [contact_only], FLOOR).pay
+    assert unpaid is not None
+    assert (unpaid.pay_pence, unpaid.floor_pence, unpaid.shortfall_pence) == (1842, 1949, 107)
+
+
+def test_pay_across_midnight_on_the_night_the_floor_rises() -> None:
+    # 31 March into 1 April 2026 (BST): the floor rises from GBP 12.21 to 12.71 at midnight,
+    # and the provider raises its rate and starts paying travel the same day.
+    last, first = "2026-03-31", "2026-04-01"
+    stays = [
+        stay(A, london(last, "22:30"), london(last, "23:20")),
+        # Across midnight: the stay, and its pay, belong to the day it started.
+        stay(B, london(last, "23:40"), london(first, "00:25")),
+        stay(C, london(first, "00:40"), london(first, "01:10")),
+        stay(A, london(first, "07:00"), london(first, "07:30")),
+    ]
+    rates = [
+        ProviderRate(date(2025, 4, 1), 1200, False),
+        ProviderRate(date(2026, 4, 1), 1300, True),
+    ]
+    days = carer_days(stays, RULES)
+    night = day_report(one_day(days, date(2026, 3, 31)), "Ann", rates, FLOOR)
+    # 50 + 45 minutes of contact, 20 of travel (A to B): 115 minutes worked. The floor of
+    # 31 March: 115/60 h x 1221 = 2340.25p -> 2340p. Contact only at GBP 12.00: 95/60 h x
+    # 1200 = 1900p, short by 440p.
+    assert (minutes(night.day.contact), minutes(night.day.travel)) == (95, 20)
+    assert night.pay is not None and night.floor == FLOOR[0]
+    assert (night.pay.pay_pence, night.pay.floor_pence, night.pay.shortfall_pence) == (
+        1900,
+        2340,
+        440,
+    )
+    assert night.pay.effective_pence_per_hour == 991  # 1900p over 115/60 h = 991.3
+    morning = day_report(one_day(days, date(2026, 4, 1)), "Ann", rates, FLOOR)
+    # 30 + 30 minutes of contact; travel 15 (from the night's last check-out, 00:25, to
+    # 00:40) and 12 (C to A, 3.89 km at 20 km/h, in a break of 5 h 50 min): 87 minutes worked.
+    # The new floor: 87/60 h x 1271 = 1842.95p -> 1843p. The new rate with travel:
+    # 87/60 h x 1300 = 1885p, above it.
+    assert (minutes(morning.day.contact), minutes(morning.day.travel)) == (60, 27)
+    assert morning.pay is not None and morning.floor == FLOOR[1]
+    assert morning.rate == rates[1]
+    assert (morning.pay.pay_pence, morning.pay.floor_pence, morning.pay.below_floor) == (
+        1885,
+        1843,
+        False,
+    )
 
 
 def test_days_of_several_carers_are_kept_apart() -> None:

@@ -88,7 +88,7 @@ def provider_days(
     names = repository.carer_names(conn, provider_id)
     rates = repository.provider_rates(conn, provider_id)
     reports = [
-        _report(day, names.get(day.carer_id, day.carer_id), rates, policy.floor)
+        day_report(day, names.get(day.carer_id, day.carer_id), rates, policy.floor)
         for day in carer_days(found, policy.rules)
         if first <= day.day <= last
     ]
@@ -96,12 +96,14 @@ def provider_days(
     return reports
 
 
-def _report(
+def day_report(
     day: CarerDay,
     name: str,
     rates: Sequence[ProviderRate],
     floor_table: Sequence[DatedRate],
 ) -> CarerDayReport:
+    """One carer-day with its pay checked: the provider's rate and the floor in force on the
+    day the day belongs to (a stay across midnight belongs to the day it started)."""
     rate = in_force(rates, day.day)
     floor = in_force(floor_table, day.day)
     pay = None

@@ -304,6 +304,89 @@ def test_a_repeated_call_records_nothing_new(
     assert call(phone, world, world.keys()).last_said.startswith("Checked out at 07:33")
 
 
+def test_a_call_where_nothing_is_keyed_ends_and_says_why_nothing_was_recorded(
+    phone: TelephonyProvider, world: PhoneWorld, engine: Engine
+) -> None:
+    # The Gather times out at the carer number: the provider posts no digits (the answer
+    # asks it to), and the call ends.
+    silent = call(phone, world, [""])
+    assert silent.statuses == [200, 200]
+    assert silent.exchanges[-1].params[-2:] == (("Digits", ""), ("msg", "Gather End"))
+    assert silent.said == [
+        "Welcome. Please key your carer number, then press the hash key.",
+        "We did not receive any digits. Nothing has been recorded. Goodbye.",
+    ]
+    # Only the hash key at the PIN: nothing keyed either, and no wrong PIN counted.
+    hash_only = call(phone, world, [world.carer.carer_number, "#"])
+    assert (
+        hash_only.last_said == "We did not receive any digits. Nothing has been recorded. Goodbye."
+    )
+    for result in (silent, hash_only):
+        row = call_row(engine, result.call_sid)
+        assert row is not None
+        assert (row["stage"], row["outcome"], row["refusal"]) == ("done", "refused", "no_digits")
+        assert row["finished_at"] is not None and row["event_id"] is None
+        assert bridge_events(engine, result.call_sid) == []
+    with engine.connect() as conn:
+        attempts = conn.execute(
+            text("select count(*) from telephony_pin_attempt where call_sid = :s"),
+            {"s": hash_only.call_sid},
+        ).scalar_one()
+    assert attempts == 0
+    # The call is over: digits sent after it are out of sequence.
+    late = phone.replay(hash_only.exchanges[1])
+    assert late.status == 200  # the same request again gets its first answer
+    pin = [*hash_only.exchanges[0].params, ("Digits", world.carer.pin)]
+    assert phone.post(f"{PUBLIC_URL}/telephony/voice/pin", pin).status == 403
+
+
+def test_a_caller_who_hangs_up_before_the_pin_is_in_the_call_log_as_hung_up(
+    phone: TelephonyProvider, world: PhoneWorld, engine: Engine, clock: Clock
+) -> None:
+    waiting = call(phone, world, [world.carer.carer_number])  # then puts the phone down
+    row = call_row(engine, waiting.call_sid)
+    assert row is not None and (row["stage"], row["outcome"]) == ("pin", None)
+    # Left off the hook past the age limit of the call's requests: the callback still counts.
+    clock.advance(minutes=15)
+    ended = phone.hang_up(waiting)
+    assert (ended.status, ended.body) == (204, "")
+    row = call_row(engine, waiting.call_sid)
+    assert row is not None
+    assert (row["stage"], row["outcome"], row["refusal"]) == ("done", "refused", "hung_up")
+    assert row["finished_at"] is not None
+    assert bridge_events(engine, waiting.call_sid) == []
+    # Too late to finish it: the PIN after the hang-up is out of sequence.
+    pin = [*waiting.exchanges[0].params, ("Digits", world.carer.pin)]
+    assert phone.post(f"{PUBLIC_URL}/telephony/voice/pin", pin).status == 403
+    assert bridge_events(engine, waiting.call_sid) == []
+
+
+def test_the_status_callback_leaves_a_finished_call_as_it_was_and_is_signed(
+    phone: TelephonyProvider, world: PhoneWorld, engine: Engine
+) -> None:
+    checked_in = call(phone, world, world.keys())
+    for _ in range(2):  # the callback, and the provider sending it again
+        assert phone.hang_up(checked_in).status == 204
+    row = call_row(engine, checked_in.call_sid)
+    assert row is not None and (row["outcome"], row["refusal"]) == ("check_in", None)
+    assert len(bridge_events(engine, checked_in.call_sid)) == 1
+    # A call still ringing is not over: the callback changes nothing.
+    ringing = call(phone, world, [])
+    assert phone.hang_up(ringing, status="in-progress").status == 204
+    row = call_row(engine, ringing.call_sid)
+    assert row is not None and (row["stage"], row["refusal"]) == ("carer", None)
+    # Unsigned, or about a call never seen: refused, nothing changed.
+    first = ringing.exchanges[0]
+    status_url = f"{PUBLIC_URL}/telephony/voice/status"
+    ended = [(k, "completed" if k == "CallStatus" else v) for k, v in first.params]
+    assert phone.post(status_url, ended, signed=False).status == 403
+    row = call_row(engine, ringing.call_sid)
+    assert row is not None and row["stage"] == "carer"
+    stranger = [(k, new_call_sid() if k == "CallSid" else v) for k, v in ended]
+    unknown = phone.post(status_url, stranger)
+    assert (unknown.status, unknown.body) == (403, "unknown_call")
+
+
 def test_a_provider_without_a_bridge_device_is_told_the_service_is_not_set_up(
     engine: Engine, settings: Settings, clock: Clock
 ) -> None:
@@ -329,4 +412,5 @@ def test_the_answer_is_twiml_with_the_public_action_urls(
     assert body.startswith('<?xml version="1.0" encoding="UTF-8"?><Response><Gather ')
     assert f'action="{PUBLIC_URL}/telephony/voice/carer"' in body
     assert 'finishOnKey="#"' in body and 'language="en-GB"' in body
+    assert 'actionOnEmptyResult="true"' in body
     assert AUTH_TOKEN not in body
