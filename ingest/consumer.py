@@ -42,6 +42,8 @@ _PUBACK = struct.Struct("!BBH")
 READ_PACKETS_PER_WAKEUP = 1000
 # Bytes asked of the (TLS) socket per read: a TLS record holds up to 16 KiB.
 RECV_CHUNK = 64 * 1024
+# Receipts (one per device per batch) on the wire without their PUBACK; paho queues the rest.
+RECEIPTS_IN_FLIGHT = 1000
 
 
 class _SubscriberClient(mqtt.Client):
@@ -163,6 +165,9 @@ class Consumer:
             deliver=self._on_publish_packet,
         )
         self._client.after_read = self._hand_over
+        # Receipts go out on this connection at QoS 1; paho queues beyond its in-flight window
+        # and resends what lacks a PUBACK after a reconnect (the session is persistent).
+        self._client.max_inflight_messages_set(RECEIPTS_IN_FLIGHT)
         # Mutual TLS: the broker knows this worker by its svc:ingest certificate.
         service_identity(settings, "ingest").apply(self._client)
         self._client.on_connect = self._on_connect
@@ -215,6 +220,10 @@ class Consumer:
         metrics.ACKED.inc(len(mids))
         metrics.ACKS_OUTSTANDING.dec(len(mids) + skipped)
         return len(mids)
+
+    def publish_receipt(self, topic: str, payload: bytes) -> None:
+        """QoS 1 on ingest's own connection; paho keeps it until the broker's PUBACK."""
+        self._client.publish(topic, payload, qos=1)
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any

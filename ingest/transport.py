@@ -35,6 +35,9 @@ class Transport(Protocol):
     def ack(self, messages: Iterable[ReceivedMessage]) -> int:
         """Acknowledge messages whose batch has committed; returns how many were sent."""
 
+    def publish_receipt(self, topic: str, payload: bytes) -> None:
+        """Send a handset its receipt at MQTT QoS 1 (ingest/receipts.py)."""
+
 
 def make_transport(settings: Settings, worker_index: int = 0) -> Transport:
     if settings.ingest_transport == "jetstream":

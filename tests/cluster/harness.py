@@ -157,6 +157,8 @@ class ClusterDevices:
             tls=service_identity(stack.settings, "operator"),
             mqtt_version="3.1.1",
             other_ports=ports,
+            # These scenarios count what a v1 handset (deleting on PUBACK) loses.
+            receipts=False,
         )
         self.uplink._client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.sent: dict[uuid.UUID, SignedVisitEvent] = {}

@@ -1,0 +1,74 @@
+"""Receipts to handsets (protocol v1.1): what became of each event, sent after its commit.
+
+A PUBACK says only that the broker holds a message; a broker crash or a full queue can still
+lose it. A receipt says the event's outcome is committed in the database, so a handset keeps
+an event until it holds the receipt naming it (docs/protocol.md, receipts).
+
+One receipt message per device per committed batch, QoS 1, on
+`ecm/v1/devices/{device_id}/receipts`, which only ingest may publish to and only that device
+may read (gateway.broker's roles, gateway.nats's permissions). The device is the one whose
+topic carried the message (the broker's access rules say who that was), not whatever the
+unverified claims say. A message whose event id cannot be read gets no receipt, there being
+nothing to name; it is quarantined all the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+from gateway.protocol import (
+    Outcome,
+    ReceiptEntry,
+    Rejected,
+    Rejection,
+    device_from_topic,
+    encode_receipt,
+    receipts_topic,
+)
+from ingest import metrics
+
+__all__ = ["EventOutcome", "Outcome", "ReceiptSink", "receipt_messages", "send_receipts"]
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """What a committed transaction did with one message."""
+
+    topic: str
+    event_id: UUID | None
+    outcome: Outcome
+    reason: Rejection | None = None
+
+
+class ReceiptSink(Protocol):
+    """Where receipts go: the ingest transport's own broker connection, at QoS 1."""
+
+    def publish_receipt(self, topic: str, payload: bytes) -> None: ...
+
+
+def receipt_messages(outcomes: Iterable[EventOutcome]) -> list[tuple[str, bytes]]:
+    """(topic, payload) per device, events in arrival order within each."""
+    by_device: dict[str, list[ReceiptEntry]] = {}
+    for item in outcomes:
+        if item.event_id is None:
+            continue
+        try:
+            device_id = device_from_topic(item.topic)
+        except Rejected:
+            continue
+        reason = item.reason.value if item.reason is not None else None
+        entry = ReceiptEntry(item.event_id, item.outcome, reason)
+        by_device.setdefault(device_id, []).append(entry)
+    return [(receipts_topic(device), encode_receipt(items)) for device, items in by_device.items()]
+
+
+def send_receipts(sink: ReceiptSink, outcomes: Iterable[EventOutcome]) -> int:
+    """Publish the receipts of one committed batch; returns how many messages went out."""
+    messages = receipt_messages(outcomes)
+    for topic, payload in messages:
+        sink.publish_receipt(topic, payload)
+    metrics.RECEIPTS_SENT.inc(len(messages))
+    return len(messages)
