@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.client import PUBACK
+from paho.mqtt.client import DISCONNECT, PUBACK, PUBLISH
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -44,6 +44,8 @@ READ_PACKETS_PER_WAKEUP = 1000
 RECV_CHUNK = 64 * 1024
 # Receipts (one per device per batch) on the wire without their PUBACK; paho queues the rest.
 RECEIPTS_IN_FLIGHT = 1000
+# Queued packets joined into one socket write: a TLS record holds up to 16 KiB.
+WRITE_CHUNK = 16 * 1024
 
 
 class _SubscriberClient(mqtt.Client):
@@ -114,6 +116,50 @@ class _SubscriberClient(mqtt.Client):
         # With manual acknowledgement paho does nothing more for a QoS 1 PUBLISH.
         self._deliver(publish)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _packet_write(self) -> MQTTErrorCode:
+        """Write queued packets (a batch's receipts) joined, one socket write per ~16 KiB.
+
+        paho writes each queued packet on its own: a TLS record and a system call per receipt.
+        Only the network thread writes (loop_start), so the packets popped here are ours; a
+        DISCONNECT or QoS 0 PUBLISH (paho acts on their completion) goes through paho's own
+        path. Bytes a short write left are put back at the head of the queue.
+        """
+        queue_ = self._out_packet
+        while True:
+            group: list[Any] = []
+            size = 0
+            while queue_ and size < WRITE_CHUNK:
+                head = queue_[0]
+                command = head["command"] & 0xF0
+                if command == DISCONNECT or (command == PUBLISH and head["qos"] == 0):
+                    break
+                group.append(queue_.popleft())
+                size += head["to_process"]
+            if not group:
+                return super()._packet_write() if queue_ else MQTTErrorCode.MQTT_ERR_SUCCESS
+            data = b"".join(bytes(p["packet"][p["pos"] :]) for p in group)
+            try:
+                written = self._sock_send(data)
+            except (AttributeError, ValueError):
+                queue_.extendleft(reversed(group))
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+            except BlockingIOError:
+                queue_.extendleft(reversed(group))
+                return MQTTErrorCode.MQTT_ERR_AGAIN
+            except OSError:
+                queue_.extendleft(reversed(group))
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            for at, packet in enumerate(group):
+                if written >= packet["to_process"]:
+                    written -= packet["to_process"]
+                    packet["pos"] += packet["to_process"]
+                    packet["to_process"] = 0
+                    continue
+                packet["pos"] += written
+                packet["to_process"] -= written
+                queue_.extendleft(reversed(group[at:]))
+                break
 
     def ack_all(self, mids: Sequence[int]) -> None:
         """The PUBACKs of a committed batch as one queued write (MQTT 3.1.1/5 section 3.4).

@@ -7,9 +7,10 @@ an event until it holds the receipt naming it (docs/protocol.md, receipts).
 One receipt message per device per committed batch, QoS 1, on
 `ecm/v1/devices/{device_id}/receipts`, which only ingest may publish to and only that device
 may read (gateway.broker's roles, gateway.nats's permissions). The device is the one whose
-topic carried the message (the broker's access rules say who that was), not whatever the
-unverified claims say. A message whose event id cannot be read gets no receipt, there being
-nothing to name; it is quarantined all the same.
+topic carried the message (the broker's access rules say who that was). Only events whose
+signature verified carry an event id here (ingest.verify reads the claims after the
+signature), so a receipt never names an id taken from unsigned bytes; a message quarantined
+before that gets no receipt, and is quarantined all the same.
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ def parse_receipt(payload: bytes) -> list[ReceiptEntry]:
         raise BadReceipt(f"not a receipt: {exc}") from exc
 
 
-# What the carer is shown per outcome: plain words, an action when there is one to take.
+# What the carer is shown per outcome: plain words, an action when there is one to take. Only
+# reasons found after the signature verified appear in receipts (ingest.receipts).
 COUNTED = "visit counted"
 CARER_WORDS: dict[str, str] = {
     Rejection.TAG_UNKNOWN: "tag not accepted, tap again",
@@ -96,8 +97,6 @@ CARER_WORDS: dict[str, str] = {
     Rejection.UNKNOWN_CARER: "you are not registered on this phone: tell the office",
     Rejection.CARER_NOT_WITH_PROVIDER: "you are not registered on this phone: tell the office",
     Rejection.UNKNOWN_SERVICE_USER: "this client is not on the system: tell the office",
-    Rejection.DEVICE_REVOKED: "this phone is blocked: tell the office",
-    Rejection.UNKNOWN_DEVICE: "this phone is not registered: tell the office",
 }
 NOT_COUNTED = "visit not counted: tell the office"
 
