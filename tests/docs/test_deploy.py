@@ -276,3 +276,9 @@ def test_cluster_roles_find_the_writable_database_and_pull_from_jetstream() -> N
         )
     # The single-box services are not in the profile: `up` without it starts what it did.
     assert not {"timescaledb", "mosquitto", "ingest-1"} & set(services)
+
+
+def test_mosquitto_may_hold_many_connections() -> None:
+    """One socket per handset: the default soft limit of 1,024 files would cap the fleet."""
+    nofile = compose()["services"]["mosquitto"]["ulimits"]["nofile"]
+    assert nofile["soft"] >= 65536 and nofile["hard"] >= nofile["soft"]
