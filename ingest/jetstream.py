@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import nats
@@ -74,10 +74,11 @@ class JetStreamConsumer:
             self._receipts = ClusterReceiptClient(self._settings, self._name)
         self._thread.start()
 
-    def publish_receipt(self, topic: str, payload: bytes) -> None:
-        """Over MQTT QoS 1, not a NATS publish: an offline handset's session keeps it."""
+    def publish_receipts(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Over MQTT QoS 1, not a NATS publish: an offline handset's session keeps them."""
         if self._receipts is not None:
-            self._receipts.publish(topic, payload)
+            for topic, payload in messages:
+                self._receipts.publish(topic, payload)
 
     def close_intake(self) -> None:
         self._intake_closed.set()

@@ -15,7 +15,7 @@ before that gets no receipt, and is quarantined all the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -47,7 +47,7 @@ class EventOutcome:
 class ReceiptSink(Protocol):
     """Where receipts go: the ingest transport's own broker connection, at QoS 1."""
 
-    def publish_receipt(self, topic: str, payload: bytes) -> None: ...
+    def publish_receipts(self, messages: Sequence[tuple[str, bytes]]) -> None: ...
 
 
 def receipt_messages(outcomes: Iterable[EventOutcome]) -> list[tuple[str, bytes]]:
@@ -69,7 +69,6 @@ def receipt_messages(outcomes: Iterable[EventOutcome]) -> list[tuple[str, bytes]
 def send_receipts(sink: ReceiptSink, outcomes: Iterable[EventOutcome]) -> int:
     """Publish the receipts of one committed batch; returns how many messages went out."""
     messages = receipt_messages(outcomes)
-    for topic, payload in messages:
-        sink.publish_receipt(topic, payload)
+    sink.publish_receipts(messages)
     metrics.RECEIPTS_SENT.inc(len(messages))
     return len(messages)

@@ -147,9 +147,17 @@ class Worker:
         self._after_commit(result)
 
     def _after_commit(self, result: store.BatchResult) -> None:
-        """Tell each handset what became of its events (protocol v1.1 receipts)."""
-        if self.settings.ingest_receipts:
+        """Tell each handset what became of its events (protocol v1.1 receipts).
+
+        The batch is committed and acknowledged already: a receipt that cannot go out now is
+        not worth stopping the worker for, since the handset resends and is receipted then.
+        """
+        if not self.settings.ingest_receipts:
+            return
+        try:
             send_receipts(self.consumer, result.outcomes)
+        except Exception:
+            log.exception("receipts not sent; the handsets will resend and be receipted then")
 
     def _verify(
         self, batch: list[ReceivedMessage]

@@ -6,8 +6,9 @@ its own private stack under .state/bench-<pid> and removes it afterwards. Phases
 1. same-run limits: Ed25519 verifications/s on one core; binary COPY rows/s into device_event;
 2. throughput: pre-signed events published as fast as the broker takes them over a few
    connections; events_per_s counts events verified, committed and acknowledged by ingest.
-   Run twice in the same run, receipts off (ECM_INGEST_RECEIPTS=false) and on, with one
-   subscriber taking every receipt as the phones would; the ratio on/off is printed;
+   Receipts off (ECM_INGEST_RECEIPTS=false) and on alternate, --rounds times each in the same
+   run, with one subscriber taking every receipt as the phones would; the ratio of the rounds'
+   means, on/off, is printed;
 3. latency (receipts on): a fixed 1,000 events/s; publish-to-commit per event from the
    publish wall time to the row's stored_at (the committing transaction's start, a few ms
    before its commit), and publish-to-receipt to the receipt's arrival at the subscriber;
@@ -391,8 +392,16 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         # The COPY above used its own seq range of the first handset; they are in the store.
         baseline_rows = args.copy_rows
 
-        burst_off = sign_events(handsets, args.events, "throughput events (receipts off)")
-        burst = sign_events(handsets, args.events, "throughput events (receipts on)")
+        # Off and on alternate, `rounds` times each: on a shared machine the load drifts, and
+        # a single pair would measure the drift as much as the receipts.
+        bursts_off = [
+            sign_events(handsets, args.events, f"throughput events, round {r + 1}, receipts off")
+            for r in range(args.rounds)
+        ]
+        bursts_on = [
+            sign_events(handsets, args.events, f"throughput events, round {r + 1}, receipts on")
+            for r in range(args.rounds)
+        ]
         paced = sign_events(handsets, args.rate * args.latency_s, "latency events")
         queued = sign_events(
             storm,
@@ -403,23 +412,38 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         )
 
         listener = ReceiptListener(settings)
-        flood_stats: dict[str, FloodStats] = {}
+        offs: list[Throughput] = []
+        ons: list[Throughput] = []
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
-            with ingest_role(settings, state_dir, args.workers, receipts=False) as pids:
-                off = throughput(settings, conn, run, burst_off, args, pids, state_dir)
-            figures["events_per_s_receipts_off"] = off.events_per_s
-            figures["events_per_s_steady_receipts_off"] = off.steady
-            figures["cpu_s_per_1k_events_receipts_off"] = off.cpu_per_1k
-            flood_stats["burst_off"] = off.stats
-            figures["receipts_during_off_phase"] = listener.count([e.event_id for e in burst_off])
+            for r in range(args.rounds):
+                with ingest_role(settings, state_dir, args.workers, receipts=False) as pids:
+                    offs.append(
+                        throughput(settings, conn, run, bursts_off[r], args, pids, state_dir)
+                    )
+                if r < args.rounds - 1:
+                    with ingest_role(settings, state_dir, args.workers, receipts=True) as pids:
+                        ons.append(
+                            throughput(settings, conn, run, bursts_on[r], args, pids, state_dir)
+                        )
+        figures["receipts_during_off_phases"] = listener.count(
+            [e.event_id for burst in bursts_off for e in burst]
+        )
 
         timeline: list[tuple[float, int]] = []
         with (
             ingest_role(settings, state_dir, args.workers, receipts=True) as pids,
             psycopg.connect(settings.database_url, autocommit=True) as conn,
         ):
-            on = throughput(settings, conn, run, burst, args, pids, state_dir, timeline)
-            flood_stats["burst"] = on.stats
+            ons.append(
+                throughput(settings, conn, run, bursts_on[-1], args, pids, state_dir, timeline)
+            )
+            off, on = mean_throughput(offs), mean_throughput(ons)
+            figures["throughput_rounds"] = args.rounds
+            figures["events_per_s_rounds_receipts_off"] = [t.events_per_s for t in offs]
+            figures["events_per_s_rounds_receipts_on"] = [t.events_per_s for t in ons]
+            figures["events_per_s_receipts_off"] = off.events_per_s
+            figures["events_per_s_steady_receipts_off"] = off.steady
+            figures["cpu_s_per_1k_events_receipts_off"] = off.cpu_per_1k
             figures["events_per_s"] = on.events_per_s
             figures["events_per_s_steady"] = on.steady
             figures["throughput_elapsed_s"] = on.elapsed
@@ -429,7 +453,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             figures["receipts_on_off_ratio_steady"] = (
                 round(on.steady / off.steady, 3) if off.steady else None
             )
-            burst_ids = [e.event_id for e in burst]
+            figures["receipts_cpu_ratio"] = round(on.cpu_per_1k / off.cpu_per_1k, 3)
+            burst_ids = [e.event_id for burst in bursts_on for e in burst]
             figures["burst_receipted"] = listener.wait_for(burst_ids, 60)
 
             console.print(f"latency: {args.rate}/s for {args.latency_s} s")
@@ -465,10 +490,10 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             figures["storm_acked_by_broker"] = storm_stats.acked
             figures["storm_receipted"] = listener.wait_for([e.event_id for e in queued], 60)
 
-            all_events = burst_off + burst + paced + queued
+            bursts = [e for burst in bursts_off + bursts_on for e in burst]
+            all_events = bursts + paced + queued
             acked = (
-                len(flood_stats["burst_off"].acked_indexes)
-                + len(flood_stats["burst"].acked_indexes)
+                sum(len(t.stats.acked_indexes) for t in offs + ons)
                 + len(paced_stats.acked_indexes)
                 + len(storm_stats.acked_indexes)
             )
@@ -480,7 +505,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             figures["storm_late_arriving"] = late
             figures["storm_lost"], figures["storm_duplicated"], _ = audit(conn, queued)
             figures["events_receipted"] = listener.count(
-                [e.event_id for e in burst + paced + queued]
+                [e.event_id for burst in bursts_on for e in burst]
+                + [e.event_id for e in paced + queued]
             )
         listener.close()
         figures["timeline"] = [(round(t, 2), n - baseline_rows) for t, n in timeline]
@@ -573,6 +599,18 @@ def throughput(
     )
 
 
+def mean_throughput(runs: list[Throughput]) -> Throughput:
+    """The rounds' mean (events/s over their summed time, CPU per event over their events)."""
+    return Throughput(
+        events_per_s=round(statistics.fmean(t.events_per_s for t in runs)),
+        steady=round(statistics.fmean(t.steady for t in runs)),
+        elapsed=round(sum(t.elapsed for t in runs), 2),
+        cpu_per_1k=round(statistics.fmean(t.cpu_per_1k for t in runs), 3),
+        servers_cpu_per_1k=round(statistics.fmean(t.servers_cpu_per_1k for t in runs), 3),
+        stats=runs[-1].stats,
+    )
+
+
 def steady_rate(timeline: list[tuple[float, int]], baseline: int, total: int) -> float:
     """Rows/s between 10 % and 90 % of the burst stored: start-up and tail excluded."""
     low = next((t for t, n in timeline if n - baseline >= 0.1 * total), None)
@@ -630,7 +668,8 @@ def print_table(figures: dict[str, Any]) -> None:
     for key, label in (
         ("events_per_s", "events/s sustained, receipts on (verified, committed, acked)"),
         ("events_per_s_receipts_off", "events/s sustained, receipts off"),
-        ("receipts_on_off_ratio", "ratio receipts on / off (goal >= 0.9)"),
+        ("receipts_on_off_ratio", "ratio receipts on / off (goal >= 0.9), mean of rounds"),
+        ("receipts_cpu_ratio", "ingest CPU per event, receipts on / off"),
         ("events_per_s_steady", "events/s between 10% and 90% stored, receipts on"),
         ("events_per_s_steady_receipts_off", "events/s between 10% and 90% stored, off"),
         ("latency_p50_ms", "publish-to-commit p50 ms at 1,000/s"),
@@ -686,7 +725,10 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="a quick run while developing")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="throughput bursts with receipts off, and on"
+    )
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--latency-s", type=int, default=20)

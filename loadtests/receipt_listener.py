@@ -2,7 +2,9 @@
 
 One MQTT connection with the dev/test operator identity (which may read under ecm/v1/) stands
 in for the phones' receipt subscriptions: the broker routes each receipt once either way. It
-records when the first receipt for each event arrived, and its outcome.
+records when the first receipt for each event arrived, and its outcome. Payloads are kept as
+they arrive and read only when asked, so the subscriber (which shares the machine with ingest)
+does as little as it can while a phase is being timed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import deque
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -24,8 +27,11 @@ ALL_RECEIPTS = "ecm/v1/devices/+/receipts"
 
 class ReceiptListener:
     def __init__(self, settings: Settings) -> None:
-        self.received_at: dict[uuid.UUID, float] = {}
-        self.outcomes: dict[uuid.UUID, Outcome] = {}
+        self._received_at: dict[uuid.UUID, float] = {}
+        self._outcomes: dict[uuid.UUID, Outcome] = {}
+        # Appended by paho's network thread, taken from the left by readers: a deque needs no
+        # lock for that.
+        self._arrived: deque[tuple[float, bytes | bytearray]] = deque()
         self.messages = 0
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
@@ -44,20 +50,34 @@ class ReceiptListener:
             raise RuntimeError("no SUBACK for the receipts subscription")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        now = time.time()
-        try:
-            entries = parse_receipt(bytes(message.payload))
-        except BadReceipt:
-            return
+        self._arrived.append((time.time(), message.payload))
+
+    def _read(self) -> None:
         with self._lock:
-            self.messages += 1
-            for entry in entries:
-                self.received_at.setdefault(entry.event_id, now)
-                self.outcomes.setdefault(entry.event_id, entry.outcome)
+            while self._arrived:
+                at, payload = self._arrived.popleft()
+                try:
+                    entries = parse_receipt(bytes(payload))
+                except BadReceipt:
+                    continue
+                self.messages += 1
+                for entry in entries:
+                    self._received_at.setdefault(entry.event_id, at)
+                    self._outcomes.setdefault(entry.event_id, entry.outcome)
+
+    @property
+    def received_at(self) -> dict[uuid.UUID, float]:
+        self._read()
+        return self._received_at
+
+    @property
+    def outcomes(self) -> dict[uuid.UUID, Outcome]:
+        self._read()
+        return self._outcomes
 
     def count(self, event_ids: list[uuid.UUID]) -> int:
-        with self._lock:
-            return sum(1 for event_id in event_ids if event_id in self.received_at)
+        received = self.received_at
+        return sum(1 for event_id in event_ids if event_id in received)
 
     def wait_for(self, event_ids: list[uuid.UUID], timeout_s: float) -> int:
         deadline = time.monotonic() + timeout_s

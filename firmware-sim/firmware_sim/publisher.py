@@ -13,6 +13,7 @@ offline arrives when it reconnects; what stays unreceipted is sent again by the 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -41,6 +42,8 @@ from gateway.protocol import (
 if TYPE_CHECKING:
     from firmware_sim.handset import SignedVisitEvent
     from firmware_sim.outbox import Outbox
+
+log = logging.getLogger("firmware_sim")
 
 QOS_AT_LEAST_ONCE = 1
 # Unacknowledged publishes paho keeps on the wire at once; more are queued client-side. The
@@ -342,6 +345,7 @@ class Uplink:
             except Exception:  # a closed outbox or client at shutdown; the next pass retries
                 if self._closing.is_set():
                     return
+                log.exception("receipt housekeeping failed; trying again")
 
     def _on_receipt(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
