@@ -14,7 +14,7 @@ import struct
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.client import PUBACK, PUBLISH
@@ -126,6 +126,18 @@ class _SubscriberClient(mqtt.Client):
         # With manual acknowledgement paho does nothing more for a QoS 1 PUBLISH.
         self._deliver(publish)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
+        """The broker's PUBACK of a receipt names no message paho tracks: skip paho's decoding
+        (a reason code and a properties object per receipt) and drop it."""
+        packet = self._in_packet["packet"]
+        if cmd == "PUBACK" and len(packet) >= 2:
+            mid = (packet[0] << 8) | packet[1]
+            with self._out_message_mutex:
+                tracked = mid in self._out_messages
+            if not tracked:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return super()._handle_pubackcomp(cmd)
 
     def publish_all(self, messages: Sequence[tuple[str, bytes]]) -> None:
         """QoS 1 PUBLISHes (MQTT 5, no properties) as one queued write: a batch's receipts.

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 from uuid import UUID
 
 from gateway.protocol import (
+    RECEIPT_VERSION,
     Outcome,
-    ReceiptEntry,
     Rejected,
     Rejection,
     device_from_topic,
-    encode_receipt,
     receipts_topic,
 )
 from ingest import metrics
@@ -51,19 +51,40 @@ class ReceiptSink(Protocol):
 
 
 def receipt_messages(outcomes: Iterable[EventOutcome]) -> list[tuple[str, bytes]]:
-    """(topic, payload) per device, events in arrival order within each."""
-    by_device: dict[str, list[ReceiptEntry]] = {}
+    """(topic, payload) per device, events in arrival order within each.
+
+    The payload is gateway.protocol.encode_receipt's, written out here without a JSON encoder
+    (ids are UUIDs, outcomes and reasons enum values: nothing to escape), as this runs for
+    every event ingest takes; tests/ingest/test_receipt_encoding.py holds the two equal.
+    """
+    by_topic: dict[str, list[str]] = {}
     for item in outcomes:
         if item.event_id is None:
             continue
-        try:
-            device_id = device_from_topic(item.topic)
-        except Rejected:
+        topic = _receipts_topic_for(item.topic)
+        if topic is None:
             continue
-        reason = item.reason.value if item.reason is not None else None
-        entry = ReceiptEntry(item.event_id, item.outcome, reason)
-        by_device.setdefault(device_id, []).append(entry)
-    return [(receipts_topic(device), encode_receipt(items)) for device, items in by_device.items()]
+        if item.reason is None:
+            entry = f'{{"event_id":"{item.event_id}","outcome":"{item.outcome.value}"}}'
+        else:
+            entry = (
+                f'{{"event_id":"{item.event_id}","outcome":"{item.outcome.value}",'
+                f'"reason":"{item.reason.value}"}}'
+            )
+        by_topic.setdefault(topic, []).append(entry)
+    return [
+        (topic, f'{{"ver":{RECEIPT_VERSION},"receipts":[{",".join(entries)}]}}'.encode())
+        for topic, entries in by_topic.items()
+    ]
+
+
+@lru_cache(maxsize=65536)
+def _receipts_topic_for(events_topic: str) -> str | None:
+    """The receipts topic of the device whose events topic carried a message, if well formed."""
+    try:
+        return receipts_topic(device_from_topic(events_topic))
+    except (Rejected, ValueError):
+        return None
 
 
 def send_receipts(sink: ReceiptSink, outcomes: Iterable[EventOutcome]) -> int:

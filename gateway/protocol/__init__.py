@@ -23,6 +23,7 @@ from gateway.protocol.jws import (
     sign_compact,
 )
 from gateway.protocol.receipts import (
+    RECEIPT_VERSION,
     BadReceipt,
     Outcome,
     ReceiptEntry,
@@ -37,6 +38,7 @@ from gateway.protocol.topics import device_from_topic, events_subscription, even
 __all__ = [
     "LANDLINE_VERSION",
     "PROTOCOL_VERSION",
+    "RECEIPT_VERSION",
     "SUPPORTED_VERSIONS",
     "BadReceipt",
     "EventClaims",
