@@ -38,6 +38,7 @@ from core.settings import Settings, get_settings
 from ecm import demo_requests, demo_store, services
 from gateway.pki.authority import write_secret
 from gateway.pki.identity import TlsIdentity
+from gateway.protocol.receipts import COUNTED
 
 if TYPE_CHECKING:
     from ecm.demo_telephony import PhoneLog
@@ -427,9 +428,13 @@ def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
     table.add_row(
         "events receipted",
         str(summary.events_receipted + summary.bridge_events),
-        f"{summary.events_receipted} to handsets, {summary.bridge_events} to the telephony "
-        "bridges; carers shown: "
-        + ", ".join(f'"{words}" {n}' for words, n in sorted(summary.feedback.items())),
+        f"{summary.events_receipted} to handsets, {summary.bridge_events} to the bridges",
+    )
+    counted = summary.feedback.get(COUNTED, 0)
+    table.add_row(
+        "carers shown: visit counted",
+        str(counted),
+        f"{summary.events_receipted - counted} shown why not (e.g. tag, code, clock)",
     )
     table.add_row(
         "events stored as evidence",
