@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # The cluster's MQTT ports on mqtt_host, comma-separated: a handset moves to another node
     # when its node fails (firmware-sim's uplink).
     mqtt_cluster_ports: str = ""
+    # Messages the local Mosquitto queues per session before it drops (gateway.broker).
+    mqtt_max_queued_messages: int = 1_000_000
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -84,6 +86,9 @@ class Settings(BaseSettings):
     # Most unacknowledged messages the broker may have in flight to one worker (MQTT v5
     # Receive Maximum); 0 means twice the batch size.
     ingest_receive_maximum: int = 0
+    # Receipts to handsets after each commit (protocol v1.1, ingest/receipts.py). Off only to
+    # measure what they cost (make bench); handsets that rely on them resend until receipted.
+    ingest_receipts: bool = True
 
     # The API connects as its own role (created by migration 0005_accounts_audit), which may
     # only append to the audit trail. Unset: the database URL above with the user swapped for

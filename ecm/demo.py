@@ -38,6 +38,7 @@ from core.settings import Settings, get_settings
 from ecm import demo_requests, demo_store, services
 from gateway.pki.authority import write_secret
 from gateway.pki.identity import TlsIdentity
+from gateway.protocol.receipts import COUNTED
 
 if TYPE_CHECKING:
     from ecm.demo_telephony import PhoneLog
@@ -190,6 +191,9 @@ class MorningSummary:
     visits_planned: int
     events_sent: int
     events_acked: int
+    # Handsets' events whose receipt came back (protocol v1.1), and what the carers were shown.
+    events_receipted: int
+    feedback: dict[str, int]
     tampered_sent: int
     counts: StoreCounts
     expected_complete: int
@@ -300,6 +304,13 @@ def _run_morning(
                 break
             time.sleep(0.2)
 
+        # Each handset keeps its events until ingest's receipt names them.
+        uplink.wait_receipted(timeout=60)
+        feedback: dict[str, int] = {}
+        for words in uplink.feedback.values():
+            feedback[words] = feedback.get(words, 0) + 1
+        events_receipted = uplink.receipted
+
     per_provider = []
     for provider in document.providers:
         summary = httpx.get(
@@ -316,6 +327,8 @@ def _run_morning(
         visits_planned=result.visits_planned,
         events_sent=result.events_sent,
         events_acked=result.events_acked,
+        events_receipted=events_receipted,
+        feedback=feedback,
         tampered_sent=result.tampered_sent,
         counts=counts,
         expected_complete=result.expected_complete,
@@ -411,6 +424,17 @@ def _print_summary(summary: MorningSummary, elapsed_s: float) -> None:
         "events acknowledged by broker",
         str(summary.events_acked + summary.bridge_events),
         "",
+    )
+    table.add_row(
+        "events receipted",
+        str(summary.events_receipted + summary.bridge_events),
+        f"{summary.events_receipted} to handsets, {summary.bridge_events} to the bridges",
+    )
+    counted = summary.feedback.get(COUNTED, 0)
+    table.add_row(
+        "carers shown: visit counted",
+        str(counted),
+        f"{summary.events_receipted - counted} shown why not (e.g. tag, code, clock)",
     )
     table.add_row(
         "events stored as evidence",

@@ -153,7 +153,8 @@ def device_role_name(device_id: str) -> str:
 
 
 def device_role(device_id: str) -> dict[str, Any]:
-    """A handset publishes under its own topics only and reads only its own command topic.
+    """A handset publishes under its own topics only and reads only its own commands and
+    receipts.
 
     Mosquitto 2.0's plugin has no %u substitution, so each device gets a role of its own.
     """
@@ -161,11 +162,15 @@ def device_role(device_id: str) -> dict[str, Any]:
     return {
         "rolename": device_role_name(device_id),
         "acls": [
-            # Checked first (higher priority): commands come from the server, never the phone.
+            # Checked first (higher priority): commands and receipts come from the server,
+            # never the phone (a phone receipting its own events would defeat them).
             _acl("publishClientSend", f"{own}/commands", allow=False, priority=1),
+            _acl("publishClientSend", f"{own}/receipts", allow=False, priority=1),
             _acl("publishClientSend", f"{own}/#"),
             _acl("subscribeLiteral", f"{own}/commands"),
             _acl("publishClientReceive", f"{own}/commands"),
+            _acl("subscribeLiteral", f"{own}/receipts"),
+            _acl("publishClientReceive", f"{own}/receipts"),
         ],
     }
 
@@ -178,10 +183,12 @@ INGEST_STATUS = "ecm/v1/ingest/+/status"
 BROKER_STATS = "$SYS/broker/#"
 
 SERVICE_ROLES: dict[str, list[dict[str, Any]]] = {
-    # Ingest reads every device's events on the shared subscription and announces its status.
+    # Ingest reads every device's events on the shared subscription, sends each device its
+    # receipts (the only identity that may) and announces its status.
     "ingest": [
         _acl("subscribePattern", "$share/+/ecm/v1/devices/+/events"),
         _acl("publishClientReceive", "ecm/v1/devices/+/events"),
+        _acl("publishClientSend", "ecm/v1/devices/+/receipts"),
         _acl("publishClientSend", INGEST_STATUS),
         *_read(INGEST_STATUS),
         # The broker's queue depth and drops, exported on ingest's metrics (gateway.broker_stats).

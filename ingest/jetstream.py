@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import nats
@@ -32,6 +32,7 @@ from gateway import jetstream
 from gateway.nats import EVENTS_STREAM, INGEST_CONSUMER, subject_to_topic
 from gateway.pki.identity import service_identity
 from ingest import metrics
+from ingest.cluster_receipts import ClusterReceiptClient
 from ingest.verify import ReceivedMessage
 
 log = logging.getLogger("ecm.ingest")
@@ -66,9 +67,18 @@ class JetStreamConsumer:
         self._unacked: dict[int, Msg] = {}
         self._lock = threading.Lock()
         self._next_id = 0
+        self._receipts: ClusterReceiptClient | None = None
 
     def start(self) -> None:
+        if self._settings.ingest_receipts:
+            self._receipts = ClusterReceiptClient(self._settings, self._name)
         self._thread.start()
+
+    def publish_receipts(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Over MQTT QoS 1, not a NATS publish: an offline handset's session keeps them."""
+        if self._receipts is not None:
+            for topic, payload in messages:
+                self._receipts.publish(topic, payload)
 
     def close_intake(self) -> None:
         self._intake_closed.set()
@@ -76,6 +86,8 @@ class JetStreamConsumer:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join(timeout=10)
+        if self._receipts is not None:
+            self._receipts.close()
 
     def ack(self, messages: Iterable[ReceivedMessage]) -> int:
         with self._lock:

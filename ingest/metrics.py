@@ -67,6 +67,11 @@ DATABASE_RETRIES = Counter(
     "Batches retried because the database was unavailable.",
     registry=REGISTRY,
 )
+RECEIPTS_SENT = Counter(
+    "ecm_ingest_receipts_sent",
+    "Receipt messages published to handsets (one per device per committed batch).",
+    registry=REGISTRY,
+)
 
 
 def serve(host: str, port: int, token: str | None = None) -> bool:

@@ -16,7 +16,9 @@ from datetime import timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
+from gateway.protocol import Outcome
 from ingest import sequence
+from ingest.receipts import EventOutcome
 from ingest.tag_counters import DEFAULT_CLOCK_TOLERANCE, judge_taps
 from ingest.verify import QuarantineEntry, VerifiedEvent
 
@@ -99,6 +101,8 @@ class BatchResult:
     rejected: tuple[QuarantineEntry, ...] = ()
     # Stored events that arrived late (the handset was offline), for the operators' counters.
     late_arriving: int = 0
+    # Each message's outcome in this transaction, for the handsets' receipts (ingest.receipts).
+    outcomes: tuple[EventOutcome, ...] = ()
 
 
 def store_batch(
@@ -136,7 +140,36 @@ def store_batch(
         quarantined=len(rejects),
         rejected=tuple(ruled),
         late_arriving=sum(1 for event in fresh if event.evidence.late_arriving),
+        outcomes=outcomes(events, fresh, rejects),
     )
+
+
+def outcomes(
+    events: Sequence[VerifiedEvent],
+    fresh: Sequence[VerifiedEvent],
+    rejects: Sequence[QuarantineEntry],
+) -> tuple[EventOutcome, ...]:
+    """Every message's outcome: stored, quarantined with its reason, and the rest duplicates.
+
+    A verified event that was neither stored nor quarantined was admitted as a redelivery of
+    an event already held (sequence.admit): a duplicate.
+    """
+    stored = {id(event.message) for event in fresh}
+    quarantined = {id(entry.message) for entry in rejects}
+    result = [
+        EventOutcome(
+            event.message.topic,
+            event.claims.event_id,
+            Outcome.STORED if id(event.message) in stored else Outcome.DUPLICATE,
+        )
+        for event in events
+        if id(event.message) not in quarantined
+    ]
+    result += [
+        EventOutcome(entry.message.topic, entry.event_id, Outcome.QUARANTINED, entry.reason)
+        for entry in rejects
+    ]
+    return tuple(result)
 
 
 def event_row(event: VerifiedEvent) -> tuple[object, ...]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from core.settings import Settings
@@ -34,6 +34,9 @@ class Transport(Protocol):
 
     def ack(self, messages: Iterable[ReceivedMessage]) -> int:
         """Acknowledge messages whose batch has committed; returns how many were sent."""
+
+    def publish_receipts(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Send handsets their receipts, (topic, payload) each, at MQTT QoS 1."""
 
 
 def make_transport(settings: Settings, worker_index: int = 0) -> Transport:

@@ -19,6 +19,7 @@ from gateway.protocol import Rejection
 from ingest import metrics, store
 from ingest.clock import apply_clock_rules
 from ingest.directory import Directory
+from ingest.receipts import EventOutcome, Outcome, send_receipts
 from ingest.transport import make_transport
 from ingest.verify import QuarantineEntry, ReceivedMessage, VerifiedEvent, verify
 
@@ -143,6 +144,20 @@ class Worker:
         metrics.BATCH_SIZE.observe(len(batch))
         self.consumer.ack(batch)
         self._count(batch, result, [*verified[1], *result.rejected])
+        self._after_commit(result)
+
+    def _after_commit(self, result: store.BatchResult) -> None:
+        """Tell each handset what became of its events (protocol v1.1 receipts).
+
+        The batch is committed and acknowledged already: a receipt that cannot go out now is
+        not worth stopping the worker for, since the handset resends and is receipted then.
+        """
+        if not self.settings.ingest_receipts:
+            return
+        try:
+            send_receipts(self.consumer, result.outcomes)
+        except Exception:
+            log.exception("receipts not sent; the handsets will resend and be receipted then")
 
     def _verify(
         self, batch: list[ReceivedMessage]
@@ -197,6 +212,7 @@ class Worker:
         stored = duplicates = late = 0
         refused: list[QuarantineEntry] = []
         ruled: list[QuarantineEntry] = []
+        outcomes: list[EventOutcome] = []
         window = self.settings.ingest_seq_window
         for event in events:
             try:
@@ -212,6 +228,7 @@ class Worker:
                 duplicates += one.duplicates
                 late += one.late_arriving
                 ruled.extend(one.rejected)
+                outcomes.extend(one.outcomes)
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
@@ -232,6 +249,13 @@ class Worker:
             len(rejects) + len(refused) + len(ruled),
             rejected=(*refused, *ruled),
             late_arriving=late,
+            outcomes=(
+                *outcomes,
+                *(
+                    EventOutcome(e.message.topic, e.event_id, Outcome.QUARANTINED, e.reason)
+                    for e in (*rejects, *refused)
+                ),
+            ),
         )
 
     def _count(

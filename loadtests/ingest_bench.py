@@ -5,10 +5,15 @@ its own private stack under .state/bench-<pid> and removes it afterwards. Phases
 
 1. same-run limits: Ed25519 verifications/s on one core; binary COPY rows/s into device_event;
 2. throughput: pre-signed events published as fast as the broker takes them over a few
-   connections; events_per_s counts events verified, committed and acknowledged by ingest;
-3. latency: a fixed 1,000 events/s; publish-to-commit per event from the publish wall time
-   to the row's stored_at (the committing transaction's start, a few ms before its commit);
-4. reconnect storm: N devices each holding M queued (hours-old) events connect at once.
+   connections; events_per_s counts events verified, committed and acknowledged by ingest.
+   Receipts off (ECM_INGEST_RECEIPTS=false) and on alternate, --rounds times each in the same
+   run, with one subscriber taking every receipt as the phones would; the ratio of the rounds'
+   means, on/off, is printed;
+3. latency (receipts on): a fixed 1,000 events/s; publish-to-commit per event from the
+   publish wall time to the row's stored_at (the committing transaction's start, a few ms
+   before its commit), and publish-to-receipt to the receipt's arrival at the subscriber;
+4. reconnect storm (receipts on): N devices each holding M queued (hours-old) events connect
+   at once; every event must be stored once and receipted.
 
     make bench                                            # the full run
     .venv/bin/python -m loadtests.ingest_bench --small    # a quick one while developing
@@ -59,6 +64,7 @@ from ingest import store
 from ingest.readiness import wait_for_ingest
 from ingest.verify import ReceivedMessage, VerifiedEvent
 from loadtests.mqtt_flood import FloodStats, publish_over_one_connection
+from loadtests.receipt_listener import ReceiptListener
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "loadtests" / "results"
@@ -159,9 +165,12 @@ def progress_bar(label: str) -> Iterator[Progress]:
 
 
 @contextmanager
-def ingest_role(settings: Settings, state_dir: Path, workers: int) -> Iterator[list[int]]:
+def ingest_role(
+    settings: Settings, state_dir: Path, workers: int, receipts: bool = True
+) -> Iterator[list[int]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECM_")}
     env.update(
+        ECM_INGEST_RECEIPTS=str(receipts).lower(),
         ECM_ENV="test",
         ECM_STATE_DIR=str(state_dir),
         ECM_DATABASE_URL=settings.database_url,
@@ -170,7 +179,7 @@ def ingest_role(settings: Settings, state_dir: Path, workers: int) -> Iterator[l
         ECM_INGEST_METRICS_PORT="0",
         ECM_LOG_LEVEL="WARNING",
     )
-    log = (state_dir / "ingest.log").open("wb")
+    log = (state_dir / "ingest.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "ecm", "ingest", "--workers", str(workers)],
         env=env,
@@ -383,7 +392,16 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         # The COPY above used its own seq range of the first handset; they are in the store.
         baseline_rows = args.copy_rows
 
-        burst = sign_events(handsets, args.events, "throughput events")
+        # Off and on alternate, `rounds` times each: on a shared machine the load drifts, and
+        # a single pair would measure the drift as much as the receipts.
+        bursts_off = [
+            sign_events(handsets, args.events, f"throughput events, round {r + 1}, receipts off")
+            for r in range(args.rounds)
+        ]
+        bursts_on = [
+            sign_events(handsets, args.events, f"throughput events, round {r + 1}, receipts on")
+            for r in range(args.rounds)
+        ]
         paced = sign_events(handsets, args.rate * args.latency_s, "latency events")
         queued = sign_events(
             storm,
@@ -393,38 +411,51 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             per_device=args.storm_events,
         )
 
+        listener = ReceiptListener(settings)
+        offs: list[Throughput] = []
+        ons: list[Throughput] = []
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            for r in range(args.rounds):
+                with ingest_role(settings, state_dir, args.workers, receipts=False) as pids:
+                    offs.append(
+                        throughput(settings, conn, run, bursts_off[r], args, pids, state_dir)
+                    )
+                if r < args.rounds - 1:
+                    with ingest_role(settings, state_dir, args.workers, receipts=True) as pids:
+                        ons.append(
+                            throughput(settings, conn, run, bursts_on[r], args, pids, state_dir)
+                        )
+        figures["receipts_during_off_phases"] = listener.count(
+            [e.event_id for burst in bursts_off for e in burst]
+        )
+
         timeline: list[tuple[float, int]] = []
         with (
-            ingest_role(settings, state_dir, args.workers) as pids,
+            ingest_role(settings, state_dir, args.workers, receipts=True) as pids,
             psycopg.connect(settings.database_url, autocommit=True) as conn,
         ):
-            servers = server_pids(state_dir)
-            cpu_before = cpu_seconds(pids)
-            servers_before = cpu_seconds(servers)
-            started = time.monotonic()
-            console.print(f"throughput: {len(burst):,} events over {args.connections} connections")
-            flood_stats: dict[str, FloodStats] = {}
-
-            def _publish() -> None:
-                flood_stats["burst"] = flood(settings, burst, args.connections)
-
-            publisher = threading.Thread(target=_publish)
-            publisher.start()
-            done = wait_for_rows(
-                conn, run, baseline_rows + len(burst), "stored", args.timeout, timeline, started
+            ons.append(
+                throughput(settings, conn, run, bursts_on[-1], args, pids, state_dir, timeline)
             )
-            publisher.join()
-            elapsed = done - started
-            cpu_ingest = cpu_seconds(pids) - cpu_before
-            cpu_servers = cpu_seconds(servers) - servers_before
-            stored_burst = count_stored(conn, run) - baseline_rows
-            figures["events_per_s"] = round(stored_burst / elapsed)
-            figures["events_per_s_steady"] = round(steady_rate(timeline, baseline_rows, len(burst)))
-            figures["throughput_elapsed_s"] = round(elapsed, 2)
-            figures["cpu_s_per_1k_events"] = round(cpu_ingest / (stored_burst / 1000), 3)
-            figures["cpu_s_per_1k_events_broker_and_db"] = round(
-                cpu_servers / (stored_burst / 1000), 3
+            off, on = mean_throughput(offs), mean_throughput(ons)
+            figures["throughput_rounds"] = args.rounds
+            figures["events_per_s_rounds_receipts_off"] = [t.events_per_s for t in offs]
+            figures["events_per_s_rounds_receipts_on"] = [t.events_per_s for t in ons]
+            figures["events_per_s_receipts_off"] = off.events_per_s
+            figures["events_per_s_steady_receipts_off"] = off.steady
+            figures["cpu_s_per_1k_events_receipts_off"] = off.cpu_per_1k
+            figures["events_per_s"] = on.events_per_s
+            figures["events_per_s_steady"] = on.steady
+            figures["throughput_elapsed_s"] = on.elapsed
+            figures["cpu_s_per_1k_events"] = on.cpu_per_1k
+            figures["cpu_s_per_1k_events_broker_and_db"] = on.servers_cpu_per_1k
+            figures["receipts_on_off_ratio"] = round(on.events_per_s / off.events_per_s, 3)
+            figures["receipts_on_off_ratio_steady"] = (
+                round(on.steady / off.steady, 3) if off.steady else None
             )
+            figures["receipts_cpu_ratio"] = round(on.cpu_per_1k / off.cpu_per_1k, 3)
+            burst_ids = [e.event_id for burst in bursts_on for e in burst]
+            figures["burst_receipted"] = listener.wait_for(burst_ids, 60)
 
             console.print(f"latency: {args.rate}/s for {args.latency_s} s")
             before_paced = count_stored(conn, run)
@@ -436,6 +467,13 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             for name, share in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
                 figures[f"latency_{name}_ms"] = round(percentile(latencies, share), 1)
             figures["latency_mean_ms"] = round(statistics.fmean(latencies), 1)
+            paced_ids = [e.event_id for e in paced]
+            figures["latency_receipted"] = listener.wait_for(paced_ids, 30)
+            receipt_latencies = publish_to_receipt_ms(listener, paced, paced_stats)
+            for name, share in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
+                figures[f"receipt_latency_{name}_ms"] = round(
+                    percentile(receipt_latencies, share), 1
+                )
 
             console.print(
                 f"reconnect storm: {args.storm_devices:,} devices x {args.storm_events} events"
@@ -450,10 +488,12 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             figures["storm_events_per_device"] = args.storm_events
             figures["storm_drain_s"] = round(storm_done - storm_started, 2)
             figures["storm_acked_by_broker"] = storm_stats.acked
+            figures["storm_receipted"] = listener.wait_for([e.event_id for e in queued], 60)
 
-            all_events = burst + paced + queued
+            bursts = [e for burst in bursts_off + bursts_on for e in burst]
+            all_events = bursts + paced + queued
             acked = (
-                len(flood_stats["burst"].acked_indexes)
+                sum(len(t.stats.acked_indexes) for t in offs + ons)
                 + len(paced_stats.acked_indexes)
                 + len(storm_stats.acked_indexes)
             )
@@ -464,6 +504,11 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             figures["duplicated"] = duplicated
             figures["storm_late_arriving"] = late
             figures["storm_lost"], figures["storm_duplicated"], _ = audit(conn, queued)
+            figures["events_receipted"] = listener.count(
+                [e.event_id for burst in bursts_on for e in burst]
+                + [e.event_id for e in paced + queued]
+            )
+        listener.close()
         figures["timeline"] = [(round(t, 2), n - baseline_rows) for t, n in timeline]
     shutil.rmtree(state_dir, ignore_errors=True)
     return figures
@@ -503,6 +548,69 @@ def storm_flood(settings: Settings, events: list[Event], devices: int, each: int
     return stats
 
 
+@dataclass
+class Throughput:
+    events_per_s: int
+    steady: int
+    elapsed: float
+    cpu_per_1k: float
+    servers_cpu_per_1k: float
+    stats: FloodStats
+
+
+def throughput(
+    settings: Settings,
+    conn: psycopg.Connection,
+    run: str,
+    burst: list[Event],
+    args: argparse.Namespace,
+    pids: list[int],
+    state_dir: Path,
+    timeline: list[tuple[float, int]] | None = None,
+) -> Throughput:
+    """Publish `burst` as fast as the broker takes it; time until all of it is stored."""
+    timeline = timeline if timeline is not None else []
+    baseline = count_stored(conn, run)
+    servers = server_pids(state_dir)
+    cpu_before = cpu_seconds(pids)
+    servers_before = cpu_seconds(servers)
+    started = time.monotonic()
+    console.print(f"throughput: {len(burst):,} events over {args.connections} connections")
+    stats: dict[str, FloodStats] = {}
+
+    def _publish() -> None:
+        stats["burst"] = flood(settings, burst, args.connections)
+
+    publisher = threading.Thread(target=_publish)
+    publisher.start()
+    done = wait_for_rows(
+        conn, run, baseline + len(burst), "stored", args.timeout, timeline, started
+    )
+    publisher.join()
+    elapsed = done - started
+    stored = count_stored(conn, run) - baseline
+    return Throughput(
+        events_per_s=round(stored / elapsed),
+        steady=round(steady_rate(timeline, baseline, len(burst))),
+        elapsed=round(elapsed, 2),
+        cpu_per_1k=round((cpu_seconds(pids) - cpu_before) / (stored / 1000), 3),
+        servers_cpu_per_1k=round((cpu_seconds(servers) - servers_before) / (stored / 1000), 3),
+        stats=stats["burst"],
+    )
+
+
+def mean_throughput(runs: list[Throughput]) -> Throughput:
+    """The rounds' mean (events/s over their summed time, CPU per event over their events)."""
+    return Throughput(
+        events_per_s=round(statistics.fmean(t.events_per_s for t in runs)),
+        steady=round(statistics.fmean(t.steady for t in runs)),
+        elapsed=round(sum(t.elapsed for t in runs), 2),
+        cpu_per_1k=round(statistics.fmean(t.cpu_per_1k for t in runs), 3),
+        servers_cpu_per_1k=round(statistics.fmean(t.servers_cpu_per_1k for t in runs), 3),
+        stats=runs[-1].stats,
+    )
+
+
 def steady_rate(timeline: list[tuple[float, int]], baseline: int, total: int) -> float:
     """Rows/s between 10 % and 90 % of the burst stored: start-up and tail excluded."""
     low = next((t for t, n in timeline if n - baseline >= 0.1 * total), None)
@@ -527,6 +635,16 @@ def publish_to_commit_ms(
     ]
 
 
+def publish_to_receipt_ms(
+    listener: ReceiptListener, events: list[Event], stats: FloodStats
+) -> list[float]:
+    return [
+        (listener.received_at[e.event_id] - stats.sent_at[i]) * 1000
+        for i, e in enumerate(events)
+        if e.event_id in listener.received_at and i in stats.sent_at
+    ]
+
+
 def audit(conn: psycopg.Connection, events: list[Event]) -> tuple[int, int, int]:
     """lost (sent, not stored), duplicated (stored more than once), late-arriving rows."""
     ids = [e.event_id for e in events]
@@ -548,19 +666,30 @@ def print_table(figures: dict[str, Any]) -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key, label in (
-        ("events_per_s", "events/s sustained (verified, committed, acked)"),
-        ("events_per_s_steady", "events/s between 10% and 90% stored"),
+        ("events_per_s", "events/s sustained, receipts on (verified, committed, acked)"),
+        ("events_per_s_receipts_off", "events/s sustained, receipts off"),
+        ("receipts_on_off_ratio", "ratio receipts on / off (goal >= 0.9), mean of rounds"),
+        ("receipts_cpu_ratio", "ingest CPU per event, receipts on / off"),
+        ("events_per_s_steady", "events/s between 10% and 90% stored, receipts on"),
+        ("events_per_s_steady_receipts_off", "events/s between 10% and 90% stored, off"),
         ("latency_p50_ms", "publish-to-commit p50 ms at 1,000/s"),
         ("latency_p95_ms", "publish-to-commit p95 ms"),
         ("latency_p99_ms", "publish-to-commit p99 ms"),
-        ("cpu_s_per_1k_events", "ingest CPU s per 1k events"),
+        ("receipt_latency_p50_ms", "publish-to-receipt p50 ms at 1,000/s"),
+        ("receipt_latency_p99_ms", "publish-to-receipt p99 ms"),
+        ("cpu_s_per_1k_events", "ingest CPU s per 1k events, receipts on"),
+        ("cpu_s_per_1k_events_receipts_off", "ingest CPU s per 1k events, receipts off"),
         ("cpu_s_per_1k_events_broker_and_db", "broker + DB CPU s per 1k events"),
         ("ed25519_verify_per_s", "limit: Ed25519 verify/s, one core"),
         ("copy_rows_per_s", "limit: COPY rows/s into device_event"),
         ("storm_drain_s", "reconnect storm drain s"),
         ("storm_late_arriving", "storm events stored as late-arriving"),
+        ("storm_receipted", "storm events receipted"),
+        ("storm_lost", "storm lost"),
+        ("storm_duplicated", "storm duplicated"),
         ("events_sent", "events sent"),
         ("events_confirmed", "confirmed (PUBACK)"),
+        ("events_receipted", "receipted (receipts-on phases)"),
         ("lost", "lost"),
         ("duplicated", "duplicated"),
     ):
@@ -582,8 +711,8 @@ def plot(figures: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("seconds since the burst started")
     ax.set_ylabel("events stored")
     ax.set_title(
-        f"Ingest burst: {figures['events_per_s']:,} events/s sustained, "
-        f"{figures['workers']} workers"
+        f"Ingest burst with receipts: {figures['events_per_s']:,} events/s "
+        f"({figures['receipts_on_off_ratio']}x off), {figures['workers']} workers"
     )
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -596,7 +725,10 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="a quick run while developing")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="throughput bursts with receipts off, and on"
+    )
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--latency-s", type=int, default=20)

@@ -177,6 +177,13 @@ def test_the_demo_runs_a_care_morning_and_prints_its_summary() -> None:
     }
     count = {name: int(value) for name, (value, _) in rows.items() if value.isdigit()}
     assert count["events lost"] == 0
+    # Every event a handset or bridge signed has its receipt (protocol v1.1); the forged ones
+    # are not the handsets' own, so none is counted.
+    assert count["events receipted"] == int(rows["events sent"][0]) - int(
+        rows["events sent"][1].split(" signed by handsets, ")[1].split(" forged")[0]
+    )
+    # What the carers saw: most visits counted, the refused ones with their reason in words.
+    assert 0 < count["carers shown: visit counted"] <= count["events receipted"]
     # The forged ones, and the anomalies ingest refuses (clock set back, cloned tag).
     reasons = dict(
         part.split(": ") for part in rows["events quarantined"][1].split(", ") if ": " in part

@@ -67,6 +67,9 @@ def limit_open_files(limit: int, then: Callable[[], None] | None = None) -> Call
 @dataclass(frozen=True)
 class LocalMosquitto:
     state_dir: Path
+    # Per-session queue cap; None takes Settings.mqtt_max_queued_messages. The fault tests set
+    # a small one to overflow it on purpose.
+    max_queued_messages: int | None = None
 
     @property
     def root(self) -> Path:
@@ -105,6 +108,7 @@ class LocalMosquitto:
             run_as=pwd.getpwuid(os.geteuid()).pw_name,
             # Written in both modes: revocation signals the broker to re-read its CRL.
             pid_file=self.pid_file,
+            max_queued_messages=self.max_queued_messages or settings.mqtt_max_queued_messages,
         )
         self.conf_file.write_text(render_mosquitto_conf(config))
         return config

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import date, datetime
 from pathlib import Path
+from uuid import UUID
 
 import click
 from rich.console import Console
@@ -148,6 +149,11 @@ def home_devices(world_file: Path, out: Path | None) -> None:
     help="Seconds to wait for the broker's acknowledgements.",
 )
 @click.option(
+    "--show-feedback",
+    is_flag=True,
+    help="Print what each carer's handset shows per event as its receipt arrives.",
+)
+@click.option(
     "--mqtt-version",
     type=click.Choice(["5", "3.1.1"]),
     default=None,
@@ -162,6 +168,7 @@ def run(
     seed: int | None,
     outbox_path: Path | None,
     timeout: float,
+    show_feedback: bool,
     mqtt_version: str | None,
 ) -> None:
     """Publish the world's morning to the broker (ECM_MQTT_HOST / ECM_MQTT_PORT).
@@ -169,8 +176,10 @@ def run(
     Each handset connects with its own certificate from <state>/pki/devices, as left there by
     `ecm devices provision --local DEVICE...` after the world's registry was seeded.
 
-    Events still in the outbox from an earlier run (no PUBACK then) are published again first;
-    sequence numbers continue from the outbox, so a second run is not a replay.
+    Events still in the outbox from an earlier run (no receipt then) are published again
+    first; sequence numbers continue from the outbox, so a second run is not a replay. Each
+    event leaves the outbox when ingest's receipt names it (protocol v1.1); what the carers
+    were shown is printed at the end.
     """
     world = World.load(world_file)
     options = click.get_current_context().find_object(SimOptions) or SimOptions()
@@ -192,6 +201,9 @@ def run(
             outbox=outbox,
             mqtt_version=mqtt_version or options.mqtt_version,
             other_ports=options.other_ports,
+            on_feedback=(lambda event_id, words: click.echo(f"{event_id}  {words}"))
+            if show_feedback
+            else None,
         ) as uplink,
         Progress(
             TextColumn("[bold]publishing"),
@@ -220,7 +232,17 @@ def run(
             seed=seed,
             flush_timeout=timeout,
         )
+        receipted_all = uplink.wait_receipted(timeout)
+        feedback = feedback_counts(uplink.feedback)
+        waiting = uplink.awaiting_receipt
     Console().print(result_table(result))
+    Console().print(feedback_table(feedback))
+    if not receipted_all:
+        click.echo(
+            f"{waiting} events still wait for their receipt: kept in the outbox, sent again "
+            "on the next run",
+            err=True,
+        )
     if result.anomalies:
         Console().print(anomalies_table(result))
     if not result.all_acked:
@@ -238,6 +260,23 @@ def result_table(result: MorningResult) -> Table:
     table.add_row("acknowledged", str(result.events_acked))
     table.add_row("carer-visits expected complete", str(result.expected_complete))
     table.add_row("carer-visits expected open", str(result.expected_open))
+    return table
+
+
+def feedback_counts(feedback: dict[UUID, str]) -> dict[str, int]:
+    """How many events showed the carer each message."""
+    shown: dict[str, int] = {}
+    for words in feedback.values():
+        shown[words] = shown.get(words, 0) + 1
+    return shown
+
+
+def feedback_table(shown: dict[str, int]) -> Table:
+    table = Table(title="What the carers were shown (receipts)")
+    table.add_column("message")
+    table.add_column("events", justify="right")
+    for words, count in sorted(shown.items(), key=lambda item: -item[1]):
+        table.add_row(words, str(count))
     return table
 
 

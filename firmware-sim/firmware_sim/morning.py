@@ -448,7 +448,7 @@ def publish_morning(
             recorded += bool(phone(calls.pop(0)))
 
     acked_before = uplink.acked
-    # On disk before the first publish; each leaves the outbox once the broker has it.
+    # On disk before the first publish; each leaves the outbox once its receipt arrives.
     uplink.keep(morning.events)
     sent = 0
     tampered = iter(morning.tampered)

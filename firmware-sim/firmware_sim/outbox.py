@@ -1,8 +1,9 @@
-"""A handset's outbox: every signed event on local disk until the broker acknowledges it.
+"""A handset's outbox: every signed event on local disk until ingest's receipt names it.
 
 As docs/protocol.md asks of a real handset: the finished JWS is written (and synced) before the
-carer is told the tap is recorded; it is published, and deleted only after the broker's PUBACK;
-after a crash or restart everything still in the outbox is published again with the same bytes.
+carer is told the tap is recorded; it is published, and deleted only when its receipt arrives
+(protocol v1.1; a v1 handset deletes on the broker's PUBACK); after a crash or restart
+everything still in the outbox is published again with the same bytes.
 The outbox also keeps each handset's next sequence number, so seq never restarts at 0.
 
 One SQLite file can hold the outboxes of many simulated handsets (rows are per device); with
@@ -90,7 +91,7 @@ class Outbox:
                 raise
 
     def confirm(self, event_ids: Iterable[UUID]) -> int:
-        """The broker has these (PUBACK): they may leave the outbox."""
+        """Receipted (or, for a v1 handset, PUBACKed): they may leave the outbox."""
         ids = [(str(event_id),) for event_id in event_ids]
         if not ids:
             return 0
@@ -102,7 +103,7 @@ class Outbox:
             return self._db.total_changes - before
 
     def pending(self, device_id: str | None = None) -> list[OutboxEntry]:
-        """What still waits for a PUBACK, oldest first per handset."""
+        """What still waits for its receipt, oldest first per handset."""
         query = "select event_id, device_id, seq, topic, payload from outbox"
         args: tuple[str, ...] = ()
         if device_id is not None:

@@ -1,12 +1,19 @@
-"""The handsets' uplink to the broker: QoS 1 publishes, pipelined, counted as the broker acks.
+"""The handsets' uplink to the broker: QoS 1 publishes, pipelined, kept until receipted.
 
 The broker only lets a handset publish under its own topic, as the certificate it connected with
 says (docs/identity.md). So with `device_identity` every simulated handset gets a connection of
 its own with its own certificate, opened on its first publish, as a phone would connect.
+
+Protocol v1.1: an event leaves the outbox when ingest's receipt names it, not on the broker's
+PUBACK (a broker crash or a full queue loses PUBACKed messages). Each connection keeps a
+persistent session subscribed to its receipts topic, so a receipt sent while the handset was
+offline arrives when it reconnects; what stays unreceipted is sent again by the retry rule
+(firmware_sim.receipts). With `receipts=False` the uplink behaves as a v1 handset.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -21,12 +28,22 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from firmware_sim.receipts import RECEIPT_TIMEOUT_S, ResendSchedule
 from gateway.pki.identity import CLIENT_ID_PREFIX, TlsIdentity
-from gateway.protocol import device_from_topic
+from gateway.protocol import (
+    BadReceipt,
+    ReceiptEntry,
+    carer_message,
+    device_from_topic,
+    parse_receipt,
+    receipts_topic,
+)
 
 if TYPE_CHECKING:
     from firmware_sim.handset import SignedVisitEvent
     from firmware_sim.outbox import Outbox
+
+log = logging.getLogger("firmware_sim")
 
 QOS_AT_LEAST_ONCE = 1
 # Unacknowledged publishes paho keeps on the wire at once; more are queued client-side. The
@@ -39,6 +56,12 @@ MQTT_VERSIONS = {"5": MQTTProtocolVersion.MQTTv5, "3.1.1": MQTTProtocolVersion.M
 # Acknowledged events leave the outbox in batches: one synced delete per this many PUBACKs.
 CONFIRM_EVERY = 500
 NO_MATCHING_SUBSCRIBERS = 0x10
+# A handset's persistent session outlives a week switched off (the broker's own limit is 7 days).
+SESSION_EXPIRY_S = 7 * 24 * 3600
+# How often the housekeeping thread clears receipted events and resends what is due.
+HOUSEKEEPING_S = 0.2
+ALL_RECEIPTS = "ecm/v1/devices/+/receipts"
+SIM_PREFIX = f"{CLIENT_ID_PREFIX}sim-"
 
 
 class UplinkError(RuntimeError):
@@ -73,6 +96,9 @@ class Uplink:
         clock: Callable[[], datetime] | None = None,
         mqtt_version: str = "5",
         other_ports: Sequence[int] = (),
+        receipts: bool = True,
+        receipt_timeout_s: float = RECEIPT_TIMEOUT_S,
+        on_feedback: Callable[[uuid.UUID, str], None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -82,6 +108,14 @@ class Uplink:
         self.client_id = client_id or f"{CLIENT_ID_PREFIX}sim-{uuid.uuid4().hex[:12]}"
         self._max_inflight = max_inflight
         self._device_identity = device_identity
+        self.receipts = receipts
+        self.schedule = ResendSchedule(receipt_timeout_s)
+        # What the carer is shown per event ("visit counted", or why not), once receipted.
+        self.feedback: dict[uuid.UUID, str] = {}
+        self._on_feedback = on_feedback
+        self.resent = 0
+        self._housekeeper: threading.Thread | None = None
+        self._closing = threading.Event()
         self._client = self._new_client(self.client_id, tls)
         self._per_device: dict[str, mqtt.Client] = {}
         self._lock = threading.Condition()
@@ -102,7 +136,13 @@ class Uplink:
 
     def _new_client(self, client_id: str, tls: TlsIdentity | None) -> mqtt.Client:
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=self.protocol
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=self.protocol,
+            # MQTT 3.1.1's persistent session (MQTT 5 asks for one at connect, below).
+            clean_session=False
+            if self.receipts and self.protocol == MQTTProtocolVersion.MQTTv311
+            else None,
         )
         # Flow control is ours (see publish): paho's own in-flight counter double-counts the
         # messages it resends after a reconnect (paho-mqtt 2.2), and once over the limit it
@@ -110,6 +150,7 @@ class Uplink:
         client.max_inflight_messages_set(0)
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
+        client.on_message = self._on_receipt
         if len(self._ports) > 1:
             client.on_disconnect = self._next_node
             # A node that is down refuses the reconnect: try the next one after it.
@@ -145,8 +186,24 @@ class Uplink:
 
     def _connect(self, client: mqtt.Client, timeout: float) -> None:
         self._connected.clear()
-        client.connect(self.host, self.port, keepalive=self.keepalive)
+        if self.receipts and self.protocol == MQTTProtocolVersion.MQTTv5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+            client.connect(
+                self.host,
+                self.port,
+                keepalive=self.keepalive,
+                clean_start=False,
+                properties=properties,
+            )
+        else:
+            client.connect(self.host, self.port, keepalive=self.keepalive)
         client.loop_start()
+        if self.receipts and self._housekeeper is None:
+            self._housekeeper = threading.Thread(
+                target=self._housekeeping, name="uplink-receipts", daemon=True
+            )
+            self._housekeeper.start()
         if not self._connected.wait(timeout):
             self.close()
             raise UplinkError(f"no CONNACK from {self.host}:{self.port} within {timeout}s")
@@ -160,9 +217,7 @@ class Uplink:
         device_id = device_from_topic(topic)
         client = self._per_device.get(device_id)
         if client is None:
-            client = self._new_client(
-                f"{CLIENT_ID_PREFIX}sim-{device_id}", self._device_identity(device_id)
-            )
+            client = self._new_client(f"{SIM_PREFIX}{device_id}", self._device_identity(device_id))
             self._per_device[device_id] = client
             self._connect(client, 10.0)
         return client
@@ -179,7 +234,8 @@ class Uplink:
         event_id: uuid.UUID | None = None,
         clock_behind: timedelta | None = None,
     ) -> None:
-        """Publish at QoS 1; an `event_id` kept in the outbox leaves it once the broker acks.
+        """Publish at QoS 1; an `event_id` kept in the outbox leaves it once receipted (with
+        `receipts=False`, as in v1, once the broker acks).
         `clock_behind`: this handset's clock is that far behind the uplink's (its sent-at says so).
 
         Waits while `max_inflight` publishes lack their PUBACK (back-pressure, as the broker's
@@ -194,6 +250,9 @@ class Uplink:
             sent_at = self.clock() - (clock_behind or timedelta(0))
             properties.UserProperty = (SENT_AT_PROPERTY, sent_at.isoformat())
         client = self._client_for(topic)
+        if self.receipts and event_id is not None:
+            data = payload.encode("ascii") if isinstance(payload, str) else payload
+            self.schedule.sent(event_id, topic, data, time.monotonic())
         info = client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE, properties=properties)
         # NO_CONN still queues a QoS 1 message for after the reconnect; anything else is lost.
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
@@ -203,11 +262,13 @@ class Uplink:
             # The PUBACK may already have come in on the network thread (paho calls back while
             # holding its own locks, so publishing under ours could deadlock).
             key = (id(client), info.mid)
+            # With receipts, a PUBACK removes nothing: the receipt does (_on_receipt).
+            tracked = None if self.receipts else event_id
             early = self._acked_early.pop(key, None)
             if early is None:
-                self._in_flight[key] = event_id
-            elif early and event_id is not None:
-                self._to_confirm.append(event_id)
+                self._in_flight[key] = tracked
+            elif early and tracked is not None:
+                self._to_confirm.append(tracked)
             confirm = len(self._to_confirm) >= CONFIRM_EVERY
         if confirm:
             self.confirm_acked()
@@ -221,8 +282,25 @@ class Uplink:
             self.publish(entry.topic, entry.payload, entry.event_id)
         return len(entries)
 
+    @property
+    def receipted(self) -> int:
+        """Events receipted so far (each counted once)."""
+        with self._lock:
+            return len(self.feedback)
+
+    @property
+    def awaiting_receipt(self) -> int:
+        return len(self.schedule)
+
+    def wait_receipted(self, timeout: float = 60.0) -> bool:
+        """Wait until every event published so far has its receipt (resending as the retry
+        rule says meanwhile); then clear them from the outbox."""
+        done = self.schedule.wait_empty(timeout)
+        self.confirm_acked()
+        return done
+
     def confirm_acked(self) -> int:
-        """Remove what the broker acknowledged from the outbox."""
+        """Remove what is done with from the outbox: receipted (v1.1) or PUBACKed (v1)."""
         with self._lock:
             acked, self._to_confirm = self._to_confirm, []
         if self.outbox is None:
@@ -246,9 +324,45 @@ class Uplink:
         return done
 
     def close(self) -> None:
+        self._closing.set()
+        if self._housekeeper is not None:
+            self._housekeeper.join(timeout=5)
         for client in [self._client, *self._per_device.values()]:
             client.disconnect()
             client.loop_stop()
+        self.confirm_acked()
+
+    def _housekeeping(self) -> None:
+        """Clear receipted events from the outbox and resend those whose wait is over."""
+        while not self._closing.wait(HOUSEKEEPING_S):
+            try:
+                self.confirm_acked()
+                for event_id, waiting in self.schedule.due(time.monotonic()):
+                    if self._closing.is_set():
+                        return
+                    self.resent += 1
+                    self.publish(waiting.topic, waiting.payload, event_id)
+            except Exception:  # a closed outbox or client at shutdown; the next pass retries
+                if self._closing.is_set():
+                    return
+                log.exception("receipt housekeeping failed; trying again")
+
+    def _on_receipt(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            entries = parse_receipt(bytes(message.payload))
+        except BadReceipt:
+            return  # not from ingest (it cannot be: only ingest may publish there); ignore
+        # Only what this uplink sent and still waited for: the shared (operator) uplink also
+        # hears other handsets' receipts, and a resend's second receipt changes nothing.
+        mine = self.schedule.receipted([entry.event_id for entry in entries])
+        news: list[ReceiptEntry] = [entry for entry in entries if entry.event_id in mine]
+        with self._lock:
+            for entry in news:
+                self.feedback[entry.event_id] = carer_message(entry)
+            self._to_confirm.extend(entry.event_id for entry in news)
+        if self._on_feedback is not None:
+            for entry in news:
+                self._on_feedback(entry.event_id, carer_message(entry))
 
     def __enter__(self) -> Uplink:
         return self.connect()
@@ -271,6 +385,16 @@ class Uplink:
     ) -> None:
         if reason_code.is_failure:
             self._connect_refused = str(reason_code)
+        elif self.receipts:
+            # Every connect: a resumed session has the subscription already, a new one needs
+            # it. The shared (operator) uplink reads every device's receipts.
+            topic = (
+                ALL_RECEIPTS
+                if self._device_identity is None
+                else receipts_topic(client._client_id.decode().removeprefix(SIM_PREFIX))
+            )
+            client.subscribe(topic, qos=QOS_AT_LEAST_ONCE)
+            self.schedule.reconnected(time.monotonic())
         self._connected.set()
 
     def _next_node(

@@ -20,7 +20,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from gateway.broker import MAX_PACKET_BYTES, device_client, device_role, device_role_name
+from gateway.broker import (
+    MAX_PACKET_BYTES,
+    SERVICE_ROLES,
+    device_client,
+    device_role,
+    device_role_name,
+)
 from gateway.pki.identity import CLIENT_ID_PREFIX, TlsIdentity
 
 log = logging.getLogger("ecm.pki")
@@ -31,7 +37,13 @@ RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
 # the correlation data added to each command and the MQTT headers.
 BATCH_BYTES = MAX_PACKET_BYTES - 2048
 # Replies the plugin sends for what we ask and which mean "already so": not failures.
-ALREADY = {"Client already exists", "Role already exists", "Client not found", "Role not found"}
+ALREADY = {
+    "Client already exists",
+    "Role already exists",
+    "Client not found",
+    "Role not found",
+    "ACL with this topic already exists",
+}
 
 
 class BrokerAccessError(RuntimeError):
@@ -104,6 +116,24 @@ class BrokerAccess:
             commands.append({"command": "createClient", **device_client(device_id)})
         # The plugin rewrites its whole file per command; batches keep bulk provisioning linear
         # in messages, not in round trips.
+        for batch in batches(commands):
+            self.run(batch)
+
+    def update_roles(self, device_ids: Iterable[str]) -> None:
+        """Add to existing roles the rules a newer release brings (receipts, v1.1).
+
+        The plugin keeps roles as first created; createRole on an existing role changes
+        nothing. addRoleACL adds a missing rule and leaves one already there alone.
+        """
+        roles: list[dict[str, Any]] = [
+            {"rolename": f"service:{name}", "acls": acls} for name, acls in SERVICE_ROLES.items()
+        ]
+        roles += [device_role(device_id) for device_id in device_ids]
+        commands = [
+            {"command": "addRoleACL", "rolename": role["rolename"], **acl}
+            for role in roles
+            for acl in role["acls"]
+        ]
         for batch in batches(commands):
             self.run(batch)
 

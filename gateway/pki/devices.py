@@ -153,6 +153,7 @@ class DeviceCertificates:
         with self.broker() as broker:
             broker.remove_devices(refused)
             broker.allow_devices(allowed)
+            broker.update_roles(allowed)
         return len(allowed), len(refused)
 
     def issue_unchecked(self, conn: Connection, device_id: str) -> IssuedCertificate:

@@ -65,6 +65,11 @@ class NatsAccess:
     def remove_devices(self, device_ids: Iterable[str]) -> None:
         self._change(self.allowed() - set(device_ids))
 
+    def update_roles(self, device_ids: Iterable[str]) -> None:
+        """Render the user list again with this release's permissions (receipts, v1.1)."""
+        self.write(self.allowed())
+        self.reload()
+
     def _change(self, device_ids: set[str]) -> None:
         if device_ids == self.allowed() and self.users_file.exists():
             return

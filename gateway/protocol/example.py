@@ -10,6 +10,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.protocol.claims import EventClaims, EventType, GpsFix, TagReading
 from gateway.protocol.jws import b64url_decode, public_key_to_b64, sign_compact
+from gateway.protocol.receipts import (
+    Outcome,
+    ReceiptEntry,
+    carer_message,
+    encode_receipt,
+    receipts_topic,
+)
 from gateway.protocol.topics import events_topic
 
 # The Ed25519 test key of RFC 8037 appendix A.1. Public: never use it for a real device.
@@ -55,4 +62,22 @@ def worked_example() -> dict[str, Any]:
         "signing_input": f"{protected}.{payload_b64}",
         "signature": signature,
         "jws": token,
+        **receipt_example(claims),
+    }
+
+
+# A second event of the same handset, a copied tap, to show a quarantined outcome.
+EXAMPLE_REFUSED_EVENT = UUID("5f0c2b7e-8d41-4c3a-b6e2-91d07a3f4c15")
+
+
+def receipt_example(claims: EventClaims) -> dict[str, Any]:
+    """The receipt ingest sends for the example event (stored) and a refused one."""
+    entries = [
+        ReceiptEntry(claims.event_id, Outcome.STORED),
+        ReceiptEntry(EXAMPLE_REFUSED_EVENT, Outcome.QUARANTINED, "tag_counter_replayed"),
+    ]
+    return {
+        "receipt_topic": receipts_topic(claims.device_id),
+        "receipt": encode_receipt(entries).decode(),
+        "carer_shown": {str(entry.event_id): carer_message(entry) for entry in entries},
     }

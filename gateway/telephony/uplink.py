@@ -2,8 +2,11 @@
 
 The broker lets a device publish only on its own topic, as its certificate says, so each
 provider's bridge device connects with its own certificate (docs/identity.md). A publish is
-complete when the broker's PUBACK says it was routed; "no matching subscribers" (MQTT 5 reason
-0x10: no ingest session to hold it) is not complete, and the event stays in the outbox.
+sent when the broker's PUBACK says it was routed; "no matching subscribers" (MQTT 5 reason
+0x10: no ingest session to hold it) is not, and the event is sent again soon. Either way the
+event leaves the bridge's outbox only on ingest's receipt (protocol v1.1): each connection keeps
+a persistent session subscribed to its device's receipts topic and hands receipts to
+`on_receipt`.
 """
 
 from __future__ import annotations
@@ -19,15 +22,25 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.pki.identity import CLIENT_ID_PREFIX, TlsIdentity
-from gateway.protocol import events_topic
+from gateway.protocol import BadReceipt, ReceiptEntry, events_topic, parse_receipt, receipts_topic
 
 NO_MATCHING_SUBSCRIBERS = 0x10
 SENT_AT_PROPERTY = "sent-at"
+SESSION_EXPIRY_S = 7 * 24 * 3600
+OnReceipt = Callable[[str, list[ReceiptEntry]], None]
 
 
 class _Connection:
-    def __init__(self, host: str, port: int, device_id: str, identity: TlsIdentity) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        device_id: str,
+        identity: TlsIdentity,
+        on_receipt: OnReceipt | None = None,
+    ) -> None:
         self.device_id = device_id
+        self._on_receipt = on_receipt
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"{CLIENT_ID_PREFIX}{device_id}",
@@ -36,6 +49,7 @@ class _Connection:
         identity.apply(self._client)
         self._client.on_connect = self._on_connect
         self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
         self._changed = threading.Condition()
         self._connected = False
         self._refused: str | None = None
@@ -43,7 +57,12 @@ class _Connection:
         # not be taken for the next publish that reuses the id.
         self._results: dict[int, bool | None] = {}
         self._abandoned: set[int] = set()
-        self._client.connect_async(host, port, keepalive=30)
+        # A persistent session: receipts sent while the bridge was away wait for it.
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        self._client.connect_async(
+            host, port, keepalive=30, clean_start=False, properties=properties
+        )
         self._client.loop_start()
 
     def _on_connect(
@@ -54,10 +73,20 @@ class _Connection:
         reason: ReasonCode,
         props: object,
     ) -> None:
+        if not reason.is_failure:
+            client.subscribe(receipts_topic(self.device_id), qos=1)
         with self._changed:
             self._connected = not reason.is_failure
             self._refused = str(reason) if reason.is_failure else None
             self._changed.notify_all()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            entries = parse_receipt(bytes(message.payload))
+        except BadReceipt:
+            return
+        if self._on_receipt is not None:
+            self._on_receipt(self.device_id, entries)
 
     def _on_publish(
         self, client: mqtt.Client, userdata: object, mid: int, reason: ReasonCode, props: object
@@ -114,13 +143,19 @@ class BridgeUplink:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._connections: dict[str, _Connection] = {}
         self._lock = threading.Lock()
+        # Set by the outbox publisher: receipts release its events (gateway.telephony.publisher).
+        self.on_receipt: OnReceipt | None = None
 
     def publish(self, device_id: str, jws: str, timeout_s: float = 10.0) -> bool:
         with self._lock:
             connection = self._connections.get(device_id)
             if connection is None:
                 connection = _Connection(
-                    self._host, self._port, device_id, self._identity(device_id)
+                    self._host,
+                    self._port,
+                    device_id,
+                    self._identity(device_id),
+                    lambda device, entries: self.on_receipt and self.on_receipt(device, entries),
                 )
                 self._connections[device_id] = connection
         return connection.publish(jws, self._clock(), timeout_s)

@@ -147,7 +147,15 @@ class ClusterDevices:
     tests/faults); what a device's own certificate may do is tested in test_identity.py.
     """
 
-    def __init__(self, stack: ClusterStack, outbox_path: Path, node: int = 0) -> None:
+    def __init__(
+        self,
+        stack: ClusterStack,
+        outbox_path: Path,
+        node: int = 0,
+        *,
+        receipts: bool = True,
+        receipt_timeout_s: float = 5.0,
+    ) -> None:
         self.outbox = Outbox(outbox_path)
         ports = stack.mqtt_ports
         self.uplink = Uplink(
@@ -157,6 +165,10 @@ class ClusterDevices:
             tls=service_identity(stack.settings, "operator"),
             mqtt_version="3.1.1",
             other_ports=ports,
+            # v1.1: an event leaves the outbox on ingest's receipt, which on the cluster is the
+            # only acknowledgement a handset can trust (a PUBACK is not tied to the stream).
+            receipts=receipts,
+            receipt_timeout_s=receipt_timeout_s,
         )
         self.uplink._client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.sent: dict[uuid.UUID, SignedVisitEvent] = {}
@@ -175,14 +187,19 @@ class ClusterDevices:
             self.uplink.publish(event.topic, event.payload, event.event_id)
 
     def deliver_everything(self, timeout_s: float) -> None:
-        """Flush; whatever still lacks a PUBACK is published again from the outbox."""
+        """Until the outbox is empty: with receipts the uplink resends by its retry rule; a v1
+        handset publishes again whatever lacks a PUBACK."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            self.uplink.flush(timeout=5)
+            if self.uplink.receipts:
+                self.uplink.wait_receipted(timeout=1)
+            else:
+                self.uplink.flush(timeout=5)
             if len(self.outbox) == 0:
                 return
-            self.uplink.resend_outbox()
-        raise AssertionError(f"{len(self.outbox)} events never got a PUBACK")
+            if not self.uplink.receipts:
+                self.uplink.resend_outbox()
+        raise AssertionError(f"{len(self.outbox)} events never confirmed")
 
     @property
     def confirmed(self) -> int:

@@ -13,7 +13,9 @@ from gateway.protocol import (
     EventClaims,
     Rejection,
     b64url_decode,
+    carer_message,
     parse_compact,
+    parse_receipt,
     public_key_from_b64,
 )
 from gateway.protocol.example import worked_example
@@ -123,3 +125,42 @@ def test_every_claim_field_is_documented(doc: str) -> None:
     fields += [f"landline.{name}" for name in LandlineCall.model_fields]
     for field in fields:
         assert re.search(rf"^\| `{re.escape(field)}` \| ", doc, flags=re.M), field
+
+
+def test_doc_contains_the_receipt_example(doc: str, example: dict[str, object]) -> None:
+    """The receipt example is what ingest's encoder produces, and reads back as documented."""
+    receipt = str(example["receipt"])
+    assert example["receipt_topic"] == "ecm/v1/devices/D0001/receipts"
+    assert str(example["receipt_topic"]) in doc
+    assert any(block.strip() == receipt for block in code_blocks(doc, "json"))
+    entries = parse_receipt(receipt.encode())
+    shown = example["carer_shown"]
+    assert isinstance(shown, dict)
+    for entry in entries:
+        words = carer_message(entry)
+        assert shown[str(entry.event_id)] == words
+        # The doc names each example event next to what the carer is shown.
+        assert str(entry.event_id) in doc and f'"{words}"' in doc
+
+
+def test_every_carer_message_is_documented(doc: str) -> None:
+    from gateway.protocol.receipts import CARER_WORDS, COUNTED, NOT_COUNTED
+
+    for words in {COUNTED, NOT_COUNTED, *CARER_WORDS.values()}:
+        assert re.search(rf"\| {re.escape(words)} \|$", doc, flags=re.M), words
+    for reason, words in CARER_WORDS.items():
+        row = next(line for line in doc.splitlines() if line.endswith(f"| {words} |"))
+        assert f"`{reason}`" in row, (reason, row)
+
+
+def test_doc_retry_rule_matches_the_reference_handset(doc: str) -> None:
+    from firmware_sim.receipts import MAX_BACKOFF_S, RECEIPT_TIMEOUT_S
+
+    assert f"first {RECEIPT_TIMEOUT_S:.0f} s after the publish" in doc
+    assert f"up to {MAX_BACKOFF_S / 60:.0f} minutes" in doc
+    assert "random 50-100%" in doc
+
+
+def test_doc_no_longer_claims_unenforced_rules(doc: str) -> None:
+    for stale in ("does not yet enforce", "happens to accept", "not above the last"):
+        assert stale not in doc

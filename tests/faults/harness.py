@@ -2,8 +2,8 @@
 
 Each fault test owns its servers (PostgreSQL and Mosquitto under .state/faults-<pid>), so
 stopping the database or restarting the broker never disturbs the rest of the suite. Devices
-are handsets with a real outbox (firmware_sim): an event leaves it only on PUBACK, and what is
-left is published again, as on a phone.
+are handsets with a real outbox (firmware_sim): an event leaves it only when ingest's receipt
+names it (protocol v1.1), and what is left is published again, as on a phone.
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ class FaultStack:
     thread would be stopped when that thread returns.
     """
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, max_queued_messages: int | None = None) -> None:
         self.state_dir = state_dir
         self.pg = LocalPostgres(state_dir)
-        self.mqtt = LocalMosquitto(state_dir)
+        self.mqtt = LocalMosquitto(state_dir, max_queued_messages)
         self.pg_port = free_port()
         self.mqtt_port = free_port()
         self.pg.initialise()
@@ -89,6 +89,12 @@ class FaultStack:
         if self._mqtt_child is not None:
             stop_child(self._mqtt_child)  # SIGINT: Mosquitto saves its persistence file
 
+    def kill_broker(self) -> None:
+        """kill -9: Mosquitto loses whatever arrived since its last autosave."""
+        if self._mqtt_child is not None:
+            self._mqtt_child.kill()
+            self._mqtt_child.wait()
+
     def close(self) -> None:
         self.stop_broker()
         self.stop_database()
@@ -109,10 +115,10 @@ class FaultStack:
 
 
 @contextmanager
-def fault_stack() -> Iterator[FaultStack]:
+def fault_stack(max_queued_messages: int | None = None) -> Iterator[FaultStack]:
     state_dir = ROOT / ".state" / f"faults-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     shutil.rmtree(state_dir, ignore_errors=True)
-    stack = FaultStack(state_dir)
+    stack = FaultStack(state_dir, max_queued_messages)
     try:
         yield stack
     finally:
@@ -143,6 +149,10 @@ class IngestRole:
         pid = rng.choice(self.workers())
         os.kill(pid, signal.SIGKILL)
         return pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -222,9 +232,15 @@ def register_fleet(stack: FaultStack, devices: int) -> Fleet:
     return fleet
 
 
+COLUMNS = ("sent", "confirmed", "stored", "lost", "duplicated", "quarantined", "unexpected")
+
+
 @dataclass
 class Counts:
-    """Jepsen-style: what the devices sent, what the broker confirmed, what the store holds."""
+    """Jepsen-style, from the handsets' side: what they sent, what left their outboxes
+    (`confirmed`: receipted, with receipts on; PUBACKed for a v1 handset), what the store
+    holds, what they let go of that is not stored (`lost`), what is stored twice, which of
+    their valid events were quarantined, and what is stored that they never sent."""
 
     scenario: str
     sent: int
@@ -233,38 +249,48 @@ class Counts:
     lost: int
     duplicated: int
     unexpected: int
+    quarantined: int = 0
+
+    @property
+    def receipted(self) -> int:
+        return self.confirmed
 
     def show(self) -> None:
         table = Table(title=f"fault: {self.scenario}")
-        for name in ("sent", "confirmed", "stored", "lost", "duplicated", "unexpected"):
-            table.add_column(name, justify="right")
-        table.add_row(
-            *(
-                str(v)
-                for v in (
-                    self.sent,
-                    self.confirmed,
-                    self.stored,
-                    self.lost,
-                    self.duplicated,
-                    self.unexpected,
-                )
-            )
-        )
+        for name in COLUMNS:
+            table.add_column("receipted" if name == "confirmed" else name, justify="right")
+        table.add_row(*(str(getattr(self, name)) for name in COLUMNS))
         Console(stderr=True).print(table)
 
 
 class Devices:
-    """The fleet's handsets publishing through one uplink, with a durable outbox."""
+    """The fleet's handsets publishing through one uplink, with a durable outbox.
 
-    def __init__(self, stack: FaultStack, outbox_path: Path, port: int | None = None) -> None:
+    The dev/test operator identity may publish as any device and read every device's receipts
+    (tests/conftest.py); `client_id` names its persistent session, so a restarted uplink with
+    the same id gets the receipts sent while it was away. With `receipts` off it is a v1
+    handset (an event leaves the outbox on PUBACK).
+    """
+
+    def __init__(
+        self,
+        stack: FaultStack,
+        outbox_path: Path,
+        port: int | None = None,
+        *,
+        receipts: bool = True,
+        receipt_timeout_s: float = 3.0,
+        client_id: str | None = None,
+    ) -> None:
         self.outbox = Outbox(outbox_path)
-        # The dev/test operator identity may publish as any device (tests/conftest.py).
         self.uplink = Uplink(
             "127.0.0.1",
             port or stack.mqtt_port,
             outbox=self.outbox,
             tls=service_identity(stack.settings, "operator"),
+            receipts=receipts,
+            receipt_timeout_s=receipt_timeout_s,
+            client_id=client_id,
         )
         self.uplink._client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.sent: dict[uuid.UUID, SignedVisitEvent] = {}
@@ -283,14 +309,19 @@ class Devices:
             self.uplink.publish(event.topic, event.payload, event.event_id)
 
     def deliver_everything(self, timeout_s: float) -> None:
-        """Flush; whatever still lacks a PUBACK is published again from the outbox."""
+        """Until the outbox is empty: with receipts the uplink resends by its retry rule; a v1
+        handset publishes again whatever lacks a PUBACK."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            self.uplink.flush(timeout=5)
+            if self.uplink.receipts:
+                self.uplink.wait_receipted(timeout=1)
+            else:
+                self.uplink.flush(timeout=5)
             if len(self.outbox) == 0:
                 return
-            self.uplink.resend_outbox()
-        raise AssertionError(f"{len(self.outbox)} events never got a PUBACK")
+            if not self.uplink.receipts:
+                self.uplink.resend_outbox()
+        raise AssertionError(f"{len(self.outbox)} events never confirmed")
 
     @property
     def confirmed(self) -> int:
@@ -327,10 +358,10 @@ def settle_and_count(
                 "select event_id from device_event where device_id like %s", (f"{fleet.run}%",)
             ).fetchall()
         }
-        quarantined = conn.execute(
+        (quarantined,) = conn.execute(
             "select count(*) from quarantined_message where device_id like %s",
             (f"{fleet.run}%",),
-        ).fetchone()
+        ).fetchone() or (0,)
     confirmed_ids = set(ids) - {e.event_id for e in devices.outbox.pending()}
     counts = Counts(
         scenario=scenario,
@@ -339,7 +370,8 @@ def settle_and_count(
         stored=len(stored_ids & set(ids)),
         lost=len(confirmed_ids - stored_ids),
         duplicated=max(total - distinct, seq_doubles),
-        unexpected=len(stored_ids - set(ids)) + int(quarantined[0] if quarantined else 0),
+        unexpected=len(stored_ids - set(ids)),
+        quarantined=int(quarantined),
     )
     counts.show()
     return counts

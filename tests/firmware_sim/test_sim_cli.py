@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -106,6 +107,7 @@ def test_home_devices_prints_the_programming_sheet(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.usefixtures("ingest_worker")
 def test_run_publishes_the_morning(
     settings: Settings,
     engine: Engine,
@@ -144,9 +146,14 @@ def test_run_publishes_the_morning(
             "1",
             "--dead-phone-share",
             "0",
+            "--show-feedback",
         ],
     )
     assert result.exit_code == 0, result.output
+    # Every handset event receipted, and what its carer was shown printed per event.
+    assert "still wait for their receipt" not in result.output
+    assert "What the carers were shown (receipts)" in result.output
+    shown = re.findall(r"^[0-9a-f-]{36}  (.+)$", result.output, flags=re.M)
     carer_visits = sum(v.carers_required for v in world.visits)
     assert "Simulated morning" in result.output
     table = {
@@ -158,6 +165,10 @@ def test_run_publishes_the_morning(
     assert table["tampered sent"] == "2"
     assert table["acknowledged"] == str(2 * carer_visits + 2)
     assert table["carer-visits expected open"] == "0"
+    # One line per handset event (the forged ones get no receipt). This world's homes have
+    # no fobs registered, so each typed code is refused, in the carer's words.
+    assert len(shown) == 2 * carer_visits
+    assert set(shown) <= {"visit counted", "code not accepted: type the code on the fob again"}
 
 
 def test_run_refuses_an_unknown_anomaly(tmp_path: Path) -> None:

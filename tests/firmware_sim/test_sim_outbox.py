@@ -1,4 +1,5 @@
-"""A handset's outbox keeps events until PUBACK, resends after a restart, and keeps seq going."""
+"""A handset's outbox keeps events until their receipt (v1.1; until PUBACK for a v1 handset),
+resends after a restart and after a timeout, and keeps seq going."""
 
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ def test_events_stay_in_the_outbox_until_acked_and_are_resent_after_a_restart(
     ) as uplink:
         assert uplink.resend_outbox() == 3
         assert uplink.flush(timeout=30)
+        assert uplink.wait_receipted(timeout=30)
     assert len(outbox) == 0
 
     device_id = taps[0].claims.device_id
@@ -89,8 +91,9 @@ def test_events_stay_in_the_outbox_until_acked_and_are_resent_after_a_restart(
     assert restarted.seq == taps[-1].claims.seq + 1 == 3
 
 
-def test_only_acknowledged_events_leave_the_outbox(
-    world: World, settings: Settings, engine: Engine, tmp_path: Path
+@pytest.mark.parametrize("receipts", [True, False], ids=["v1.1-receipts", "v1-puback"])
+def test_only_receipted_events_leave_the_outbox(
+    world: World, settings: Settings, engine: Engine, tmp_path: Path, receipts: bool
 ) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite")
     handset = Handset.for_carer(world, world.carers[0].id, random.Random(3), outbox=outbox)
@@ -102,10 +105,15 @@ def test_only_acknowledged_events_leave_the_outbox(
         settings.mqtt_port,
         outbox=outbox,
         tls=service_identity(settings, "operator"),
+        receipts=receipts,
     ) as uplink:
         uplink.keep([sent, unsent])
         uplink.publish(sent.topic, sent.payload, sent.event_id)
         assert uplink.flush(timeout=30)
+        if receipts:
+            # The PUBACK alone removes nothing; the receipt does.
+            assert uplink.wait_receipted(timeout=30)
+            assert uplink.feedback == {sent.event_id: "visit counted"}
     assert [e.event_id for e in outbox.pending()] == [unsent.event_id]
     wait_until(lambda: stored_events(engine, sent.claims.device_id))
     with engine.connect() as conn:

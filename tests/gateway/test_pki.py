@@ -104,9 +104,16 @@ def test_broker_rules_deny_by_default_and_scope_each_device_to_its_own_topics() 
     topics = {(a["acltype"], a["topic"], a["allow"]) for a in device_role["acls"]}
     assert topics == {
         ("publishClientSend", "ecm/v1/devices/D1/commands", False),
+        ("publishClientSend", "ecm/v1/devices/D1/receipts", False),
         ("publishClientSend", "ecm/v1/devices/D1/#", True),
         ("subscribeLiteral", "ecm/v1/devices/D1/commands", True),
         ("publishClientReceive", "ecm/v1/devices/D1/commands", True),
+        ("subscribeLiteral", "ecm/v1/devices/D1/receipts", True),
+        ("publishClientReceive", "ecm/v1/devices/D1/receipts", True),
+    }
+    [ingest] = [r for r in rules["roles"] if r["rolename"] == "service:ingest"]
+    assert ("publishClientSend", "ecm/v1/devices/+/receipts") in {
+        (a["acltype"], a["topic"]) for a in ingest["acls"]
     }
     assert {c["username"] for c in rules["clients"]} == {"svc:ingest", "D1"}
 
