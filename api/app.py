@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import metrics, openapi
+from api import loop_lag, metrics, openapi
 from api.auth.endpoints import router as auth_router
 from api.carer_days.carer_day_endpoints import router as carer_days_router
 from api.commissioning.offer_endpoints import router as offers_router
@@ -31,10 +31,13 @@ from core.db import make_engine
 from core.settings import Settings, get_settings
 from visits.freshness import VisitFreshness
 
+API_POOL_SIZE = 20
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
+    async with loop_lag.watching():
+        yield
     app.state.freshness.dispose()
     app.state.engine.dispose()
 
@@ -62,7 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Made here, not in the lifespan, so the app is usable even when a caller (a test client
     # without `with`) never runs start-up.
     # As the API's own database role, which may only append to the audit trail.
-    app.state.engine = make_engine(settings, "api", url=settings.api_sqlalchemy_url)
+    # Pooled connections for as many requests as the thread pool runs at once under load: with
+    # SQLAlchemy's default of 5, every request beyond the fifth opened a connection of its own
+    # (the overflow) and closed it again, a new PostgreSQL backend each time.
+    app.state.engine = make_engine(
+        settings, "api", pool_size=API_POOL_SIZE, url=settings.api_sqlalchemy_url
+    )
     # Visit reads fold in new evidence first, on a small engine of their own (visits.freshness).
     app.state.freshness = VisitFreshness(settings, url=settings.api_sqlalchemy_url)
     # Bodies are counted as they arrive (api.limits); request ids wrap even a refusal.

@@ -31,6 +31,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from core.metrics_http import token_matches
@@ -127,7 +128,10 @@ def install(app: FastAPI, settings: Settings) -> None:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         else:
-            response = Response(exposition(app_registry), media_type=CONTENT_TYPE_LATEST)
+            # Collecting reads the database (CertificateExpiry): in the thread pool, never on
+            # the event loop, where it would hold up every request in flight.
+            body = await run_in_threadpool(exposition, app_registry)
+            response = Response(body, media_type=CONTENT_TYPE_LATEST)
         await response(scope, receive, send)
 
     app.mount("/metrics", metrics)

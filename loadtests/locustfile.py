@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import random
 import time
@@ -17,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import gevent
 import httpx
 from locust import HttpUser, User, between, events, task
 
@@ -39,12 +41,30 @@ ACCOUNTS = _accounts() if "ECM_LOADTEST_ACCOUNTS" in os.environ else {}
 WAIT_MIN_S, WAIT_MAX_S = (
     float(x) for x in os.environ.get("ECM_LOADTEST_WAIT", "2,6").split(",", maxsplit=1)
 )
+# Seconds between one SignIn user's sign-ins (min, max).
+SIGN_IN_EVERY_S = (30.0, 90.0)
 _manager_turn = itertools.count()
 _officer_turn = itertools.count()
 _handset_turn = itertools.count()
 _caller_turn = itertools.count()
 # What a call's last answer starts with when it recorded a check-in or check-out.
 RECORDED = ("Checked in", "Checked out")
+
+
+def arrive(shortest_pause_s: float, longest_pause_s: float) -> None:
+    """Before the first request, pause as long as what is left of a pause between requests
+    (each `shortest_pause_s` to `longest_pause_s`) at a moment picked at random.
+
+    Locust starts users `--spawn-rate` a second, and each makes its first request the moment it
+    starts: 100 people opening their first page (or signing in) within five seconds of each
+    other, a burst no working day has. People already at work are each somewhere in the pause
+    between two pages when the measurement begins; this puts each user there. A random moment
+    falls in a long pause more often than in a short one (in proportion to its length), so the
+    pause is drawn that way, then the moment within it: from the first request on, requests
+    come at the rate of the steady state, neither bunched at the start nor thinned out."""
+    low_squared = shortest_pause_s**2
+    pause = math.sqrt(low_squared + random.random() * (longest_pause_s**2 - low_squared))
+    gevent.sleep(random.uniform(0, pause))
 
 
 class SignedInUser(HttpUser):
@@ -61,6 +81,7 @@ class ProviderManager(SignedInUser):
     weight = 6
 
     def on_start(self) -> None:
+        arrive(WAIT_MIN_S, WAIT_MAX_S)
         managers = ACCOUNTS["provider_managers"]
         account = managers[next(_manager_turn) % len(managers)]
         self.provider_id = account["provider_id"]
@@ -93,6 +114,7 @@ class CouncilOfficer(SignedInUser):
     weight = 3
 
     def on_start(self) -> None:
+        arrive(WAIT_MIN_S, WAIT_MAX_S)
         officers = ACCOUNTS["council_officers"]
         account = officers[next(_officer_turn) % len(officers)]
         self.use_token(account)
@@ -125,7 +147,10 @@ class SignIn(HttpUser):
     about 0.1 times a second; these users do it somewhat more often."""
 
     weight = 1
-    wait_time = between(30, 90)
+    wait_time = between(SIGN_IN_EVERY_S[0], SIGN_IN_EVERY_S[1])
+
+    def on_start(self) -> None:
+        arrive(*SIGN_IN_EVERY_S)
 
     @task
     def sign_in(self) -> None:

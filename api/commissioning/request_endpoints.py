@@ -5,10 +5,12 @@ report. Providers answer their offers through api.commissioning.offer_endpoints.
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ClockDep, ConnDep, PrincipalDep
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, Unprocessable, error_response
@@ -229,8 +231,17 @@ async def import_requests(
         content = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Unprocessable("requests file is not UTF-8", code="requests_invalid") from exc
-    report = exchange.import_requests(
-        conn, principal, content, source=source, council_id=council_id, now=clock()
+    # The body is read on the event loop; the import's database work in the thread pool.
+    report = await run_in_threadpool(
+        partial(
+            exchange.import_requests,
+            conn,
+            principal,
+            content,
+            source=source,
+            council_id=council_id,
+            now=clock(),
+        )
     )
     return RequestImport(
         import_id=report.import_id,

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ConnDep, FreshnessDep, PrincipalDep
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -91,9 +92,10 @@ async def upload_contract(
     principal: PrincipalDep,
     file: Annotated[UploadFile, File()],
 ) -> RedirectResponse:
-    ensure_council(conn, principal, council_id)
+    # Only the upload is read on the event loop; database work goes to the thread pool.
+    await run_in_threadpool(ensure_council, conn, principal, council_id)
     content = await _upload_text(file, "contract")
-    stored = service.put_contract(conn, principal, council_id, content)
+    stored = await run_in_threadpool(service.put_contract, conn, principal, council_id, content)
     return _back(council_id, f"contract version {stored.version} is current")
 
 
@@ -104,10 +106,12 @@ async def upload_invoice(
     principal: PrincipalDep,
     file: Annotated[UploadFile, File()],
 ) -> RedirectResponse:
-    ensure_council(conn, principal, council_id)
+    await run_in_threadpool(ensure_council, conn, principal, council_id)
     content = await _upload_text(file, "invoice")
     name = (file.filename or "invoice.csv")[: service.MAX_NAME]
-    invoice = service.upload_invoice(conn, principal, council_id, name, content)
+    invoice = await run_in_threadpool(
+        service.upload_invoice, conn, principal, council_id, name, content
+    )
     return _back(
         council_id,
         f"invoice {invoice.name}: {invoice.lines} lines read, {len(invoice.problems)} problems",

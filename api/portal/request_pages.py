@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ClockDep, ConnDep, Principal, PrincipalDep
 from api.errors import Forbidden, Unprocessable
@@ -192,6 +193,17 @@ async def create_request(
     for key in raw:
         values = [str(v) for v in raw.getlist(key)]
         form[key] = values if key.startswith("days-") else values[0][:2000]
+    # Only the form is read on the event loop; the database work goes to the thread pool.
+    return await run_in_threadpool(_create_request, request, conn, principal, form, now)
+
+
+def _create_request(
+    request: Request,
+    conn: Connection,
+    principal: Principal,
+    form: dict[str, str | list[str]],
+    now: datetime,
+) -> HTMLResponse | RedirectResponse:
     council_id = str(form.get("council_id") or "") or None
     try:
         start = _date(form.get("start_date"), "start date", required=True)

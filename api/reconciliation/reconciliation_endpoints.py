@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ConnDep, FreshnessDep, PrincipalDep
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, Unprocessable, error_response
@@ -54,9 +55,10 @@ async def put_contract(
 ) -> schemas.ContractVersion:
     """Upload the council's contract.toml (the request body). A changed text becomes a new
     version; runs record the version and checksum they used."""
-    ensure_council(conn, principal, council_id)
+    # Only the body is read on the event loop; database work goes to the thread pool.
+    await run_in_threadpool(ensure_council, conn, principal, council_id)
     content = await _read_text(request, "contract")
-    return service.put_contract(conn, principal, council_id, content)
+    return await run_in_threadpool(service.put_contract, conn, principal, council_id, content)
 
 
 @router.get(
@@ -88,9 +90,11 @@ async def upload_invoice(
 ) -> schemas.Invoice:
     """Upload a provider's invoice.csv (the request body, text/csv). Bad rows come back with
     their line numbers and reasons; a run takes the other lines."""
-    ensure_council(conn, principal, council_id)
+    await run_in_threadpool(ensure_council, conn, principal, council_id)
     content = await _read_text(request, "invoice")
-    return service.upload_invoice(conn, principal, council_id, name, content)
+    return await run_in_threadpool(
+        service.upload_invoice, conn, principal, council_id, name, content
+    )
 
 
 @router.get(

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ConnDep, FreshnessDep, PrincipalDep, SettingsDep, ensure_can_read_provider
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSES, Unprocessable, error_response
@@ -199,7 +200,8 @@ async def import_schedule(
         content = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Unprocessable("schedule file is not UTF-8", code="schedule_invalid") from exc
-    return service.import_schedule_file(conn, principal, content, source)
+    # The body is read on the event loop; the import's database work in the thread pool.
+    return await run_in_threadpool(service.import_schedule_file, conn, principal, content, source)
 
 
 @router.put("/councils/{council_id}/policy", response_model=CouncilPolicy, responses=COUNCILS_ONLY)
