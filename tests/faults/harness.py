@@ -8,6 +8,7 @@ left is published again, as on a phone.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -125,19 +126,45 @@ class IngestRole:
 
     def __init__(self, stack: FaultStack, workers: int) -> None:
         self.stack = stack
+        self.count = workers
         self.log = (stack.state_dir / "ingest.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ecm", "ingest", "--workers", str(workers)],
-            env=stack.role_env(),
+        self.process = self._start()
+        assert wait_for_ingest(stack.settings, timeout_s=60), "ingest did not come online"
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ecm", "ingest", "--workers", str(self.count)],
+            env=self.stack.role_env(),
             cwd=ROOT,
             stdout=self.log,
             stderr=self.log,
         )
-        assert wait_for_ingest(stack.settings, timeout_s=60), "ingest did not come online"
+
+    def log_lines(self) -> list[dict[str, object]]:
+        """The JSON log lines of every worker so far (the role logs at WARNING and above)."""
+        text = (self.stack.state_dir / "ingest.log").read_text(errors="replace")
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def workers(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in children.read_text().split()]
+
+    def kill_every_worker(self) -> list[int]:
+        """kill -9 every worker. The supervisor of --workers N restarts them; a single worker
+        (no supervisor) is started again here, as systemd would."""
+        if self.count > 1:
+            pids = self.workers()
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            return pids
+        pid = self.process.pid
+        self.process.kill()
+        self.process.wait()
+        self.process = self._start()
+        return [pid]
 
     def kill_one_worker(self, rng: random.Random) -> int:
         pid = rng.choice(self.workers())
@@ -299,9 +326,17 @@ class Devices:
 
 
 def settle_and_count(
-    stack: FaultStack, fleet: Fleet, devices: Devices, scenario: str, timeout_s: float = 60
+    stack: FaultStack,
+    fleet: Fleet,
+    devices: Devices,
+    scenario: str,
+    timeout_s: float = 60,
+    planted: Sequence[bytes] = (),
 ) -> Counts:
-    """Wait until every confirmed event is stored (or the timeout), then count."""
+    """Wait until every confirmed event is stored (or the timeout), then count.
+
+    `planted` are payloads the test published on the fleet's topics to be quarantined (bad
+    messages among the good): their quarantine entries are not unexpected."""
     ids = list(devices.sent)
     deadline = time.monotonic() + timeout_s
     with psycopg.connect(stack.settings.database_url, autocommit=True) as conn:
@@ -328,8 +363,9 @@ def settle_and_count(
             ).fetchall()
         }
         quarantined = conn.execute(
-            "select count(*) from quarantined_message where device_id like %s",
-            (f"{fleet.run}%",),
+            "select count(*) from quarantined_message where device_id like %s "
+            "and not payload = any(%s)",
+            (f"{fleet.run}%", list(planted)),
         ).fetchone()
     confirmed_ids = set(ids) - {e.event_id for e in devices.outbox.pending()}
     counts = Counts(
