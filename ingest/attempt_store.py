@@ -3,8 +3,9 @@
 A worker records an attempt at every message of a batch, in a transaction of its own that
 commits before the batch is processed, and the transaction that stores the batch deletes them.
 A count still there on the next delivery means a worker died (or was killed) holding that
-message: ingest.worker then processes it alone, and after POISON_AFTER such attempts
-quarantines it as `poison` instead of processing it again.
+message: ingest.worker then processes it alone (recording attempts only at the message in
+hand, so the ones waiting behind a killer are not blamed), and after POISON_AFTER such
+attempts quarantines it as `poison` instead of processing it again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ from ingest.verify import ReceivedMessage
 def fingerprint(message: ReceivedMessage) -> bytes:
     """SHA-256 of the topic, a NUL (no topic contains one) and the payload."""
     return hashlib.sha256(message.topic.encode() + b"\0" + message.payload).digest()
+
+
+def recorded(conn: psycopg.Connection, messages: Sequence[ReceivedMessage]) -> dict[bytes, int]:
+    """The attempts still recorded at any of these messages (none, unless a worker died)."""
+    rows = conn.execute(
+        "select fingerprint, attempts from ingest_attempt where fingerprint = any(%s)",
+        ([fingerprint(message) for message in messages],),
+    ).fetchall()
+    return {bytes(f): int(n) for f, n in rows}
 
 
 def record(conn: psycopg.Connection, messages: Sequence[ReceivedMessage]) -> dict[bytes, int]:

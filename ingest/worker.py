@@ -137,12 +137,12 @@ class Worker:
     def _isolate_suspects(
         self, batch: list[ReceivedMessage], deadline: float | None = None
     ) -> list[list[ReceivedMessage]]:
-        """Record an attempt at each message, durably, before any of it is processed; split off
-        the messages a worker already died holding, to be processed one at a time.
+        """Split off the messages a worker already died holding, to be processed one at a time.
 
-        A message whose attempt is still recorded was in a batch when a worker died. Alone, it
-        can kill only its own attempt, not the batch of good messages around it; after
-        POISON_AFTER such attempts `_verify` quarantines it as poison without processing it.
+        A message with an attempt still recorded (ingest.attempt_store) was in hand when a
+        worker died. Alone, it can kill only its own attempt, not the good messages around it,
+        and only its own count grows: after POISON_AFTER attempts `_verify` quarantines it as
+        poison without processing it.
         """
         if not batch:
             return []
@@ -152,24 +152,23 @@ class Worker:
                 if self._conn is None or self._conn.closed:
                     self._connect_database()
                 assert self._conn is not None
-                self._attempts = attempt_store.record(self._conn, batch)
+                held = attempt_store.recorded(self._conn, batch)
                 break
             except psycopg.Error as exc:
                 next_delay = self._back_off(classify(exc), delay, deadline)
                 if next_delay is None:
                     return []
                 delay = next_delay
-        counts = [self._attempts.get(attempt_store.fingerprint(m), 1) for m in batch]
-        suspects = [m for m, n in zip(batch, counts, strict=True) if n > 1]
-        if not suspects:
+        if not held:
             return [batch]
+        suspects = [m for m in batch if attempt_store.fingerprint(m) in held]
         log.warning(
             "%d of %d messages were held by a worker that died; processing them one by one",
             len(suspects),
             len(batch),
             extra={"suspects": len(suspects), "batch": len(batch)},
         )
-        rest = [m for m, n in zip(batch, counts, strict=True) if n == 1]
+        rest = [m for m in batch if attempt_store.fingerprint(m) not in held]
         return [*([rest] if rest else []), *([m] for m in suspects)]
 
     def _back_off(self, fault: StoreFault, delay: float, deadline: float | None) -> float | None:
@@ -191,9 +190,15 @@ class Worker:
 
     def _commit_then_ack(self, batch: list[ReceivedMessage], deadline: float | None = None) -> None:
         verified: tuple[list[VerifiedEvent], list[QuarantineEntry]] | None = None
+        recorded = False
         delay = 0.5
         while True:
             try:
+                if not recorded:
+                    # Durably, before anything of the batch is processed: should a message
+                    # kill this worker, the next delivery knows (_isolate_suspects).
+                    self._record_attempts(batch)
+                    recorded = True
                 # Verification needs the registry (one query on a cache miss), so it sits
                 # inside the retry too; once done it is not repeated.
                 verified = verified or self._verify(batch)
@@ -213,6 +218,12 @@ class Worker:
         metrics.BATCH_SIZE.observe(len(batch))
         self.consumer.ack(batch)
         self._count(batch, result, [*verified[1], *result.rejected])
+
+    def _record_attempts(self, batch: list[ReceivedMessage]) -> None:
+        if self._conn is None or self._conn.closed:
+            self._connect_database()
+        assert self._conn is not None
+        self._attempts = attempt_store.record(self._conn, batch)
 
     def _verify(
         self, batch: list[ReceivedMessage]

@@ -336,8 +336,10 @@ def settle_and_count(
     """Wait until every confirmed event is stored (or the timeout), then count.
 
     `planted` are payloads the test published on the fleet's topics to be quarantined (bad
-    messages among the good): their quarantine entries are not unexpected."""
-    ids = list(devices.sent)
+    messages among the good): they are not counted as sent, and their quarantine entries are
+    not unexpected."""
+    bad = set(planted)
+    ids = [event_id for event_id, event in devices.sent.items() if event.payload not in bad]
     deadline = time.monotonic() + timeout_s
     with psycopg.connect(stack.settings.database_url, autocommit=True) as conn:
         while True:
@@ -346,7 +348,8 @@ def settle_and_count(
                 (ids,),
             ).fetchone()
             stored = int(row[0]) if row else 0
-            if stored >= devices.confirmed or time.monotonic() > deadline:
+            pending = {entry.event_id for entry in devices.outbox.pending()}
+            if stored >= len(set(ids) - pending) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         time.sleep(1.0)  # anything still in flight would show as a duplicate now
