@@ -139,6 +139,7 @@ def test_a_message_that_kills_its_worker_is_quarantined_as_poison(
         Devices(stack, tmp_path / "outbox.sqlite") as devices,
         psycopg.connect(stack.settings.database_url, autocommit=True) as conn,
     ):
+        logged_before = len(ingest.log_lines())
         devices.publish(events)
         devices.deliver_everything(timeout_s=60)
         deadline = time.monotonic() + 120
@@ -167,7 +168,9 @@ def test_a_message_that_kills_its_worker_is_quarantined_as_poison(
         )
         assert ingest.alive()
         isolated = [
-            line for line in ingest.log_lines() if "processing them one by one" in str(line["msg"])
+            line
+            for line in ingest.log_lines()[logged_before:]
+            if "processing them one by one" in str(line["msg"])
         ]
     assert quarantined(stack, [killer.payload]) == {killer.payload: "poison"}
     assert kills == POISON_AFTER
