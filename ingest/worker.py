@@ -15,7 +15,7 @@ import psycopg
 
 from core.db import connect, wait_for_database
 from core.settings import Settings
-from gateway.protocol import Rejection
+from gateway.protocol import Rejected, Rejection, device_from_topic
 from ingest import attempt_store, metrics, store
 from ingest.clock import apply_clock_rules
 from ingest.directory import Directory
@@ -250,7 +250,7 @@ class Worker:
                 # quarantine with the exception, and the rest of the batch goes on.
                 log.exception("quarantining a message that failed verification")
                 outcome = QuarantineEntry(
-                    message, Rejection.MALFORMED, _exception_detail(exc), None, None
+                    message, Rejection.MALFORMED, _exception_detail(exc), _device_of(message), None
                 )
             if isinstance(outcome, VerifiedEvent):
                 events.append(outcome)
@@ -267,7 +267,7 @@ class Worker:
             Rejection.POISON,
             f"{attempts - 1} attempts at this message ended with the worker dying; "
             "not processed again",
-            None,
+            _device_of(message),
             None,
         )
 
@@ -460,3 +460,11 @@ def _exception_detail(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return detail if len(detail) <= 300 else f"{detail[:297]}..."
+
+
+def _device_of(message: ReceivedMessage) -> str | None:
+    """The device whose topic carried the message, for a quarantine entry; None if none."""
+    try:
+        return device_from_topic(message.topic)
+    except Rejected:
+        return None

@@ -42,6 +42,7 @@ from gateway.pki.identity import service_identity
 from gateway.protocol import EventClaims, EventType, events_topic, public_key_to_b64, sign_compact
 from gateway.registry import Carer, Device, Provider, RegistryDocument, ServiceUser, seed
 from ingest.readiness import wait_for_ingest
+from tests.ingest.worker_support import end_session, worker_client_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -180,6 +181,11 @@ class IngestRole:
                 self.process.kill()  # its workers get SIGTERM from the kernel (parent death)
                 self.process.wait()
         self.log.close()
+        # A worker's persistent session stays in the share group after it stops, and the broker
+        # would queue part of a later test's events to it: a later role with fewer workers
+        # would never take them. End the sessions of this role's slots.
+        for index in range(self.count):
+            end_session(self.stack.settings, worker_client_id(self.stack.settings, index))
 
     def __enter__(self) -> IngestRole:
         return self
