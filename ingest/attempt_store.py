@@ -1,18 +1,22 @@
-"""Durable counts of attempts at each message, so a message that kills workers is recognised.
+"""Durable records of attempts at messages, so a message that kills workers is recognised.
 
-A worker records an attempt at every message of a batch, in a transaction of its own that
-commits before the batch is processed, and the transaction that stores the batch deletes them.
-A count still there on the next delivery means a worker died (or was killed) holding that
-message: ingest.worker then processes it alone (recording attempts only at the message in
-hand, so the ones waiting behind a killer are not blamed), and after POISON_AFTER such
-attempts quarantines it as `poison` instead of processing it again.
+Before processing a batch, a worker records it (one row: the fingerprints of its messages) in a
+transaction of its own; the transaction that stores the batch deletes the row. A row still
+there means a worker died (or was killed, or gave up with the database away) holding those
+messages. A message found in such rows is processed alone, with a row of its own, so only its
+own count grows (the messages waiting behind a killer are not blamed); once stored or
+quarantined it is taken out of the old rows. ingest.worker quarantines a message as `poison`
+when the rows holding it say it has been attempted more than POISON_AFTER times.
+
+One row per batch, not per message: the normal path costs one small insert and one delete by
+key per batch, whatever its size.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import psycopg
 
@@ -31,36 +35,49 @@ def _digest(topic: str, payload: bytes) -> bytes:
     return hashlib.sha256(topic.encode() + b"\0" + payload).digest()
 
 
-def recorded(conn: psycopg.Connection, messages: Sequence[ReceivedMessage]) -> dict[bytes, int]:
-    """The attempts still recorded at any of these messages (none, unless a worker died)."""
-    rows = conn.execute(
-        "select fingerprint, attempts from ingest_attempt where fingerprint = any(%s)",
-        ([fingerprint(message) for message in messages],),
-    ).fetchall()
-    return {bytes(f): int(n) for f, n in rows}
+def held(conn: psycopg.Connection, fingerprints: Sequence[bytes]) -> dict[bytes, int]:
+    """How many recorded attempts hold each of these messages (normally none).
 
-
-def record(conn: psycopg.Connection, messages: Sequence[ReceivedMessage]) -> dict[bytes, int]:
-    """Count one more attempt at each message and commit; returns each fingerprint's count.
-
-    The commit need not wait for the disk (synchronous_commit off): a worker that dies leaves
-    the record in the server's memory, which outlives it; only a database crash could lose it,
-    and that is not a message's fault.
+    The rows are the batches in progress (one per worker) and those left by workers that died:
+    a handful, so they are read whole and matched here, in a set, rather than compared
+    element by element in SQL (500 x 500 comparisons per row).
     """
-    topics = {fingerprint(message): message.topic for message in messages}
-    with conn.transaction(), conn.cursor() as cur:
-        cur.execute("set local synchronous_commit = off")
-        cur.execute(
-            "insert into ingest_attempt (fingerprint, topic, attempts) "
-            "select f, t, 1 from unnest(%s::bytea[], %s::text[]) as u(f, t) "
-            "on conflict (fingerprint) do update "
-            "set attempts = ingest_attempt.attempts + 1, last_at = now() "
-            "returning fingerprint, attempts",
-            (list(topics), list(topics.values())),
+    wanted = set(fingerprints)
+    counts: dict[bytes, int] = {}
+    with conn.cursor(binary=True) as cur:
+        for (stored,) in cur.execute("select fingerprints from ingest_attempt"):
+            for f in wanted.intersection(bytes(item) for item in stored):
+                counts[f] = counts.get(f, 0) + 1
+    return counts
+
+
+def record(conn: psycopg.Connection, fingerprints: Sequence[bytes]) -> int:
+    """Record an attempt at these messages and commit (one statement on the worker's autocommit
+    connection); returns the row's id.
+
+    The commit need not wait for the disk (synchronous_commit off for this transaction only):
+    a worker that dies leaves the row in the server, which outlives it; only a database crash
+    could lose it, and that is not a message's fault.
+    """
+    row = conn.execute(
+        "insert into ingest_attempt (fingerprints) "
+        "select %s::bytea[] from (select set_config('synchronous_commit', 'off', true)) as r "
+        "returning id",
+        (list(fingerprints),),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def finish(conn: psycopg.Connection, attempt: int, redone: Sequence[bytes] = ()) -> None:
+    """In the transaction that stores the batch: forget its attempt and, for messages that were
+    held by earlier attempts (`redone`), take them out of those rows."""
+    conn.execute("delete from ingest_attempt where id = %s", (attempt,))
+    if redone:
+        conn.execute(
+            "update ingest_attempt set fingerprints = array("
+            "select f from unnest(fingerprints) as f where not f = any(%s::bytea[])) "
+            "where fingerprints && %s::bytea[]",
+            (list(redone), list(redone)),
         )
-        return {bytes(f): int(n) for f, n in cur.fetchall()}
-
-
-def clear(conn: psycopg.Connection, fingerprints: Iterable[bytes]) -> None:
-    """Forget the attempts at messages now stored or quarantined (in the storing transaction)."""
-    conn.execute("delete from ingest_attempt where fingerprint = any(%s)", (list(fingerprints),))
+        conn.execute("delete from ingest_attempt where cardinality(fingerprints) = 0")

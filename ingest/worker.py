@@ -64,7 +64,11 @@ class Worker:
         self._conn: psycopg.Connection | None = None
         self._directory: Directory | None = None
         self._carry: list[ReceivedMessage] = []
-        # Recorded attempts at the messages in hand, by fingerprint (ingest.attempt_store).
+        # Attempts at the messages of the batch taken (ingest.attempt_store): how many earlier
+        # ones still hold each (normally none), and, for the part in hand, its own record and
+        # each message's count including it.
+        self._held: dict[bytes, int] = {}
+        self._attempt: int | None = None
         self._attempts: dict[bytes, int] = {}
 
     def run(self) -> None:
@@ -152,23 +156,24 @@ class Worker:
                 if self._conn is None or self._conn.closed:
                     self._connect_database()
                 assert self._conn is not None
-                held = attempt_store.recorded(self._conn, batch)
+                fingerprints = [attempt_store.fingerprint(m) for m in batch]
+                self._held = attempt_store.held(self._conn, fingerprints)
                 break
             except psycopg.Error as exc:
                 next_delay = self._back_off(classify(exc), delay, deadline)
                 if next_delay is None:
                     return []
                 delay = next_delay
-        if not held:
+        if not self._held:
             return [batch]
-        suspects = [m for m in batch if attempt_store.fingerprint(m) in held]
+        suspects = [m for m in batch if attempt_store.fingerprint(m) in self._held]
         log.warning(
             "%d of %d messages were held by a worker that died; processing them one by one",
             len(suspects),
             len(batch),
             extra={"suspects": len(suspects), "batch": len(batch)},
         )
-        rest = [m for m in batch if attempt_store.fingerprint(m) not in held]
+        rest = [m for m in batch if attempt_store.fingerprint(m) not in self._held]
         return [*([rest] if rest else []), *([m] for m in suspects)]
 
     def _back_off(self, fault: StoreFault, delay: float, deadline: float | None) -> float | None:
@@ -223,7 +228,9 @@ class Worker:
         if self._conn is None or self._conn.closed:
             self._connect_database()
         assert self._conn is not None
-        self._attempts = attempt_store.record(self._conn, batch)
+        fingerprints = [attempt_store.fingerprint(message) for message in batch]
+        self._attempt = attempt_store.record(self._conn, fingerprints)
+        self._attempts = {f: self._held.get(f, 0) + 1 for f in fingerprints}
 
     def _verify(
         self, batch: list[ReceivedMessage]
@@ -286,7 +293,7 @@ class Worker:
                     seq_window=self.settings.ingest_seq_window,
                     tag_clock_tolerance=self._tag_clock_tolerance,
                 )
-                attempt_store.clear(self._conn, self._fingerprints(events, rejects))
+                self._finish_attempt()
                 return result
         except psycopg.Error as exc:
             fault = classify(exc)
@@ -326,7 +333,7 @@ class Worker:
         try:
             with self._conn.transaction():
                 store.store_batch(self._conn, [], [*rejects, *refused])
-                attempt_store.clear(self._conn, self._fingerprints(events, rejects))
+                self._finish_attempt()
         except psycopg.Error as exc:
             # The events stored one by one are committed: a retry finds them as duplicates.
             raise TransientStoreError(classify(exc)) from exc
@@ -367,10 +374,11 @@ class Worker:
                     raise TransientStoreError(fault) from exc
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _fingerprints(events: list[VerifiedEvent], rejects: list[QuarantineEntry]) -> list[bytes]:
-        messages = [event.message for event in events] + [entry.message for entry in rejects]
-        return [attempt_store.fingerprint(message) for message in messages]
+    def _finish_attempt(self) -> None:
+        """Forget the attempt at the part in hand, in the transaction that stores it."""
+        assert self._conn is not None and self._attempt is not None
+        redone = [f for f, n in self._attempts.items() if n > 1]
+        attempt_store.finish(self._conn, self._attempt, redone)
 
     def _count(
         self,
