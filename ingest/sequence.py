@@ -1,9 +1,11 @@
 """Per-device sequence rules, applied inside the batch transaction before events are stored.
 
 A handset numbers its events 0, 1, 2, ... and keeps each in its outbox until the broker has it,
-so the same event may arrive many times (a redelivery, harmless: same event id) but a second,
-different event never legitimately carries a seq the device already used. Such an event is a
-replay (`seq_replayed`); one far behind the device's highest stored seq is `seq_too_old`.
+so the same event may arrive many times (a redelivery, harmless: the same signed bytes) but a
+second, different event never legitimately carries a seq the device already used. Such an event
+is a replay (`seq_replayed`); one far behind the device's highest stored seq is `seq_too_old`.
+An event id that comes again with different signed bytes (under the same seq, another seq, or
+another device) is a `conflict`: the stored original stays, the newcomer goes to quarantine.
 
 Ingest workers run in parallel, so two batches may hold events of the same device at once. A
 transaction-scoped advisory lock per device, taken in sorted order (no deadlock between
@@ -58,6 +60,22 @@ def admit(cur: psycopg.Cursor, events: Sequence[VerifiedEvent], window: int) -> 
         ([e.claims.device_id for e in events], [e.claims.seq for e in events]),
     )
     holder: dict[tuple[str, int], UUID] = {(d, q): event_id for d, q, event_id in cur.fetchall()}
+    cur.execute(
+        "select event_id, device_id, seq from device_sequence where event_id = any(%s::uuid[])",
+        ([e.claims.event_id for e in events],),
+    )
+    # Where each event id is already held; an id held under another (device, seq) is reused.
+    owner: dict[UUID, tuple[str, int]] = {event_id: (d, q) for event_id, d, q in cur.fetchall()}
+    # The signed bytes of each held (device, seq) a batch event claims with the same event id:
+    # only an identical copy is a redelivery.
+    signed = _stored_signed_bytes(
+        cur,
+        {
+            (e.claims.device_id, e.claims.seq)
+            for e in events
+            if holder.get((e.claims.device_id, e.claims.seq)) == e.claims.event_id
+        },
+    )
 
     accepted: list[VerifiedEvent] = []
     rejected: list[QuarantineEntry] = []
@@ -68,8 +86,20 @@ def admit(cur: psycopg.Cursor, events: Sequence[VerifiedEvent], window: int) -> 
         key = (claims.device_id, claims.seq)
         held_by = holder.get(key)
         if held_by == claims.event_id:
-            # A redelivery of an event stored before, or admitted earlier in this batch.
-            duplicates += 1
+            original = signed.get(key)
+            if original is None or original == signed_bytes(event.message.payload):
+                # A redelivery of an event stored before, or admitted earlier in this batch.
+                duplicates += 1
+                continue
+            rejected.append(
+                _quarantine(
+                    event,
+                    Rejection.CONFLICT,
+                    f"event {claims.event_id} (seq {claims.seq} of device {claims.device_id!r})"
+                    " is already stored with different signed bytes; the stored original is "
+                    "kept",
+                )
+            )
             continue
         if held_by is not None:
             rejected.append(
@@ -78,6 +108,17 @@ def admit(cur: psycopg.Cursor, events: Sequence[VerifiedEvent], window: int) -> 
                     Rejection.SEQ_REPLAYED,
                     f"seq {claims.seq} of device {claims.device_id!r} is already held by event "
                     f"{held_by}",
+                )
+            )
+            continue
+        first = owner.get(claims.event_id)
+        if first is not None:
+            rejected.append(
+                _quarantine(
+                    event,
+                    Rejection.CONFLICT,
+                    f"event id {claims.event_id} is already stored as seq {first[1]} of device "
+                    f"{first[0]!r}, with different signed bytes; the stored original is kept",
                 )
             )
             continue
@@ -93,6 +134,8 @@ def admit(cur: psycopg.Cursor, events: Sequence[VerifiedEvent], window: int) -> 
             )
             continue
         holder[key] = claims.event_id
+        owner[claims.event_id] = key
+        signed[key] = signed_bytes(event.message.payload)
         highest[claims.device_id] = claims.seq if high is None else max(high, claims.seq)
         new_keys.append((claims.device_id, claims.seq, claims.event_id))
         accepted.append(event)
@@ -105,6 +148,31 @@ def admit(cur: psycopg.Cursor, events: Sequence[VerifiedEvent], window: int) -> 
             (list(devices_), list(seqs), list(event_ids)),
         )
     return Admission(accepted, rejected, duplicates)
+
+
+def signed_bytes(token: bytes | str) -> bytes:
+    """What the device signed: the JWS signing input (protected header and payload), without
+    the whitespace around the token that parsing ignores too. Ed25519 signs deterministically,
+    so equal signing input from a verified device is the same event, byte for byte."""
+    raw = token.encode("ascii") if isinstance(token, str) else token
+    return raw.strip().rpartition(b".")[0]
+
+
+def _stored_signed_bytes(
+    cur: psycopg.Cursor, keys: set[tuple[str, int]]
+) -> dict[tuple[str, int], bytes]:
+    if not keys:
+        return {}
+    devices, seqs = zip(*sorted(keys), strict=True)
+    # The first stored copy is the original (before sequences were kept, a seq could be
+    # stored twice); a held seq whose event was purged by retention has nothing to compare.
+    cur.execute(
+        "select distinct on (e.device_id, e.seq) e.device_id, e.seq, e.raw_jws "
+        "from device_event e join unnest(%s::text[], %s::int8[]) as k(d, q) "
+        "on e.device_id = k.d and e.seq = k.q order by e.device_id, e.seq, e.stored_at",
+        (list(devices), list(seqs)),
+    )
+    return {(d, q): signed_bytes(raw) for d, q, raw in cur.fetchall()}
 
 
 def _quarantine(event: VerifiedEvent, reason: Rejection, detail: str) -> QuarantineEntry:

@@ -15,10 +15,11 @@ import psycopg
 
 from core.db import connect, wait_for_database
 from core.settings import Settings
-from gateway.protocol import Rejection
-from ingest import metrics, store
+from gateway.protocol import Rejected, Rejection, device_from_topic
+from ingest import attempt_store, metrics, store
 from ingest.clock import apply_clock_rules
 from ingest.directory import Directory
+from ingest.errors import ErrorClass, StoreFault, classify
 from ingest.receipts import EventOutcome, Outcome, send_receipts
 from ingest.transport import make_transport
 from ingest.verify import QuarantineEntry, ReceivedMessage, VerifiedEvent, verify
@@ -28,6 +29,19 @@ log = logging.getLogger("ecm.ingest")
 STATS_EVERY_S = 10.0
 # A graceful stop commits what the worker holds; it does not wait on a database that is away.
 DRAIN_TIMEOUT_S = 20.0
+# Recorded attempts at a message after which it is quarantined as poison, not processed again:
+# each was a worker dying with the message in hand, the later ones with it processed alone.
+POISON_AFTER = 3
+# Storing one event again after two workers raced on its key: the second try sees the winner.
+DEDUP_RACE_TRIES = 3
+
+
+class TransientStoreError(Exception):
+    """The database refused a batch for a reason that passes: retry it, acknowledge nothing."""
+
+    def __init__(self, fault: StoreFault) -> None:
+        super().__init__(fault.detail)
+        self.fault = fault
 
 
 @dataclass
@@ -51,6 +65,12 @@ class Worker:
         self._conn: psycopg.Connection | None = None
         self._directory: Directory | None = None
         self._carry: list[ReceivedMessage] = []
+        # Attempts at the messages of the batch taken (ingest.attempt_store): how many earlier
+        # ones still hold each (normally none), and, for the part in hand, its own record and
+        # each message's count including it.
+        self._held: dict[bytes, int] = {}
+        self._attempt: int | None = None
+        self._attempts: dict[bytes, int] = {}
 
     def run(self) -> None:
         wait_for_database(self.settings, timeout_s=120)
@@ -59,8 +79,8 @@ class Worker:
         last_stats = last_refresh = time.monotonic()
         while not self.stopping.is_set():
             batch = self._take_batch()
-            if batch:
-                self._commit_then_ack(batch)
+            for part in self._isolate_suspects(batch):
+                self._commit_then_ack(part)
             if time.monotonic() - last_refresh > self.settings.ingest_registry_refresh_s:
                 self._refresh_directory()
                 last_refresh = time.monotonic()
@@ -95,7 +115,8 @@ class Worker:
         drained = 0
         while batch := self._take_batch(wait=False):
             drained += len(batch)
-            self._commit_then_ack(batch, deadline=deadline)
+            for part in self._isolate_suspects(batch, deadline=deadline):
+                self._commit_then_ack(part, deadline=deadline)
         log.info("drained %d messages before stopping", drained, extra={"drained": drained})
 
     def _take_batch(self, wait: bool = True) -> list[ReceivedMessage]:
@@ -118,28 +139,87 @@ class Worker:
         batch, self._carry = batch[:size], batch[size:]
         return batch
 
-    def _commit_then_ack(self, batch: list[ReceivedMessage], deadline: float | None = None) -> None:
-        verified: tuple[list[VerifiedEvent], list[QuarantineEntry]] | None = None
+    def _isolate_suspects(
+        self, batch: list[ReceivedMessage], deadline: float | None = None
+    ) -> list[list[ReceivedMessage]]:
+        """Split off the messages a worker already died holding, to be processed one at a time.
+
+        A message with an attempt still recorded (ingest.attempt_store) was in hand when a
+        worker died. Alone, it can kill only its own attempt, not the good messages around it,
+        and only its own count grows: after POISON_AFTER attempts `_verify` quarantines it as
+        poison without processing it.
+        """
+        if not batch:
+            return []
         delay = 0.5
         while True:
             try:
+                if self._conn is None or self._conn.closed:
+                    self._connect_database()
+                assert self._conn is not None
+                fingerprints = [attempt_store.fingerprint(m) for m in batch]
+                self._held = attempt_store.held(self._conn, fingerprints)
+                break
+            except psycopg.Error as exc:
+                next_delay = self._back_off(classify(exc), delay, deadline)
+                if next_delay is None:
+                    return []
+                delay = next_delay
+        if not self._held:
+            return [batch]
+        suspects = [m for m in batch if attempt_store.fingerprint(m) in self._held]
+        log.warning(
+            "%d of %d messages were held by a worker that died; processing them one by one",
+            len(suspects),
+            len(batch),
+            extra={"suspects": len(suspects), "batch": len(batch)},
+        )
+        rest = [m for m in batch if attempt_store.fingerprint(m) not in self._held]
+        return [*([rest] if rest else []), *([m] for m in suspects)]
+
+    def _back_off(self, fault: StoreFault, delay: float, deadline: float | None) -> float | None:
+        """Wait before trying the database again; the next delay, or None to give up (a drain
+        past its deadline: the broker redelivers the batch to the session after the restart)."""
+        metrics.DATABASE_RETRIES.inc()
+        log.warning(
+            "database refused the batch (SQLSTATE %s: %s); retrying in %.1fs",
+            fault.sqlstate or "none",
+            fault.message,
+            delay,
+            extra={"sqlstate": fault.sqlstate},
+        )
+        self._drop_connection()
+        if deadline is not None and time.monotonic() + delay > deadline:
+            return None
+        time.sleep(delay)
+        return min(delay * 2, 5.0)
+
+    def _commit_then_ack(self, batch: list[ReceivedMessage], deadline: float | None = None) -> None:
+        verified: tuple[list[VerifiedEvent], list[QuarantineEntry]] | None = None
+        recorded = False
+        delay = 0.5
+        while True:
+            try:
+                if not recorded:
+                    # Durably, before anything of the batch is processed: should a message
+                    # kill this worker, the next delivery knows (_isolate_suspects).
+                    self._record_attempts(batch)
+                    recorded = True
                 # Verification needs the registry (one query on a cache miss), so it sits
                 # inside the retry too; once done it is not repeated.
                 verified = verified or self._verify(batch)
                 started = time.perf_counter()
                 result = self._store(*verified)
                 break
-            except psycopg.OperationalError as exc:
-                # The database is away (or a deadlock was broken): keep the batch
-                # unacknowledged, the broker keeps it too, and retry. A drain with a deadline
-                # gives up instead; the broker redelivers to the session after the restart.
-                metrics.DATABASE_RETRIES.inc()
-                log.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
-                self._drop_connection()
-                if deadline is not None and time.monotonic() + delay > deadline:
+            except (psycopg.Error, TransientStoreError) as exc:
+                # Whatever the database's trouble (away, read-only, full, a privilege revoked,
+                # a deadlock...), the batch stays unacknowledged, the broker keeps it too, and
+                # it is retried: a passing fault never quarantines a valid event.
+                fault = exc.fault if isinstance(exc, TransientStoreError) else classify(exc)
+                next_delay = self._back_off(fault, delay, deadline)
+                if next_delay is None:
                     return
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = next_delay
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(batch))
         self.consumer.ack(batch)
@@ -159,6 +239,14 @@ class Worker:
         except Exception:
             log.exception("receipts not sent; the handsets will resend and be receipted then")
 
+    def _record_attempts(self, batch: list[ReceivedMessage]) -> None:
+        if self._conn is None or self._conn.closed:
+            self._connect_database()
+        assert self._conn is not None
+        fingerprints = [attempt_store.fingerprint(message) for message in batch]
+        self._attempt = attempt_store.record(self._conn, fingerprints)
+        self._attempts = {f: self._held.get(f, 0) + 1 for f in fingerprints}
+
     def _verify(
         self, batch: list[ReceivedMessage]
     ) -> tuple[list[VerifiedEvent], list[QuarantineEntry]]:
@@ -169,18 +257,41 @@ class Worker:
         events: list[VerifiedEvent] = []
         rejects: list[QuarantineEntry] = []
         for message in batch:
-            outcome = verify(message, self._directory)
-            if isinstance(outcome, VerifiedEvent):
-                outcome = apply_clock_rules(
-                    outcome,
-                    skew_tolerance_s=settings.ingest_clock_skew_tolerance_s,
-                    late_after_s=settings.ingest_late_after_s,
+            try:
+                outcome = self._poison(message) or verify(message, self._directory)
+                if isinstance(outcome, VerifiedEvent):
+                    outcome = apply_clock_rules(
+                        outcome,
+                        skew_tolerance_s=settings.ingest_clock_skew_tolerance_s,
+                        late_after_s=settings.ingest_late_after_s,
+                    )
+            except psycopg.Error:
+                raise  # the registry is unreachable: the database's fault, not the message's
+            except Exception as exc:
+                # No message may stop ingest: whatever reading this one raised, it goes to
+                # quarantine with the exception, and the rest of the batch goes on.
+                log.exception("quarantining a message that failed verification")
+                outcome = QuarantineEntry(
+                    message, Rejection.MALFORMED, _exception_detail(exc), _device_of(message), None
                 )
             if isinstance(outcome, VerifiedEvent):
                 events.append(outcome)
             else:
                 rejects.append(outcome)
         return events, rejects
+
+    def _poison(self, message: ReceivedMessage) -> QuarantineEntry | None:
+        attempts = self._attempts.get(attempt_store.fingerprint(message), 1)
+        if attempts <= POISON_AFTER:
+            return None
+        return QuarantineEntry(
+            message,
+            Rejection.POISON,
+            f"{attempts - 1} attempts at this message ended with the worker dying; "
+            "not processed again",
+            _device_of(message),
+            None,
+        )
 
     def _store(
         self, events: list[VerifiedEvent], rejects: list[QuarantineEntry]
@@ -190,19 +301,23 @@ class Worker:
         assert self._conn is not None
         try:
             with self._conn.transaction():
-                return store.store_batch(
+                result = store.store_batch(
                     self._conn,
                     events,
                     rejects,
                     seq_window=self.settings.ingest_seq_window,
                     tag_clock_tolerance=self._tag_clock_tolerance,
                 )
-        except psycopg.OperationalError:
-            raise
+                self._finish_attempt()
+                return result
         except psycopg.Error as exc:
-            # A row the database refuses must not block the batch forever (it would be
-            # redelivered and refused again): store the rest, quarantine that one with the error.
-            log.error("batch refused (%s); storing one by one", exc)
+            fault = classify(exc)
+            if fault.kind is ErrorClass.TRANSIENT:
+                raise TransientStoreError(fault) from exc
+            # A row the database refuses for its own data must not block the batch forever
+            # (it would be redelivered and refused again), and a race on a dedup key is settled
+            # by storing again: store event by event, quarantining only a refused row.
+            log.error("batch refused (%s); storing one by one", fault.detail)
             return self._store_one_by_one(events, rejects)
 
     def _store_one_by_one(
@@ -213,36 +328,32 @@ class Worker:
         refused: list[QuarantineEntry] = []
         ruled: list[QuarantineEntry] = []
         outcomes: list[EventOutcome] = []
-        window = self.settings.ingest_seq_window
         for event in events:
-            try:
-                with self._conn.transaction():
-                    one = store.store_batch(
-                        self._conn,
-                        [event],
-                        [],
-                        seq_window=window,
-                        tag_clock_tolerance=self._tag_clock_tolerance,
-                    )
-                stored += one.stored
-                duplicates += one.duplicates
-                late += one.late_arriving
-                ruled.extend(one.rejected)
-                outcomes.extend(one.outcomes)
-            except psycopg.OperationalError:
-                raise
-            except psycopg.Error as exc:
+            one, fault = self._store_one(event)
+            if fault is not None:
                 refused.append(
                     QuarantineEntry(
                         event.message,
                         Rejection.STORE_ERROR,
-                        str(exc).strip(),
+                        fault.detail,
                         event.claims.device_id,
                         event.claims.event_id,
                     )
                 )
-        with self._conn.transaction():
-            store.store_batch(self._conn, [], [*rejects, *refused])
+                continue
+            assert one is not None
+            stored += one.stored
+            duplicates += one.duplicates
+            late += one.late_arriving
+            ruled.extend(one.rejected)
+            outcomes.extend(one.outcomes)
+        try:
+            with self._conn.transaction():
+                store.store_batch(self._conn, [], [*rejects, *refused])
+                self._finish_attempt()
+        except psycopg.Error as exc:
+            # The events stored one by one are committed: a retry finds them as duplicates.
+            raise TransientStoreError(classify(exc)) from exc
         return store.BatchResult(
             stored,
             duplicates,
@@ -257,6 +368,45 @@ class Worker:
                 ),
             ),
         )
+
+    def _store_one(
+        self, event: VerifiedEvent
+    ) -> tuple[store.BatchResult | None, StoreFault | None]:
+        """One event in its own transaction: its result, or the fault of its own data.
+
+        A transient fault raises (the whole batch is retried); a race on a dedup key is tried
+        again, when the sequence rules see the other worker's row."""
+        assert self._conn is not None
+        for attempt in range(1, DEDUP_RACE_TRIES + 1):
+            try:
+                with self._conn.transaction():
+                    return (
+                        store.store_batch(
+                            self._conn,
+                            [event],
+                            [],
+                            seq_window=self.settings.ingest_seq_window,
+                            tag_clock_tolerance=self._tag_clock_tolerance,
+                        ),
+                        None,
+                    )
+            except psycopg.Error as exc:
+                fault = classify(exc)
+                if fault.kind is ErrorClass.ROW_DATA:
+                    return None, fault
+                if fault.kind is ErrorClass.TRANSIENT or attempt == DEDUP_RACE_TRIES:
+                    raise TransientStoreError(fault) from exc
+        raise AssertionError("unreachable")
+
+    def _finish_attempt(self) -> None:
+        """Forget the attempt at the part in hand, in the transaction that stores it.
+
+        A message quarantined as poison keeps the old attempts that condemned it: a handset
+        resends what it holds no receipt for (and a poison message has none), so each later
+        delivery is quarantined as poison again without being processed."""
+        assert self._conn is not None and self._attempt is not None
+        redone = [f for f, n in self._attempts.items() if 1 < n <= POISON_AFTER]
+        attempt_store.finish(self._conn, self._attempt, redone)
 
     def _count(
         self,
@@ -339,3 +489,18 @@ class Worker:
                 "by_reason": dict(c.by_reason),
             },
         )
+
+
+def _exception_detail(exc: BaseException) -> str:
+    """The quarantine detail of an unexpected exception: its type and first line, bounded."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return detail if len(detail) <= 300 else f"{detail[:297]}..."
+
+
+def _device_of(message: ReceivedMessage) -> str | None:
+    """The device whose topic carried the message, for a quarantine entry; None if none."""
+    try:
+        return device_from_topic(message.topic)
+    except Rejected:
+        return None

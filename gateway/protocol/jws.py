@@ -77,6 +77,15 @@ class SignedEvent:
             raise Rejected(Rejection.BAD_SIGNATURE, "signature does not verify") from None
 
 
+def _brief(value: object) -> str:
+    """A header value for a rejection's detail: a type and a bounded repr (it may be a nested
+    structure thousands deep or 16 KiB long, which must not become the detail, or a crash)."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        text = repr(value)
+        return text if len(text) <= 40 else f"{text[:37]}..."
+    return f"of type {type(value).__name__}"
+
+
 def parse_compact(token: bytes) -> SignedEvent:
     if len(token) > MAX_TOKEN_BYTES:
         raise Rejected(Rejection.NOT_JWS, f"payload of {len(token)} bytes is too large")
@@ -92,10 +101,13 @@ def parse_compact(token: bytes) -> SignedEvent:
         header = json.loads(b64url_decode(protected))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise Rejected(Rejection.BAD_HEADER, "protected header is not base64url JSON") from None
+    except RecursionError:
+        # JSON nested thousands deep exhausts the parser's stack: refused, not a crash.
+        raise Rejected(Rejection.BAD_HEADER, "protected header JSON is nested too deep") from None
     if not isinstance(header, dict):
         raise Rejected(Rejection.BAD_HEADER, "protected header is not a JSON object")
     if header.get("alg") != ALGORITHM:
-        raise Rejected(Rejection.UNSUPPORTED_ALG, f"alg {header.get('alg')!r} is not EdDSA")
+        raise Rejected(Rejection.UNSUPPORTED_ALG, f"alg {_brief(header.get('alg'))} is not EdDSA")
     if "crit" in header:
         raise Rejected(Rejection.BAD_HEADER, "crit header parameters are not supported")
     if not isinstance(header.get("kid"), str) or not header["kid"]:

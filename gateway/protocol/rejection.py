@@ -32,7 +32,16 @@ class Rejection(StrEnum):
     CLOCK_SKEW = "clock_skew"
     SEQ_REPLAYED = "seq_replayed"
     SEQ_TOO_OLD = "seq_too_old"
+    # The same event id with different signed bytes: the stored original stays, this copy is
+    # quarantined beside it (ingest.sequence).
+    CONFLICT = "conflict"
     STORE_ERROR = "store_error"
+    # Reading the message failed in a way no check names (a fault in ingest itself, not a
+    # judgement on the event); the exception is the detail, the worker goes on.
+    MALFORMED = "malformed"
+    # Workers died processing this message several times over (ingest.attempt_store); it is
+    # quarantined on its next delivery without being processed again.
+    POISON = "poison"
 
 
 class Rejected(Exception):

@@ -8,6 +8,7 @@ names it (protocol v1.1), and what is left is published again, as on a phone.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ from gateway.pki.identity import service_identity
 from gateway.protocol import EventClaims, EventType, events_topic, public_key_to_b64, sign_compact
 from gateway.registry import Carer, Device, Provider, RegistryDocument, ServiceUser, seed
 from ingest.readiness import wait_for_ingest
+from tests.ingest.worker_support import end_session, worker_client_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,19 +133,42 @@ class IngestRole:
 
     def __init__(self, stack: FaultStack, workers: int) -> None:
         self.stack = stack
+        self.count = workers
         self.log = (stack.state_dir / "ingest.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ecm", "ingest", "--workers", str(workers)],
-            env=stack.role_env(),
+        self.process = self._start()
+        assert wait_for_ingest(stack.settings, timeout_s=60), "ingest did not come online"
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ecm", "ingest", "--workers", str(self.count)],
+            env=self.stack.role_env(),
             cwd=ROOT,
             stdout=self.log,
             stderr=self.log,
         )
-        assert wait_for_ingest(stack.settings, timeout_s=60), "ingest did not come online"
+
+    def log_lines(self) -> list[dict[str, object]]:
+        """The JSON log lines of every worker so far (the role logs at WARNING and above)."""
+        text = (self.stack.state_dir / "ingest.log").read_text(errors="replace")
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
     def workers(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in children.read_text().split()]
+
+    def kill_every_worker(self) -> list[int]:
+        """kill -9 every worker. The supervisor of --workers N restarts them; a single worker
+        (no supervisor) is started again here, as systemd would."""
+        if self.count > 1:
+            pids = self.workers()
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            return pids
+        pid = self.process.pid
+        self.process.kill()
+        self.process.wait()
+        self.process = self._start()
+        return [pid]
 
     def kill_one_worker(self, rng: random.Random) -> int:
         pid = rng.choice(self.workers())
@@ -163,6 +188,11 @@ class IngestRole:
                 self.process.kill()  # its workers get SIGTERM from the kernel (parent death)
                 self.process.wait()
         self.log.close()
+        # A worker's persistent session stays in the share group after it stops, and the broker
+        # would queue part of a later test's events to it: a later role with fewer workers
+        # would never take them. End the sessions of this role's slots.
+        for index in range(self.count):
+            end_session(self.stack.settings, worker_client_id(self.stack.settings, index))
 
     def __enter__(self) -> IngestRole:
         return self
@@ -330,10 +360,20 @@ class Devices:
 
 
 def settle_and_count(
-    stack: FaultStack, fleet: Fleet, devices: Devices, scenario: str, timeout_s: float = 60
+    stack: FaultStack,
+    fleet: Fleet,
+    devices: Devices,
+    scenario: str,
+    timeout_s: float = 60,
+    planted: Sequence[bytes] = (),
 ) -> Counts:
-    """Wait until every confirmed event is stored (or the timeout), then count."""
-    ids = list(devices.sent)
+    """Wait until every confirmed event is stored (or the timeout), then count.
+
+    `planted` are payloads the test published on the fleet's topics to be quarantined (bad
+    messages among the good): they are not counted as sent, and their quarantine entries are
+    not unexpected."""
+    bad = set(planted)
+    ids = [event_id for event_id, event in devices.sent.items() if event.payload not in bad]
     deadline = time.monotonic() + timeout_s
     with psycopg.connect(stack.settings.database_url, autocommit=True) as conn:
         while True:
@@ -342,7 +382,8 @@ def settle_and_count(
                 (ids,),
             ).fetchone()
             stored = int(row[0]) if row else 0
-            if stored >= devices.confirmed or time.monotonic() > deadline:
+            pending = {entry.event_id for entry in devices.outbox.pending()}
+            if stored >= len(set(ids) - pending) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         time.sleep(1.0)  # anything still in flight would show as a duplicate now
@@ -359,8 +400,9 @@ def settle_and_count(
             ).fetchall()
         }
         (quarantined,) = conn.execute(
-            "select count(*) from quarantined_message where device_id like %s",
-            (f"{fleet.run}%",),
+            "select count(*) from quarantined_message where device_id like %s "
+            "and not payload = any(%s)",
+            (f"{fleet.run}%", list(planted)),
         ).fetchone() or (0,)
     confirmed_ids = set(ids) - {e.event_id for e in devices.outbox.pending()}
     counts = Counts(

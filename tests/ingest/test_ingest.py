@@ -239,7 +239,7 @@ def test_revoking_a_device_takes_effect_without_restarting_ingest(
     assert len(stored_events(engine, device.device_id)) == 1
 
 
-def test_an_event_id_reused_under_a_new_seq_is_quarantined_and_the_rest_stored(
+def test_an_event_id_reused_under_a_new_seq_is_a_conflict_and_the_rest_stored(
     make_device: Callable[[], TestDevice], publisher: Publish, engine: Engine
 ) -> None:
     device = make_device()
@@ -261,5 +261,7 @@ def test_an_event_id_reused_under_a_new_seq_is_quarantined_and_the_rest_stored(
     )
     assert [row["seq"] for row in rows] == [1, 3]
     [entry] = wait_until(lambda: quarantined(engine, device_id=device.device_id))
-    assert entry["reason"] == "store_error"
+    assert entry["reason"] == "conflict"
     assert entry["event_id"] == claims.event_id
+    assert "already stored as seq 1" in entry["detail"]
+    assert entry["payload"] == reused.encode()

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from psycopg import errors
 
 from core.settings import Settings
-from gateway.protocol import EventClaims, EventType
+from gateway.protocol import EventClaims, EventType, Rejection
 from ingest import store
 from ingest.verify import ReceivedMessage, VerifiedEvent
 from tests.support.devices import TestDevice
@@ -23,7 +22,9 @@ def conn(settings: Settings) -> Iterator[psycopg.Connection]:
         yield connection
 
 
-def verified(device: TestDevice, seq: int, event_id: uuid.UUID | None = None) -> VerifiedEvent:
+def verified(
+    device: TestDevice, seq: int, event_id: uuid.UUID | None = None, payload: bytes = b"x.y.z"
+) -> VerifiedEvent:
     now = datetime.now(UTC)
     claims = EventClaims.build(
         event_id=event_id or uuid.uuid4(),
@@ -35,7 +36,7 @@ def verified(device: TestDevice, seq: int, event_id: uuid.UUID | None = None) ->
         service_user_id=device.service_user_id,
     )
     return VerifiedEvent(
-        ReceivedMessage(seq, device.topic, b"x.y.z", now), claims, device.provider_id
+        ReceivedMessage(seq, device.topic, payload, now), claims, device.provider_id
     )
 
 
@@ -79,25 +80,97 @@ def test_a_redelivered_batch_is_counted_not_stored(
     assert count(conn, device) == 4
 
 
-def test_an_event_id_reused_under_a_new_seq_fails_the_batch_and_stores_nothing(
+def test_an_event_id_reused_under_a_new_seq_is_a_conflict_and_the_rest_stored(
     conn: psycopg.Connection, make_device: Callable[[], TestDevice]
 ) -> None:
-    """The worker then stores the batch event by event and quarantines this one (store_error)."""
     device = make_device()
-    original = verified(device, 1)
+    original = verified(device, 1, payload=b"h.original.s")
     store_in_transaction(conn, [original])
-    reused = verified(device, 2, event_id=original.claims.event_id)
+    reused = verified(device, 2, event_id=original.claims.event_id, payload=b"h.reused.s")
     reused = VerifiedEvent(
         reused.message,
         reused.claims.model_copy(update={"device_time": original.claims.device_time}),
         device.provider_id,
     )
 
-    with pytest.raises(errors.UniqueViolation):
-        store_in_transaction(conn, [verified(device, 3), reused])
+    result = store_in_transaction(conn, [verified(device, 3), reused])
 
+    assert (result.stored, result.duplicates, result.quarantined) == (1, 0, 1)
+    [entry] = result.rejected
+    assert entry.reason is Rejection.CONFLICT
+    assert f"already stored as seq 1 of device {device.device_id!r}" in entry.detail
+    assert count(conn, device) == 2
+    seqs = conn.execute(
+        "select seq from device_sequence where device_id = %s order by seq", (device.device_id,)
+    ).fetchall()
+    assert seqs == [(1,), (3,)]
+    quarantined = conn.execute(
+        "select reason, payload from quarantined_message where event_id = %s",
+        (original.claims.event_id,),
+    ).fetchall()
+    assert quarantined == [("conflict", b"h.reused.s")]
+
+
+def test_an_event_id_reused_by_another_device_is_a_conflict(
+    conn: psycopg.Connection, make_device: Callable[[], TestDevice]
+) -> None:
+    first, second = make_device(), make_device()
+    original = verified(first, 1, payload=b"h.first.s")
+    store_in_transaction(conn, [original])
+
+    result = store_in_transaction(
+        conn, [verified(second, 1, event_id=original.claims.event_id, payload=b"h.second.s")]
+    )
+
+    assert (result.stored, result.quarantined) == (0, 1)
+    assert result.rejected[0].reason is Rejection.CONFLICT
+    assert count(conn, second) == 0
+
+
+def test_the_same_event_id_and_seq_with_other_signed_bytes_is_a_conflict_not_a_duplicate(
+    conn: psycopg.Connection, make_device: Callable[[], TestDevice]
+) -> None:
+    device = make_device()
+    original = verified(device, 1, payload=b"h.original.sig1")
+    store_in_transaction(conn, [original])
+    altered = VerifiedEvent(
+        ReceivedMessage(9, device.topic, b"h.altered.sig2", datetime.now(UTC)),
+        original.claims,
+        device.provider_id,
+    )
+    # The same signing input with surrounding whitespace is the same signed event.
+    resent = VerifiedEvent(
+        ReceivedMessage(10, device.topic, b" h.original.sig1\n", datetime.now(UTC)),
+        original.claims,
+        device.provider_id,
+    )
+
+    result = store_in_transaction(conn, [altered, resent])
+
+    assert (result.stored, result.duplicates, result.quarantined) == (0, 1, 1)
+    [entry] = result.rejected
+    assert entry.reason is Rejection.CONFLICT
+    assert str(original.claims.event_id) in entry.detail
+    assert "different signed bytes" in entry.detail
     assert count(conn, device) == 1
-    row = conn.execute(
-        "select count(*) from device_sequence where device_id = %s", (device.device_id,)
-    ).fetchone()
-    assert row == (1,)
+    stored = conn.execute(
+        "select raw_jws from device_event where device_id = %s", (device.device_id,)
+    ).fetchall()
+    assert stored == [("h.original.sig1",)]
+
+
+def test_a_conflicting_copy_within_one_batch_is_quarantined_beside_the_first(
+    conn: psycopg.Connection, make_device: Callable[[], TestDevice]
+) -> None:
+    device = make_device()
+    first = verified(device, 1, payload=b"h.one.s")
+    second = VerifiedEvent(
+        ReceivedMessage(2, device.topic, b"h.two.s", datetime.now(UTC)),
+        first.claims,
+        device.provider_id,
+    )
+
+    result = store_in_transaction(conn, [first, second, first])
+
+    assert (result.stored, result.duplicates, result.quarantined) == (1, 1, 1)
+    assert result.rejected[0].reason is Rejection.CONFLICT
