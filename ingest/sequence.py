@@ -22,6 +22,7 @@ from uuid import UUID
 import psycopg
 
 from gateway.protocol import Rejection
+from ingest import sequence_store
 from ingest.verify import QuarantineEntry, VerifiedEvent
 
 
@@ -43,39 +44,22 @@ def admit(cur: psycopg.Cursor, events: Sequence[VerifiedEvent], window: int) -> 
     if not events:
         return Admission([], [])
     devices = sorted({event.claims.device_id for event in events})
-    cur.execute(
-        "select count(pg_advisory_xact_lock(hashtextextended(d, 4242))) "
-        "from unnest(%s::text[]) as u(d)",
-        (devices,),
-    )
-    cur.execute(
-        "select d, (select max(seq) from device_sequence where device_id = d) "
-        "from unnest(%s::text[]) as u(d)",
-        (devices,),
-    )
-    highest: dict[str, int | None] = dict(cur.fetchall())
-    cur.execute(
-        "select s.device_id, s.seq, s.event_id from device_sequence s "
-        "join unnest(%s::text[], %s::int8[]) as k(d, q) on s.device_id = k.d and s.seq = k.q",
-        ([e.claims.device_id for e in events], [e.claims.seq for e in events]),
-    )
-    holder: dict[tuple[str, int], UUID] = {(d, q): event_id for d, q, event_id in cur.fetchall()}
-    cur.execute(
-        "select event_id, device_id, seq from device_sequence where event_id = any(%s::uuid[])",
-        ([e.claims.event_id for e in events],),
-    )
+    sequence_store.lock_devices(cur, devices)
+    highest = sequence_store.highest_seqs(cur, devices)
+    holder = sequence_store.holders(cur, [(e.claims.device_id, e.claims.seq) for e in events])
     # Where each event id is already held; an id held under another (device, seq) is reused.
-    owner: dict[UUID, tuple[str, int]] = {event_id: (d, q) for event_id, d, q in cur.fetchall()}
+    owner = sequence_store.owners(cur, [e.claims.event_id for e in events])
     # The signed bytes of each held (device, seq) a batch event claims with the same event id:
     # only an identical copy is a redelivery.
-    signed = _stored_signed_bytes(
-        cur,
-        {
-            (e.claims.device_id, e.claims.seq)
-            for e in events
-            if holder.get((e.claims.device_id, e.claims.seq)) == e.claims.event_id
-        },
-    )
+    claimed = {
+        (e.claims.device_id, e.claims.seq)
+        for e in events
+        if holder.get((e.claims.device_id, e.claims.seq)) == e.claims.event_id
+    }
+    signed = {
+        key: signed_bytes(token)
+        for key, token in sequence_store.stored_tokens(cur, claimed).items()
+    }
 
     accepted: list[VerifiedEvent] = []
     rejected: list[QuarantineEntry] = []
@@ -140,13 +124,7 @@ def admit(cur: psycopg.Cursor, events: Sequence[VerifiedEvent], window: int) -> 
         new_keys.append((claims.device_id, claims.seq, claims.event_id))
         accepted.append(event)
 
-    if new_keys:
-        devices_, seqs, event_ids = zip(*new_keys, strict=True)
-        cur.execute(
-            "insert into device_sequence (device_id, seq, event_id) "
-            "select * from unnest(%s::text[], %s::int8[], %s::uuid[])",
-            (list(devices_), list(seqs), list(event_ids)),
-        )
+    sequence_store.record(cur, new_keys)
     return Admission(accepted, rejected, duplicates)
 
 
@@ -156,23 +134,6 @@ def signed_bytes(token: bytes | str) -> bytes:
     so equal signing input from a verified device is the same event, byte for byte."""
     raw = token.encode("ascii") if isinstance(token, str) else token
     return raw.strip().rpartition(b".")[0]
-
-
-def _stored_signed_bytes(
-    cur: psycopg.Cursor, keys: set[tuple[str, int]]
-) -> dict[tuple[str, int], bytes]:
-    if not keys:
-        return {}
-    devices, seqs = zip(*sorted(keys), strict=True)
-    # The first stored copy is the original (before sequences were kept, a seq could be
-    # stored twice); a held seq whose event was purged by retention has nothing to compare.
-    cur.execute(
-        "select distinct on (e.device_id, e.seq) e.device_id, e.seq, e.raw_jws "
-        "from device_event e join unnest(%s::text[], %s::int8[]) as k(d, q) "
-        "on e.device_id = k.d and e.seq = k.q order by e.device_id, e.seq, e.stored_at",
-        (list(devices), list(seqs)),
-    )
-    return {(d, q): signed_bytes(raw) for d, q, raw in cur.fetchall()}
 
 
 def _quarantine(event: VerifiedEvent, reason: Rejection, detail: str) -> QuarantineEntry:

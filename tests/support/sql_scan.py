@@ -50,8 +50,6 @@ EXCEPTIONS = {
     "ecm/services/postgres.py": "creates the local stack's database",
     # The device's own SQLite outbox on the handset, not the server's database.
     "firmware-sim/firmware_sim/outbox.py": "the simulated handset's own SQLite store",
-    # Being reworked by the same-identity-different-content rule (issue 12); moves to a store next.
-    "ingest/sequence.py": "issue 12 (ingest store modules)",
 }
 
 
