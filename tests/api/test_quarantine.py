@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from api.app import create_app
 from api.deps import Principal, current_principal
 from core.settings import Settings
+from gateway.protocol import Rejection
 from tests.api.api_support import client_for
 from tests.support.ids import unique
 
@@ -44,18 +46,30 @@ def quarantine(engine: Engine, reason: str, payload: bytes, **columns: Any) -> i
     return row_id
 
 
+def quarantined_so_far(engine: Engine, reason: Rejection) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("select count(*) from quarantined_message where reason = :r"), {"r": reason}
+            ).scalar_one()
+        )
+
+
 def test_lists_quarantined_messages_by_reason(client: TestClient, engine: Engine) -> None:
-    reason = unique("reason-")
+    # Other tests quarantine too: the rows this test writes are the last of their reason.
+    reason = Rejection.MALFORMED
+    before = quarantined_so_far(engine, reason)
     event_id = uuid.uuid4()
     first = quarantine(engine, reason, b"not json", device_id="D1", event_id=event_id)
+    other = quarantine(engine, Rejection.NOT_JWS, b"x")
     second = quarantine(engine, reason, b"\xff\xfe{bad")
-    quarantine(engine, unique("other-"), b"x")
 
-    response = client.get("/quarantine", params={"reason": reason})
+    response = client.get("/quarantine", params={"reason": reason, "offset": before})
 
     assert response.status_code == 200, response.text
     page = response.json()
     assert page["next_offset"] is None
+    assert other not in [item["id"] for item in page["items"]]
     assert page["items"] == [
         {
             "id": first,
@@ -81,15 +95,22 @@ def test_lists_quarantined_messages_by_reason(client: TestClient, engine: Engine
 
 
 def test_pages_with_limit_and_offset(client: TestClient, engine: Engine) -> None:
-    reason = unique("reason-")
+    reason = Rejection.POISON
+    before = quarantined_so_far(engine, reason)
     ids = [quarantine(engine, reason, b"x") for _ in range(3)]
 
-    first = client.get("/quarantine", params={"reason": reason, "limit": 2}).json()
-    rest = client.get("/quarantine", params={"reason": reason, "offset": 2}).json()
+    params: dict[str, Any] = {"reason": reason}
+    first = client.get("/quarantine", params={**params, "offset": before, "limit": 2}).json()
+    rest = client.get("/quarantine", params={**params, "offset": before + 2}).json()
 
     assert [m["id"] for m in first["items"]] == ids[:2]
-    assert first["next_offset"] == 2
+    assert first["next_offset"] == before + 2
     assert [m["id"] for m in rest["items"]] == ids[2:]
+
+
+def test_the_database_refuses_a_reason_the_protocol_does_not_name(engine: Engine) -> None:
+    with pytest.raises(IntegrityError, match="quarantined_message_reason_check"):
+        quarantine(engine, unique("reason-"), b"x")
 
 
 def test_quarantine_is_for_administrators_only(settings: Settings) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 
 from core.access import Role
 from core.vocabulary import EvidenceLevel, Verification, VisitStatus
+from gateway.protocol import Rejection
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +39,7 @@ def allowed_values(engine: Engine, table: str, column: str) -> set[str]:
         ("visit", "status", VisitStatus),
         ("visit", "verification", Verification),
         ("app_user", "role", Role),
+        ("quarantined_message", "reason", Rejection),
     ],
 )
 def test_the_check_constraint_allows_exactly_the_enum(

@@ -61,7 +61,7 @@ def quarantine(engine: Engine, received_at: datetime) -> int:
             conn.execute(
                 text(
                     "insert into quarantined_message (received_at, topic, payload, reason, "
-                    "detail) values (:at, 't', 'raw bytes', 'bad_json', 'x') returning id"
+                    "detail) values (:at, 't', 'raw bytes', 'not_jws', 'x') returning id"
                 ),
                 {"at": received_at},
             ).scalar_one()
