@@ -44,9 +44,11 @@ class Figures:
 
     @property
     def queued(self) -> float | None:
-        if STORED not in self.values:
+        # Both figures are needed: the store holds the retained messages too ($SYS's own among
+        # them, which expire after 60 s), so the store count alone is no queue depth.
+        if STORED not in self.values or RETAINED not in self.values:
             return None
-        return max(0.0, self.values[STORED] - self.values.get(RETAINED, 0.0))
+        return max(0.0, self.values[STORED] - self.values[RETAINED])
 
 
 def parse(payload: bytes) -> float | None:

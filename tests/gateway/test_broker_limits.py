@@ -38,7 +38,7 @@ from gateway.broker import (
     render_dynsec_config,
     render_mosquitto_conf,
 )
-from gateway.broker_stats import BrokerStats
+from gateway.broker_stats import RETAINED, STORED, BrokerStats, Figures
 from gateway.pki.identity import TlsIdentity, service_identity
 from gateway.pki.layout import DEV_SERVICES, initialise, pki_layout
 from gateway.protocol.jws import MAX_TOKEN_BYTES
@@ -237,6 +237,14 @@ class Client:
 
 
 # --- the tests --------------------------------------------------------------------------------
+
+
+def test_queue_depth_needs_the_retained_count_as_well_as_the_store() -> None:
+    # Mosquitto 2.0 republishes a $SYS figure only on change (retained for 60 s): a worker may
+    # know the store's count long before the retained count, and the store holds both.
+    assert Figures({STORED: 40.0}, updated=1.0).queued is None
+    assert Figures({STORED: 40.0, RETAINED: 35.0}, updated=1.0).queued == 5.0
+    assert Figures({STORED: 30.0, RETAINED: 35.0}, updated=1.0).queued == 0.0
 
 
 def test_the_packet_limit_leaves_room_above_the_protocol_maximum() -> None:
